@@ -1,0 +1,49 @@
+# uvfio - everything goes through meson/ninja; this file only sequences it.
+#   make        build into build/
+#   make check  build, run every test, then run them all again under ASan+UBSan
+#   make demo   build, start a sample device and drive it with the client
+# Missing build dependencies are installed first (apt-get, as root).
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build check test asan demo install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@test -f $(BUILD)/build.ninja || meson setup $(BUILD) $(MESON_OPTS)
+	@ninja -C $(BUILD)
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs
+
+asan: deps
+	@test -f $(ASAN_BUILD)/build.ninja || meson setup $(ASAN_BUILD) $(MESON_OPTS) \
+		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dc_args=-fno-sanitize-recover=all
+	@ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	meson test -C $(ASAN_BUILD) --print-errorlogs
+
+check: build
+	@rc=0; \
+	meson test -C $(BUILD) --print-errorlogs || rc=1; \
+	$(MAKE) --no-print-directory asan || rc=1; \
+	scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
+		$(ASAN_BUILD)/meson-logs/testlog.json || rc=1; \
+	exit $$rc
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

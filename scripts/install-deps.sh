@@ -1,0 +1,39 @@
+#!/bin/sh
+# Install what the build needs and is missing (Debian/Ubuntu, apt-get).
+# Called by `make`, `make check` and `make demo`; silent when all is there.
+set -e
+need=""
+have() { command -v "$1" >/dev/null 2>&1; }
+have cc || need="$need gcc"
+have make || need="$need make"
+have meson || need="$need meson"
+have ninja || need="$need ninja-build"
+have pkg-config || need="$need pkg-config"
+have python3 || need="$need python3"
+if have pkg-config; then
+	pkg-config --exists 'json-c >= 0.15' || need="$need libjson-c-dev"
+	pkg-config --exists cmocka || need="$need libcmocka-dev"
+else
+	need="$need libjson-c-dev libcmocka-dev"
+fi
+[ -f /usr/include/linux/vfio.h ] || need="$need linux-libc-dev"
+[ -n "$need" ] || exit 0
+
+echo "uvfio: installing missing build dependencies:$need (apt-get)"
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=""
+elif have sudo; then
+	sudo="sudo"
+else
+	echo "uvfio: not root and no sudo: please install:$need" >&2
+	exit 1
+fi
+if ! have apt-get; then
+	echo "uvfio: no apt-get on this system: please install the equivalents of:$need" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $need >/dev/null
+echo "uvfio: dependencies installed"

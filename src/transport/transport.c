@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uvfio/codec.h>
+
+#include "transport.h"
+
+#define RX_BURST 16          /* recvmsg calls per uvfio_tp_recv */
+#define RX_MIN_ROOM 4096u    /* compact when less free room than this */
+#define TX_KEEP (256u << 10) /* free a larger idle send buffer */
+
+int uvfio_tp_init(struct uvfio_tp *tp, int fd)
+{
+	memset(tp, 0, sizeof(*tp));
+	tp->fd = fd;
+	tp->max_msg_size = UVFIO_HDR_SIZE + UVFIO_DEFAULT_MAX_DATA_XFER + 4096;
+	tp->max_fds = UVFIO_TP_MAX_FDS;
+	tp->tx_limit = 8u << 20;
+	return 0;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+void uvfio_tp_fini(struct uvfio_tp *tp)
+{
+	if (tp->fd >= 0)
+		close(tp->fd);
+	tp->fd = -1;
+	close_fds(tp->rx_fds, tp->rx_nfds);
+	tp->rx_nfds = 0;
+	if (tp->txq) {
+		for (unsigned i = 0; i < tp->txq_len; i++) {
+			struct uvfio_tx_fds *f =
+				&tp->txq[(tp->txq_head + i) % UVFIO_TP_TX_FD_MSGS];
+			close_fds(f->fds, f->nfds);
+		}
+	}
+	free(tp->txq);
+	free(tp->rx);
+	free(tp->tx);
+	tp->txq = NULL;
+	tp->rx = tp->tx = NULL;
+	tp->txq_len = 0;
+}
+
+/* ---- receive --------------------------------------------------------------- */
+
+static int fail(struct uvfio_tp *tp, int err, const char *why)
+{
+	tp->why = why;
+	return err;
+}
+
+/* Make room for at least the rest of the message that starts at rx_start. */
+static int rx_make_room(struct uvfio_tp *tp)
+{
+	size_t pending = tp->rx_end - tp->rx_start;
+	size_t need = UVFIO_HDR_SIZE;
+
+	if (pending == 0) {
+		tp->rx_base += tp->rx_end;
+		tp->rx_start = tp->rx_end = 0;
+		if (tp->rx_cap > 4 * UVFIO_TP_RX_INITIAL) {
+			free(tp->rx);
+			tp->rx = NULL;
+			tp->rx_cap = 0;
+		}
+	}
+	if (pending >= UVFIO_HDR_SIZE) {
+		struct uvfio_hdr h;
+		memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
+		need = h.msg_size; /* rx_deliver checked it */
+		if (need > tp->max_msg_size)
+			return fail(tp, -EMSGSIZE, "message larger than allowed");
+	}
+	if (need < UVFIO_TP_RX_INITIAL)
+		need = UVFIO_TP_RX_INITIAL;
+
+	if (tp->rx_start &&
+	    (tp->rx_cap - tp->rx_end < RX_MIN_ROOM ||
+	     tp->rx_cap - tp->rx_start < need)) {
+		memmove(tp->rx, tp->rx + tp->rx_start, pending);
+		tp->rx_base += tp->rx_start;
+		tp->rx_end = pending;
+		tp->rx_start = 0;
+	}
+	if (tp->rx_cap < need) {
+		uint8_t *n = realloc(tp->rx, need);
+		if (!n)
+			return fail(tp, -ENOMEM, "out of memory for receive buffer");
+		tp->rx = n;
+		tp->rx_cap = need;
+	}
+	return 0;
+}
+
+/*
+ * The fds of the read that ended at rx_end belong to the last message
+ * starting at or after chunk; see the comment in transport.h.
+ */
+static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
+			    unsigned nfds)
+{
+	size_t s = tp->rx_start;
+	for (;;) {
+		struct uvfio_hdr h;
+		if (tp->rx_end - s < UVFIO_HDR_SIZE)
+			break;
+		memcpy(&h, tp->rx + s, sizeof(h));
+		int r = uvfio_check_header(&h, tp->max_msg_size, &tp->why);
+		if (r) {
+			close_fds(fds, nfds);
+			return r;
+		}
+		if (tp->rx_end - s <= h.msg_size)
+			break;
+		s += h.msg_size;
+	}
+	if (s < chunk) {
+		close_fds(fds, nfds);
+		return fail(tp, -EPROTO,
+			    "fds arrived with message body bytes, not with "
+			    "the first byte of a message");
+	}
+	if (nfds > tp->max_fds) {
+		close_fds(fds, nfds);
+		return fail(tp, -EPROTO,
+			    "peer sent more fds than max_msg_fds allows");
+	}
+	if (tp->rx_nfds) {
+		close_fds(fds, nfds);
+		return fail(tp, -EPROTO, "fds for two messages at once");
+	}
+	memcpy(tp->rx_fds, fds, nfds * sizeof(int));
+	tp->rx_nfds = nfds;
+	tp->rx_fd_owner = tp->rx_base + s;
+	return 0;
+}
+
+static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+		      void *opaque, int *delivered)
+{
+	while (tp->rx_end - tp->rx_start >= UVFIO_HDR_SIZE) {
+		struct uvfio_hdr h;
+		memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
+		int r = uvfio_check_header(&h, tp->max_msg_size, &tp->why);
+		if (r)
+			return r;
+		if (tp->rx_end - tp->rx_start < h.msg_size)
+			break;
+
+		struct uvfio_tp_msg m = {
+			.buf = tp->rx + tp->rx_start,
+			.size = h.msg_size,
+		};
+		bool own = tp->rx_nfds &&
+			   tp->rx_fd_owner == tp->rx_base + tp->rx_start;
+		if (own) {
+			m.fds = tp->rx_fds;
+			m.nfds = tp->rx_nfds;
+		}
+		tp->rx_start += h.msg_size;
+		tp->n_rx_msgs++;
+		(*delivered)++;
+		r = fn(opaque, &m);
+		if (own) {
+			/* Whatever the handler did not take is closed here, on
+			 * every path, so no fd can leak. */
+			close_fds(tp->rx_fds, tp->rx_nfds);
+			tp->rx_nfds = 0;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
+{
+	int delivered = 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+
+	for (int burst = 0; burst < RX_BURST; burst++) {
+		int r = rx_make_room(tp);
+		if (r)
+			return r;
+		size_t room = tp->rx_cap - tp->rx_end;
+		struct iovec iov = { tp->rx + tp->rx_end, room };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = sizeof(ctl.buf),
+		};
+		ssize_t n = recvmsg(tp->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == ECONNRESET)
+				return fail(tp, -ECONNRESET, "connection reset by peer");
+			return fail(tp, -errno, "recvmsg failed");
+		}
+		tp->n_recvmsg++;
+
+		/* Collect every fd first, so that any error path closes all. */
+		int fds[UVFIO_TP_MAX_FDS];
+		unsigned nfds = 0, ncmsg = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+		     c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
+				continue;
+			ncmsg++;
+			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
+						sizeof(int));
+			for (unsigned i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+				if (nfds < UVFIO_TP_MAX_FDS)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC) {
+			close_fds(fds, nfds);
+			return fail(tp, -EPROTO,
+				    "peer sent more fds than fit in one message");
+		}
+		if (ncmsg > 1) {
+			close_fds(fds, nfds);
+			return fail(tp, -EPROTO, "more than one SCM_RIGHTS block");
+		}
+		if (n == 0) {
+			close_fds(fds, nfds);
+			return fail(tp, -ECONNRESET,
+				    tp->rx_end != tp->rx_start
+					    ? "peer closed the connection "
+					      "in the middle of a message"
+					    : "peer closed the connection");
+		}
+		size_t chunk = tp->rx_end;
+		tp->rx_end += (size_t)n;
+		if (nfds) {
+			r = rx_attribute_fds(tp, chunk, fds, nfds);
+			if (r)
+				return r;
+		}
+		r = rx_deliver(tp, fn, opaque, &delivered);
+		if (r)
+			return r;
+		/* A short read without fds means the socket is drained: save
+		 * the recvmsg that would only say EAGAIN. */
+		if ((size_t)n < room && !nfds)
+			break;
+	}
+	return delivered;
+}
+
+/* ---- send ------------------------------------------------------------------ */
+
+void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len)
+{
+	size_t pending = tp->tx_end - tp->tx_start;
+
+	if (tp->tx_reserved) {
+		errno = EBUSY;
+		return NULL;
+	}
+	if (pending && pending + len > tp->tx_limit) {
+		errno = ENOBUFS;
+		return NULL;
+	}
+	if (len > UINT32_MAX) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	if (pending == 0) {
+		tp->tx_base += tp->tx_end;
+		tp->tx_start = tp->tx_end = 0;
+	}
+	if (tp->tx_cap - tp->tx_end < len && tp->tx_start) {
+		memmove(tp->tx, tp->tx + tp->tx_start, pending);
+		tp->tx_base += tp->tx_start;
+		tp->tx_end = pending;
+		tp->tx_start = 0;
+	}
+	if (tp->tx_cap - tp->tx_end < len) {
+		size_t cap = tp->tx_cap ? tp->tx_cap : UVFIO_TP_RX_INITIAL;
+		while (cap < tp->tx_end + len)
+			cap *= 2;
+		uint8_t *n = realloc(tp->tx, cap);
+		if (!n) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		tp->tx = n;
+		tp->tx_cap = cap;
+	}
+	tp->tx_reserved = len ? len : 1;
+	return tp->tx + tp->tx_end;
+}
+
+int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
+		    unsigned nfds)
+{
+	size_t reserved = tp->tx_reserved;
+	tp->tx_reserved = 0;
+	if (!reserved || len > reserved || len < UVFIO_HDR_SIZE)
+		return -EINVAL;
+	if (nfds > UVFIO_TP_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
+		if (!tp->txq) {
+			tp->txq = calloc(UVFIO_TP_TX_FD_MSGS, sizeof(*tp->txq));
+			if (!tp->txq)
+				return -ENOMEM;
+		}
+		if (tp->txq_len == UVFIO_TP_TX_FD_MSGS)
+			return -ENOBUFS;
+		struct uvfio_tx_fds *f =
+			&tp->txq[(tp->txq_head + tp->txq_len) % UVFIO_TP_TX_FD_MSGS];
+		for (unsigned i = 0; i < nfds; i++) {
+			f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (f->fds[i] < 0) {
+				int err = -errno;
+				close_fds(f->fds, i);
+				return err;
+			}
+		}
+		f->nfds = nfds;
+		f->off = tp->tx_base + tp->tx_end;
+		tp->txq_len++;
+	}
+	tp->tx_end += len;
+	return 0;
+}
+
+int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
+		  const int *fds, unsigned nfds)
+{
+	void *p = uvfio_tp_reserve(tp, len);
+	if (!p)
+		return -errno;
+	memcpy(p, msg, len);
+	return uvfio_tp_commit(tp, len, fds, nfds);
+}
+
+int uvfio_tp_flush(struct uvfio_tp *tp)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+
+	while (tp->tx_start < tp->tx_end) {
+		uint64_t pos = tp->tx_base + tp->tx_start;
+		size_t end = tp->tx_end;
+		struct uvfio_tx_fds *f = NULL;
+
+		if (tp->txq_len) {
+			struct uvfio_tx_fds *head = &tp->txq[tp->txq_head];
+			if (head->off == pos) {
+				f = head;
+				if (tp->txq_len > 1) {
+					struct uvfio_tx_fds *nx =
+						&tp->txq[(tp->txq_head + 1) %
+							 UVFIO_TP_TX_FD_MSGS];
+					end = (size_t)(nx->off - tp->tx_base);
+				}
+			} else {
+				/* Stop before the next message with fds: they
+				 * must ride on its first byte. */
+				end = (size_t)(head->off - tp->tx_base);
+			}
+		}
+
+		struct iovec iov = { tp->tx + tp->tx_start, end - tp->tx_start };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (f) {
+			memset(ctl.buf, 0, sizeof(ctl.buf));
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * f->nfds);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
+			memcpy(CMSG_DATA(c), f->fds, sizeof(int) * f->nfds);
+		}
+		ssize_t n = sendmsg(tp->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return -EAGAIN;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return fail(tp, -ECONNRESET,
+					    "peer closed the connection");
+			return fail(tp, -errno, "sendmsg failed");
+		}
+		tp->n_sendmsg++;
+		if (f) {
+			/* The kernel holds its own references now. */
+			close_fds(f->fds, f->nfds);
+			f->nfds = 0;
+			tp->txq_head = (tp->txq_head + 1) % UVFIO_TP_TX_FD_MSGS;
+			tp->txq_len--;
+		}
+		tp->tx_start += (size_t)n;
+	}
+	tp->tx_base += tp->tx_end;
+	tp->tx_start = tp->tx_end = 0;
+	if (tp->tx_cap > TX_KEEP && !tp->tx_reserved) {
+		free(tp->tx);
+		tp->tx = NULL;
+		tp->tx_cap = 0;
+	}
+	return 0;
+}

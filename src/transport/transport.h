@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Non-blocking vfio-user stream transport over one AF_UNIX socket.
+ *
+ * Receive side: every recvmsg() reads as much as the buffer holds, and every
+ * complete message in the buffer is handed to the deliver callback in order,
+ * so a burst of N small messages costs about one syscall, not 2N.
+ *
+ * Fds: Linux ends a stream recvmsg() right after the segment that carried
+ * SCM_RIGHTS, so fds that arrive in a read belong to the last segment of
+ * that read.  A well-behaved peer attaches them to a message's first byte,
+ * so they belong to the last message that *starts* inside the bytes of that
+ * read.  If no message starts there, the fds rode on body bytes: they are
+ * closed and the connection is failed (-EPROTO).
+ *
+ * Send side: messages are built in place in one contiguous send buffer
+ * (reserve/commit) and flushed with as few sendmsg() calls as possible: one
+ * per run of messages, a new run starting at each message that carries fds
+ * (the fds must travel with that message's first byte).
+ *
+ * Memory is bounded: the receive buffer never exceeds max_msg_size (plus
+ * what is already buffered), the send buffer never exceeds tx_limit.
+ */
+#ifndef UVFIO_TRANSPORT_H
+#define UVFIO_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uvfio/wire.h>
+
+#define UVFIO_TP_MAX_FDS 64u      /* hard cap on fds in one message */
+#define UVFIO_TP_TX_FD_MSGS 64u   /* queued messages carrying fds */
+#define UVFIO_TP_RX_INITIAL 16384u
+
+struct uvfio_tp_msg {
+	const uint8_t *buf; /* whole message, header first */
+	uint32_t size;
+	int *fds; /* callee sets an entry to -1 to keep that fd */
+	unsigned nfds;
+};
+
+/* Return 0 to go on, negative to stop receiving and fail with that value. */
+typedef int (*uvfio_tp_deliver_fn)(void *opaque, struct uvfio_tp_msg *m);
+
+struct uvfio_tx_fds {
+	uint64_t off; /* stream offset of the message start */
+	unsigned nfds;
+	int fds[UVFIO_TP_MAX_FDS];
+};
+
+struct uvfio_tp {
+	int fd;
+	uint32_t max_msg_size; /* larger headers fail the connection */
+	unsigned max_fds;      /* fds accepted with one message */
+	size_t tx_limit;       /* bytes queued before reserve says -ENOBUFS */
+	const char *why;       /* explanation of the last failure */
+
+	/* receive */
+	uint8_t *rx;
+	size_t rx_cap, rx_start, rx_end;
+	uint64_t rx_base; /* stream offset of rx[0] */
+	unsigned rx_nfds;
+	uint64_t rx_fd_owner; /* stream offset of the message owning rx_fds */
+	int rx_fds[UVFIO_TP_MAX_FDS];
+
+	/* send */
+	uint8_t *tx;
+	size_t tx_cap, tx_start, tx_end, tx_reserved;
+	uint64_t tx_base; /* stream offset of tx[0] */
+	struct uvfio_tx_fds *txq; /* ring of UVFIO_TP_TX_FD_MSGS */
+	unsigned txq_head, txq_len;
+
+	/* statistics, for tests and benchmarks */
+	uint64_t n_recvmsg, n_sendmsg, n_rx_msgs;
+};
+
+int uvfio_tp_init(struct uvfio_tp *tp, int fd);
+/* Closes the socket and every fd still held. */
+void uvfio_tp_fini(struct uvfio_tp *tp);
+
+/*
+ * Read what is available (non-blocking) and deliver every complete message.
+ * Returns the number of messages delivered (0 if none was complete),
+ * -ECONNRESET when the peer closed, or another negative errno on a protocol
+ * or socket error (tp->why says which).  Stops early when the callback
+ * returns non-zero.
+ */
+int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque);
+
+/*
+ * Room for a message of len bytes at the end of the send queue, or NULL with
+ * errno: ENOBUFS when the queue would exceed tx_limit, EMSGSIZE when len is
+ * larger than max_msg_size allows.  Only one reservation at a time.
+ */
+void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len);
+
+/*
+ * Queue the reserved message, len bytes (<= reserved) and nfds fds that
+ * travel with its first byte.  The fds are duplicated: the caller keeps its
+ * own.  Returns 0 or -errno.
+ */
+int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
+		    unsigned nfds);
+
+/* Drop the reservation without queueing anything. */
+static inline void uvfio_tp_cancel(struct uvfio_tp *tp)
+{
+	tp->tx_reserved = 0;
+}
+
+/* Reserve + copy + commit. */
+int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
+		  const int *fds, unsigned nfds);
+
+/* Send what is queued.  0: all sent; -EAGAIN: socket full, call again when
+ * writable; other -errno: connection failed. */
+int uvfio_tp_flush(struct uvfio_tp *tp);
+
+static inline size_t uvfio_tp_tx_pending(const struct uvfio_tp *tp)
+{
+	return tp->tx_end - tp->tx_start;
+}
+
+/* Bytes of a partially received message (0 between messages). */
+static inline size_t uvfio_tp_rx_pending(const struct uvfio_tp *tp)
+{
+	return tp->rx_end - tp->rx_start;
+}
+
+#endif

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+const char *uvfio_version_string(void)
+{
+	return UVFIO_VERSION_STRING;
+}
+
+void uvfio_logger_init(struct uvfio_logger *l, const char *who)
+{
+	const char *env = getenv("UVFIO_LOG_LEVEL");
+	l->fn = NULL;
+	l->opaque = NULL;
+	l->level = env ? atoi(env) : UVFIO_LOG_WARN;
+	l->who = who;
+}
+
+void uvfio_log(const struct uvfio_logger *l, int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (level > l->level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (l->fn)
+		l->fn(l->opaque, level, msg);
+	else
+		fprintf(stderr, "uvfio %s: %s\n", l->who, msg);
+}
