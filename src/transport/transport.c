@@ -106,12 +106,16 @@ static int rx_make_room(struct uvfio_tp *tp)
 	return 0;
 }
 
+static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+		      void *opaque, int *delivered, size_t stop);
+
 /*
  * The fds of the read that ended at rx_end belong to the last message
  * starting at or after chunk; see the comment in transport.h.
  */
 static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
-			    unsigned nfds)
+			    unsigned nfds, uvfio_tp_deliver_fn fn,
+			    void *opaque, int *delivered)
 {
 	size_t s = tp->rx_start;
 	for (;;) {
@@ -140,8 +144,15 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 			    "peer sent more fds than max_msg_fds allows");
 	}
 	if (tp->rx_nfds) {
-		close_fds(fds, nfds);
-		return fail(tp, -EPROTO, "fds for two messages at once");
+		/* The read that brought the held fds ended inside their
+		 * message; this one completed it, so it starts before s and
+		 * can be delivered, with its fds, before taking the new ones. */
+		int r = rx_deliver(tp, fn, opaque, delivered, s);
+		if (r || tp->rx_nfds) {
+			close_fds(fds, nfds);
+			return r ? r : fail(tp, -EPROTO,
+					    "fds for two messages at once");
+		}
 	}
 	memcpy(tp->rx_fds, fds, nfds * sizeof(int));
 	tp->rx_nfds = nfds;
@@ -149,10 +160,12 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 	return 0;
 }
 
+/* Deliver the complete messages that start before stop (a buffer offset). */
 static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
-		      void *opaque, int *delivered)
+		      void *opaque, int *delivered, size_t stop)
 {
-	while (tp->rx_end - tp->rx_start >= UVFIO_HDR_SIZE) {
+	while (tp->rx_start < stop &&
+	       tp->rx_end - tp->rx_start >= UVFIO_HDR_SIZE) {
 		struct uvfio_hdr h;
 		memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
 		int r = uvfio_check_header(&h, tp->max_msg_size, &tp->why);
@@ -260,11 +273,12 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		size_t chunk = tp->rx_end;
 		tp->rx_end += (size_t)n;
 		if (nfds) {
-			r = rx_attribute_fds(tp, chunk, fds, nfds);
+			r = rx_attribute_fds(tp, chunk, fds, nfds, fn, opaque,
+					     &delivered);
 			if (r)
 				return r;
 		}
-		r = rx_deliver(tp, fn, opaque, &delivered);
+		r = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
 		if (r)
 			return r;
 		/* A short read without fds means the socket is drained: save
@@ -348,6 +362,7 @@ int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
 		}
 		f->nfds = nfds;
 		f->off = tp->tx_base + tp->tx_end;
+		f->len = len;
 		tp->txq_len++;
 	}
 	tp->tx_end += len;
@@ -379,13 +394,12 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 		if (tp->txq_len) {
 			struct uvfio_tx_fds *head = &tp->txq[tp->txq_head];
 			if (head->off == pos) {
+				/* Nothing may follow it in this sendmsg, or
+				 * the receiver would give the fds to the
+				 * last message of the segment. */
 				f = head;
-				if (tp->txq_len > 1) {
-					struct uvfio_tx_fds *nx =
-						&tp->txq[(tp->txq_head + 1) %
-							 UVFIO_TP_TX_FD_MSGS];
-					end = (size_t)(nx->off - tp->tx_base);
-				}
+				end = (size_t)(head->off + head->len -
+					       tp->tx_base);
 			} else {
 				/* Stop before the next message with fds: they
 				 * must ride on its first byte. */
@@ -426,9 +440,11 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 		}
 		tp->tx_start += (size_t)n;
 	}
+	if (tp->tx_reserved)
+		return 0; /* the reservation sits at tx_end: leave it there */
 	tp->tx_base += tp->tx_end;
 	tp->tx_start = tp->tx_end = 0;
-	if (tp->tx_cap > TX_KEEP && !tp->tx_reserved) {
+	if (tp->tx_cap > TX_KEEP) {
 		free(tp->tx);
 		tp->tx = NULL;
 		tp->tx_cap = 0;

@@ -15,8 +15,10 @@
  *
  * Send side: messages are built in place in one contiguous send buffer
  * (reserve/commit) and flushed with as few sendmsg() calls as possible: one
- * per run of messages, a new run starting at each message that carries fds
- * (the fds must travel with that message's first byte).
+ * per run of messages without fds, and one for each message that carries
+ * fds.  The fds must travel with that message's first byte, and the message
+ * must end its sendmsg(): the receiver gives the fds to the last message
+ * starting in the read, and a read ends with the segment carrying fds.
  *
  * Memory is bounded: the receive buffer never exceeds max_msg_size (plus
  * what is already buffered), the send buffer never exceeds tx_limit.
@@ -46,6 +48,7 @@ typedef int (*uvfio_tp_deliver_fn)(void *opaque, struct uvfio_tp_msg *m);
 
 struct uvfio_tx_fds {
 	uint64_t off; /* stream offset of the message start */
+	size_t len;   /* of the message, which ends its sendmsg() */
 	unsigned nfds;
 	int fds[UVFIO_TP_MAX_FDS];
 };
