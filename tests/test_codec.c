@@ -2420,6 +2420,107 @@ static void test_caps_format(void **state)
 	assert_int_equal(back.present, 0);
 }
 
+/* Checks added with the reply builders and the stricter region info rules. */
+static void test_reply_builders(void **state)
+{
+	(void)state;
+	struct uvfio_reply_view v;
+	uint8_t p[256], caps[48];
+	ssize_t n;
+
+	/* Region info following the argsz protocol: caps only when they fit. */
+	struct uvfio_region_info ri = {
+		.flags = UVFIO_REGION_READ | UVFIO_REGION_MMAP, .index = 2,
+		.size = 0x10000,
+	};
+	memset(caps, 0, sizeof(caps));
+	sparse_cap(caps, 0, 0, 2);
+	sparse_area(caps, 16, 0, 0x1000);
+	sparse_area(caps, 32, 0x2000, 0x1000);
+	bool complete = true;
+	n = uvfio_build_region_info_reply(m, sizeof(m), 3, &ri, caps, 48, 32,
+					  &complete);
+	assert_int_equal(n, 16 + 32);
+	assert_false(complete);
+	assert_int_equal(get32(m, 16), 80);                     /* argsz */
+	assert_int_equal(get32(m, 20), UVFIO_REGION_READ | UVFIO_REGION_MMAP);
+	assert_int_equal(get32(m, 28), 0);                      /* cap_offset */
+	struct uvfio_expect e = { .cmd = UVFIO_CMD_DEVICE_GET_REGION_INFO,
+				  .msg_id = 3, .argsz = 32, .index = 2,
+				  .max_fds = 1 };
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_false(v.u.region_info.complete);
+
+	n = uvfio_build_region_info_reply(m, sizeof(m), 3, &ri, caps, 48, 80,
+					  &complete);
+	assert_int_equal(n, 16 + 80);
+	assert_true(complete);
+	assert_int_equal(get32(m, 20), UVFIO_REGION_READ | UVFIO_REGION_MMAP |
+					       UVFIO_REGION_CAPS);
+	assert_int_equal(get32(m, 28), 32);
+	e.argsz = 80;
+	REPLY_OK(m, (size_t)n, 1, &e, &v);
+	assert_true(v.u.region_info.complete);
+	/* The complete reply of a mappable region must bring its fd. */
+	REPLY_FAILS(m, (size_t)n, 0, &e);
+	struct uvfio_region_caps rc;
+	assert_int_equal(uvfio_parse_region_caps(m + 16, 80, &rc, NULL), 0);
+	assert_int_equal(rc.nr_areas, 2);
+
+	/* Read/write replies parse against their requests. */
+	uint8_t data[5] = { 1, 2, 3, 4, 5 };
+	n = uvfio_build_region_read_reply(m, sizeof(m), 4, 7, 0x10, data, 5);
+	assert_int_equal(n, 16 + 16 + 5);
+	e = (struct uvfio_expect){ .cmd = UVFIO_CMD_REGION_READ, .msg_id = 4,
+				   .count = 5, .index = 7, .addr = 0x10 };
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_memory_equal(v.u.region_rw.data, data, 5);
+	n = uvfio_build_region_write_reply(m, sizeof(m), 4, 7, 0x10, 5);
+	assert_int_equal(n, 32);
+	e.cmd = UVFIO_CMD_REGION_WRITE;
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_int_equal(v.u.region_rw.count, 5);
+
+	n = uvfio_build_dma_read_reply(m, sizeof(m), 9, 0x1000, data, 5);
+	e = (struct uvfio_expect){ .cmd = UVFIO_CMD_DMA_READ, .msg_id = 9,
+				   .count = 5, .addr = 0x1000 };
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_memory_equal(v.u.dma_rw.data, data, 5);
+	n = uvfio_build_dma_write_reply(m, sizeof(m), 9, 0x1000, 5);
+	assert_int_equal(n, 32);
+	e.cmd = UVFIO_CMD_DMA_WRITE;
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+
+	n = uvfio_build_device_info_reply(m, sizeof(m), 1, UVFIO_DEV_PCI, 9, 5);
+	e = (struct uvfio_expect){ .cmd = UVFIO_CMD_DEVICE_GET_INFO, .msg_id = 1,
+				   .argsz = 16 };
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_int_equal(v.u.device_info.num_regions, 9);
+	n = uvfio_build_irq_info_reply(m, sizeof(m), 2, 2, UVFIO_IRQ_INFO_EVENTFD,
+				       64);
+	e = (struct uvfio_expect){ .cmd = UVFIO_CMD_DEVICE_GET_IRQ_INFO,
+				   .msg_id = 2, .argsz = 16, .index = 2 };
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_int_equal(v.u.irq_info.count, 64);
+	assert_int_equal(uvfio_build_irq_info_reply(m, 31, 2, 2, 0, 1), -ENOSPC);
+
+	/* Capabilities may not overlap: a type cap inside the sparse areas. */
+	memset(p, 0, sizeof(p));
+	region_info(p, 96, UVFIO_REGION_READ | UVFIO_REGION_MMAP |
+				   UVFIO_REGION_CAPS, 0, 32, 0x10000);
+	sparse_cap(p, 32, 48, 2);
+	sparse_area(p, 48, 0, 0x1000);
+	sparse_area(p, 64, 0x2000, 0x1000);
+	type_cap(p, 48, 0, 1, 1);
+	assert_int_equal(uvfio_parse_region_caps(p, 96, &rc, NULL), -EPROTO);
+	/* ...but right after them it is fine. */
+	sparse_area(p, 48, 0, 0x1000);
+	put32(p, 36, 80);
+	type_cap(p, 80, 0, 1, 1);
+	assert_int_equal(uvfio_parse_region_caps(p, 96, &rc, NULL), 0);
+	assert_true(rc.has_type && rc.has_sparse);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2449,6 +2550,7 @@ int main(void)
 		cmocka_unit_test(test_caps_parse),
 		cmocka_unit_test(test_caps_errors),
 		cmocka_unit_test(test_caps_format),
+		cmocka_unit_test(test_reply_builders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

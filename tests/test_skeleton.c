@@ -631,6 +631,38 @@ static void test_skeleton_fd(void **state)
 	uvfio_client_destroy(c);
 }
 
+/* A client that pipelines far more reply data than the server may queue
+ * (64 x 1 MiB against an 8 MiB send limit) and reads only afterwards: the
+ * server must pause, not drop it or grow without bound. */
+static void test_backpressure(void **state)
+{
+	struct srv_ctx *x = *state;
+	enum { N = 64, CHUNK = 1u << 20 };
+	int fd = raw_connect(x->path);
+	raw_negotiate(fd, qemu_json, 0);
+
+	uint8_t *msgs = malloc(N * 32);
+	for (unsigned i = 0; i < N; i++)
+		uvfio_build_region_read(msgs + i * 32, 32, (uint16_t)(100 + i), 2,
+					(i % 3) * CHUNK, CHUNK);
+	raw_send(fd, msgs, N * 32, -1);
+	free(msgs);
+
+	uint8_t *rep = malloc(CHUNK + 64);
+	for (unsigned i = 0; i < N; i++) {
+		size_t r = raw_recv(fd, rep, CHUNK + 64);
+		assert_int_equal(r, 32 + CHUNK);
+		struct uvfio_hdr h;
+		memcpy(&h, rep, sizeof(h));
+		assert_int_equal(h.msg_id, 100 + i);
+		assert_int_equal(h.flags, UVFIO_F_TYPE_REPLY);
+		assert_memory_equal(rep + 32, x->big + (i % 3) * CHUNK, CHUNK);
+	}
+	free(rep);
+	close(fd);
+	wait_idle(x);
+}
+
 int main(int argc, char **argv)
 {
 	skeleton_bin = argc > 1 ? argv[1] : "samples/uvfio-skeleton";
@@ -641,6 +673,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_qemu_version),
 		cmocka_unit_test(test_bad_clients),
+		cmocka_unit_test(test_backpressure),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(test_client_refuses_bad_servers),

@@ -1302,6 +1302,74 @@ static void test_callback_error_closes_fds(void **state)
 	sink_free(s);
 }
 
+/* A consumer that pauses on every message while told to. */
+struct pauser {
+	struct sink *sink;
+	bool pause;
+	unsigned offered;
+};
+
+static int pause_fn(void *opaque, struct uvfio_tp_msg *m)
+{
+	struct pauser *p = opaque;
+	p->offered++;
+	if (p->pause)
+		return UVFIO_TP_PAUSE;
+	return sink_fn(p->sink, m);
+}
+
+/* Pausing leaves the message, with its fds, for the next call, and stops
+ * reading from the socket in the meantime. */
+static void test_pause_keeps_message_and_fds(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct pauser pz = { .sink = sink_new() };
+	uint8_t a[32], b[48], c[16];
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	pair_open(&p);
+	int base = count_fds();
+	mk_msg(a, 1, UVFIO_CMD_REGION_WRITE, 0, sizeof(a));
+	mk_msg(b, 2, UVFIO_CMD_DMA_MAP, 0, sizeof(b));
+	mk_msg(c, 3, UVFIO_CMD_DEVICE_RESET, 0, sizeof(c));
+	write_all(p.peer, a, sizeof(a));
+	send_fds(p.peer, b, sizeof(b), &efd, 1);
+
+	/* a is delivered, then the consumer pauses on b. */
+	pz.sink->fail_at = 0;
+	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, pz.sink), 2);
+	sink_reset(pz.sink);
+	write_all(p.peer, a, sizeof(a));
+	send_fds(p.peer, b, sizeof(b), &efd, 1);
+	pz.pause = true;
+	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 0);
+	assert_true(p.tp.rx_paused);
+	assert_int_equal(pz.offered, 1);
+	/* While paused nothing more is read. */
+	write_all(p.peer, c, sizeof(c));
+	uint64_t reads = p.tp.n_recvmsg;
+	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 0);
+	assert_int_equal(p.tp.n_recvmsg, reads);
+	assert_int_equal(count_fds(), base + 1); /* b's fd, held */
+
+	pz.pause = false;
+	pz.sink->keep = false;
+	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 3);
+	assert_false(p.tp.rx_paused);
+	assert_int_equal(pz.sink->n, 3);
+	assert_int_equal(pz.sink->m[0].nfds, 0);
+	assert_int_equal(pz.sink->m[1].nfds, 1);
+	assert_true(pz.sink->m[1].fds_open);
+	assert_int_equal(pz.sink->m[2].nfds, 0);
+	assert_memory_equal(pz.sink->m[2].buf, c, sizeof(c));
+	assert_int_equal(count_fds(), base);
+
+	close(efd);
+	sink_free(pz.sink);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	/* An inherited SIG_IGN would hide a missing MSG_NOSIGNAL. */
@@ -1334,6 +1402,7 @@ int main(void)
 		cmocka_unit_test(test_rx_bounded_flood),
 		cmocka_unit_test(test_callback_error_stops),
 		cmocka_unit_test(test_callback_error_closes_fds),
+		cmocka_unit_test(test_pause_keeps_message_and_fds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -291,6 +291,48 @@ UVFIO_API ssize_t uvfio_build_mig_data_write(void *buf, size_t cap,
 					     uint16_t id, const void *data,
 					     uint32_t size);
 
+/* ---- reply builders ------------------------------------------------------ */
+
+/* A successful reply: fixed part then data (data NULL: zeros). */
+UVFIO_API ssize_t uvfio_build_reply(void *buf, size_t cap, uint16_t id,
+				    uint16_t cmd, const void *fixed,
+				    size_t fixed_len, const void *data,
+				    size_t data_len);
+UVFIO_API ssize_t uvfio_build_device_info_reply(void *buf, size_t cap,
+						uint16_t id, uint32_t flags,
+						uint32_t num_regions,
+						uint32_t num_irqs);
+/*
+ * GET_REGION_INFO reply following the argsz protocol: the reply's argsz is
+ * 32 + caps_len; when req_argsz cannot hold that, the caps are left out
+ * (CAPS flag and cap_offset cleared) and only the 32-byte struct is sent.
+ * ri->argsz, cap_offset and the CAPS flag are set here.  *complete tells
+ * whether the caps went out (only then may the region fd be attached).
+ */
+UVFIO_API ssize_t uvfio_build_region_info_reply(
+	void *buf, size_t cap, uint16_t id, const struct uvfio_region_info *ri,
+	const void *caps, uint32_t caps_len, uint32_t req_argsz,
+	bool *complete);
+UVFIO_API ssize_t uvfio_build_irq_info_reply(void *buf, size_t cap,
+					     uint16_t id, uint32_t index,
+					     uint32_t flags, uint32_t count);
+UVFIO_API ssize_t uvfio_build_region_read_reply(void *buf, size_t cap,
+						uint16_t id, uint32_t region,
+						uint64_t offset,
+						const void *data,
+						uint32_t count);
+UVFIO_API ssize_t uvfio_build_region_write_reply(void *buf, size_t cap,
+						 uint16_t id, uint32_t region,
+						 uint64_t offset,
+						 uint32_t count);
+/* DMA replies in the spec's layout (client to server). */
+UVFIO_API ssize_t uvfio_build_dma_read_reply(void *buf, size_t cap,
+					     uint16_t id, uint64_t addr,
+					     const void *data, uint32_t count);
+UVFIO_API ssize_t uvfio_build_dma_write_reply(void *buf, size_t cap,
+					      uint16_t id, uint64_t addr,
+					      uint32_t count);
+
 /* ---- VERSION capabilities (JSON) ----------------------------------------- */
 
 #define UVFIO_CAP_HAS_MAX_MSG_FDS (1u << 0)

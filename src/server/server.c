@@ -45,7 +45,7 @@ struct conn {
 	struct uvfio_caps peer;
 	struct uvfio_limits lim;
 	bool drop; /* fatal protocol error: close after flushing */
-	bool want_out;
+	uint32_t events; /* registered with epoll */
 };
 
 struct uvfio_server {
@@ -231,6 +231,7 @@ static int conn_open(struct uvfio_server *s, int fd)
 	c->lim.max_data_xfer = s->max_data_xfer;
 	c->lim.max_msg_fds = s->max_msg_fds;
 	int r = ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_CONN);
+	c->events = EPOLLIN;
 	if (r) {
 		c->tp.fd = -1; /* caller closes fd */
 		uvfio_tp_fini(&c->tp);
@@ -530,6 +531,11 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	struct conn *c = s->conn;
 	struct uvfio_cmd_view v;
 
+	/* Back-pressure: while the client leaves its replies unread, its
+	 * further commands wait (in our buffer, then in the socket). */
+	if (uvfio_tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
+		return UVFIO_TP_PAUSE;
+
 	int r = uvfio_parse_command(m->buf, m->size, m->nfds, UVFIO_ROLE_SERVER,
 				    &c->lim, &v);
 	if (r) {
@@ -607,32 +613,37 @@ static void conn_service(struct uvfio_server *s, bool twin)
 		return;
 	}
 
-	/* Back-pressure: while the client is not reading its replies, stop
-	 * reading its commands, so queued memory stays bounded. */
-	if (uvfio_tp_tx_pending(&c->tp) < c->tp.tx_limit / 2) {
+	/* Replies are flushed between batches of commands; a batch can pause
+	 * when the send queue is half full, and resumes once it drains. */
+	for (int round = 0; round < 8; round++) {
 		r = uvfio_tp_recv(&c->tp, deliver, s);
 		if (r < 0 && !c->drop) {
 			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
 			return;
 		}
+		r = uvfio_tp_flush(&c->tp);
+		if (r < 0 && r != -EAGAIN) {
+			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
+			return;
+		}
+		if (c->drop) {
+			conn_close(s, "protocol error (see above)");
+			return;
+		}
+		if (r == -EAGAIN || !c->tp.rx_paused)
+			break;
 	}
-	r = uvfio_tp_flush(&c->tp);
-	if (r < 0 && r != -EAGAIN) {
-		conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
-		return;
-	}
-	if (c->drop) {
-		conn_close(s, "protocol error (see above)");
-		return;
-	}
-	bool want_out = r == -EAGAIN;
-	if (want_out != c->want_out) {
-		uint32_t ev = want_out ? EPOLLOUT : EPOLLIN;
+	/* Socket full: wait for room only, which also stops reading.  Still
+	 * paused with room to write: ask to be woken at once to go on. */
+	uint32_t ev = r == -EAGAIN    ? EPOLLOUT
+		      : c->tp.rx_paused ? EPOLLIN | EPOLLOUT
+					: EPOLLIN;
+	if (ev != c->events) {
 		if (ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, TAG_CONN)) {
 			conn_close(s, "epoll_ctl failed");
 			return;
 		}
-		c->want_out = want_out;
+		c->events = ev;
 	}
 }
 

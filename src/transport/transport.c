@@ -38,8 +38,10 @@ void uvfio_tp_fini(struct uvfio_tp *tp)
 	if (tp->fd >= 0)
 		close(tp->fd);
 	tp->fd = -1;
-	close_fds(tp->rx_fds, tp->rx_nfds);
-	tp->rx_nfds = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		close_fds(tp->rx_fdq[i].fds, tp->rx_fdq[i].nfds);
+		tp->rx_fdq[i].nfds = 0;
+	}
 	if (tp->txq) {
 		for (unsigned i = 0; i < tp->txq_len; i++) {
 			struct uvfio_tx_fds *f =
@@ -143,27 +145,36 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 		return fail(tp, -EPROTO,
 			    "peer sent more fds than max_msg_fds allows");
 	}
-	if (tp->rx_nfds) {
+	if (tp->rx_fdq[0].nfds) {
 		/* The read that brought the held fds ended inside their
 		 * message; this one completed it, so it starts before s and
-		 * can be delivered, with its fds, before taking the new ones. */
+		 * can be delivered, with its fds, before taking the new ones.
+		 * If the consumer pauses first, both sets wait: reading stops
+		 * while paused, so two slots always suffice. */
 		int r = rx_deliver(tp, fn, opaque, delivered, s);
-		if (r || tp->rx_nfds) {
+		if (r || (tp->rx_fdq[0].nfds && !tp->rx_paused)) {
 			close_fds(fds, nfds);
 			return r ? r : fail(tp, -EPROTO,
 					    "fds for two messages at once");
 		}
 	}
-	memcpy(tp->rx_fds, fds, nfds * sizeof(int));
-	tp->rx_nfds = nfds;
-	tp->rx_fd_owner = tp->rx_base + s;
+	struct uvfio_rx_fds *slot = &tp->rx_fdq[tp->rx_fdq[0].nfds ? 1 : 0];
+	if (slot->nfds) {
+		close_fds(fds, nfds);
+		return fail(tp, -EPROTO, "fds for three messages at once");
+	}
+	memcpy(slot->fds, fds, nfds * sizeof(int));
+	slot->nfds = nfds;
+	slot->owner = tp->rx_base + s;
 	return 0;
 }
 
-/* Deliver the complete messages that start before stop (a buffer offset). */
+/* Deliver the complete messages that start before stop (a buffer offset).
+ * Stops, without consuming, at a message the consumer pauses on. */
 static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		      void *opaque, int *delivered, size_t stop)
 {
+	tp->rx_paused = false;
 	while (tp->rx_start < stop &&
 	       tp->rx_end - tp->rx_start >= UVFIO_HDR_SIZE) {
 		struct uvfio_hdr h;
@@ -178,21 +189,28 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 			.buf = tp->rx + tp->rx_start,
 			.size = h.msg_size,
 		};
-		bool own = tp->rx_nfds &&
-			   tp->rx_fd_owner == tp->rx_base + tp->rx_start;
+		/* Slot 0 always holds the older fds, so only it can belong
+		 * to the message at the head of the buffer. */
+		struct uvfio_rx_fds *f = &tp->rx_fdq[0];
+		bool own = f->nfds && f->owner == tp->rx_base + tp->rx_start;
 		if (own) {
-			m.fds = tp->rx_fds;
-			m.nfds = tp->rx_nfds;
+			m.fds = f->fds;
+			m.nfds = f->nfds;
+		}
+		r = fn(opaque, &m);
+		if (r == UVFIO_TP_PAUSE) {
+			tp->rx_paused = true;
+			return 0;
 		}
 		tp->rx_start += h.msg_size;
 		tp->n_rx_msgs++;
 		(*delivered)++;
-		r = fn(opaque, &m);
 		if (own) {
 			/* Whatever the handler did not take is closed here, on
 			 * every path, so no fd can leak. */
-			close_fds(tp->rx_fds, tp->rx_nfds);
-			tp->rx_nfds = 0;
+			close_fds(f->fds, f->nfds);
+			tp->rx_fdq[0] = tp->rx_fdq[1];
+			tp->rx_fdq[1].nfds = 0;
 		}
 		if (r)
 			return r;
@@ -207,6 +225,14 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
+
+	/* Messages left by a pause go first, and while the consumer still
+	 * pauses nothing more is read: that is the back-pressure. */
+	int r0 = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
+	if (r0)
+		return r0;
+	if (tp->rx_paused)
+		return delivered;
 
 	for (int burst = 0; burst < RX_BURST; burst++) {
 		int r = rx_make_room(tp);
@@ -281,6 +307,8 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		r = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
 		if (r)
 			return r;
+		if (tp->rx_paused)
+			break;
 		/* A short read without fds means the socket is drained: save
 		 * the recvmsg that would only say EAGAIN. */
 		if ((size_t)n < room && !nfds)

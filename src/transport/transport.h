@@ -43,8 +43,20 @@ struct uvfio_tp_msg {
 	unsigned nfds;
 };
 
-/* Return 0 to go on, negative to stop receiving and fail with that value. */
+/*
+ * Return 0 to go on, negative to stop receiving and fail with that value,
+ * or UVFIO_TP_PAUSE to leave this message (and its fds, untouched) in the
+ * buffer: it is offered again by the next uvfio_tp_recv(), which reads
+ * nothing from the socket until the consumer stops pausing.
+ */
+#define UVFIO_TP_PAUSE 1
 typedef int (*uvfio_tp_deliver_fn)(void *opaque, struct uvfio_tp_msg *m);
+
+struct uvfio_rx_fds {
+	uint64_t owner; /* stream offset of the message they came with */
+	unsigned nfds;
+	int fds[UVFIO_TP_MAX_FDS];
+};
 
 struct uvfio_tx_fds {
 	uint64_t off; /* stream offset of the message start */
@@ -64,9 +76,8 @@ struct uvfio_tp {
 	uint8_t *rx;
 	size_t rx_cap, rx_start, rx_end;
 	uint64_t rx_base; /* stream offset of rx[0] */
-	unsigned rx_nfds;
-	uint64_t rx_fd_owner; /* stream offset of the message owning rx_fds */
-	int rx_fds[UVFIO_TP_MAX_FDS];
+	bool rx_paused; /* the consumer paused on the message at rx_start */
+	struct uvfio_rx_fds rx_fdq[2]; /* [0] older; see rx_attribute_fds */
 
 	/* send */
 	uint8_t *tx;

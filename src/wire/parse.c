@@ -605,6 +605,11 @@ int uvfio_parse_reply(const void *buf, size_t len, unsigned nfds,
 		v->u.region_info.complete = ri->argsz <= v->len;
 		if (nfds && !(ri->flags & UVFIO_REGION_MMAP))
 			FAIL(EPROTO, "GET_REGION_INFO fd for a region without MMAP");
+		/* libvfio-user sends the fd only with the complete reply, so
+		 * only there is it required. */
+		if (v->u.region_info.complete && (ri->flags & UVFIO_REGION_MMAP) &&
+		    nfds != 1)
+			FAIL(EPROTO, "GET_REGION_INFO MMAP region without its fd");
 		if ((ri->flags & UVFIO_REGION_CAPS) && v->u.region_info.complete) {
 			if (ri->cap_offset < sizeof(*ri) ||
 			    ri->cap_offset > v->len - sizeof(struct uvfio_cap_hdr))
@@ -781,18 +786,19 @@ int uvfio_parse_region_caps(const void *info, uint32_t len,
 	if (!(ri.flags & UVFIO_REGION_CAPS) || ri.cap_offset == 0)
 		return 0;
 
-	uint32_t off = ri.cap_offset, prev = sizeof(ri) - 1;
+	uint32_t off = ri.cap_offset, next_min = sizeof(ri);
 	while (off) {
 		struct uvfio_cap_hdr h;
-		/* Strictly increasing offsets rule out loops. */
-		if (off <= prev || off < sizeof(ri) ||
-		    (uint64_t)off + sizeof(h) > len) {
-			*why = "capability offset outside the reply or not "
-			       "increasing";
+		/* Each capability must start after the previous one ends:
+		 * no loops, no overlaps. */
+		if (off < next_min || (uint64_t)off + sizeof(h) > len) {
+			*why = "capability offset outside the reply or "
+			       "overlapping the previous one";
 			return -EPROTO;
 		}
 		memcpy(&h, p + off, sizeof(h));
 		uint32_t room = len - off;
+		uint32_t size = sizeof(h);
 		switch (h.id) {
 		case UVFIO_CAP_SPARSE_MMAP: {
 			struct uvfio_cap_sparse_mmap s;
@@ -821,6 +827,7 @@ int uvfio_parse_region_caps(const void *info, uint32_t len,
 			caps->has_sparse = true;
 			caps->nr_areas = s.nr_areas;
 			caps->areas = p + off + sizeof(s);
+			size = sizeof(s) + s.nr_areas * sizeof(struct uvfio_sparse_area);
 			break;
 		}
 		case UVFIO_CAP_TYPE: {
@@ -833,6 +840,7 @@ int uvfio_parse_region_caps(const void *info, uint32_t len,
 			caps->has_type = true;
 			caps->type = t.type;
 			caps->subtype = t.subtype;
+			size = sizeof(t);
 			break;
 		}
 		case UVFIO_CAP_MSIX_MAPPABLE:
@@ -841,7 +849,7 @@ int uvfio_parse_region_caps(const void *info, uint32_t len,
 		default:
 			break;
 		}
-		prev = off;
+		next_min = off + size;
 		off = h.next;
 	}
 	return 0;
