@@ -97,17 +97,22 @@ static void fail_pending(struct uvfio_client *c, int err)
 	}
 }
 
-void uvfio_client_disconnect(struct uvfio_client *c)
+/* Close the connection; every request still pending completes with err. */
+static void teardown(struct uvfio_client *c, int err)
 {
-	if (!c->connected && c->tp.fd < 0)
-		return;
-	fail_pending(c, -ENOTCONN);
+	fail_pending(c, err);
 	uvfio_tp_fini(&c->tp);
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
 	c->has_twin = false;
 	c->connected = false;
 	c->tp.fd = -1;
+}
+
+void uvfio_client_disconnect(struct uvfio_client *c)
+{
+	if (c->connected || c->tp.fd >= 0)
+		teardown(c, -ENOTCONN);
 }
 
 void uvfio_client_destroy(struct uvfio_client *c)
@@ -121,13 +126,7 @@ void uvfio_client_destroy(struct uvfio_client *c)
 static void conn_fail(struct uvfio_client *c, int err, const char *why)
 {
 	uvfio_err(&c->log, "connection failed: %s", why ? why : strerror(-err));
-	fail_pending(c, err);
-	uvfio_tp_fini(&c->tp);
-	if (c->has_twin)
-		uvfio_tp_fini(&c->twin);
-	c->has_twin = false;
-	c->connected = false;
-	c->tp.fd = -1;
+	teardown(c, err);
 }
 
 /* ---- receive path ---------------------------------------------------------------- */
