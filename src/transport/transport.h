@@ -20,8 +20,10 @@
  * must end its sendmsg(): the receiver gives the fds to the last message
  * starting in the read, and a read ends with the segment carrying fds.
  *
- * Memory is bounded: the receive buffer never exceeds max_msg_size (plus
- * what is already buffered), the send buffer never exceeds tx_limit.
+ * Memory is bounded: the receive buffer grows only to hold one message of
+ * at most max_msg_size (it starts at 16 KiB and shrinks back when idle);
+ * the send buffer refuses to queue beyond tx_limit (a single message larger
+ * than tx_limit is still accepted into an empty queue).
  */
 #ifndef UVFIO_TRANSPORT_H
 #define UVFIO_TRANSPORT_H
@@ -105,8 +107,9 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque);
 
 /*
  * Room for a message of len bytes at the end of the send queue, or NULL with
- * errno: ENOBUFS when the queue would exceed tx_limit, EMSGSIZE when len is
- * larger than max_msg_size allows.  Only one reservation at a time.
+ * errno: ENOBUFS when the queue would exceed tx_limit, EMSGSIZE when len
+ * does not fit a message's 32-bit size, EBUSY when a reservation is already
+ * open.  Only one reservation at a time.
  */
 void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len);
 
