@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DMA windows of one client connection (internal).
+ *
+ * A window is an IOVA range the client mapped with DMA_MAP, either backed
+ * by an fd (the server maps it and the device accesses it directly) or
+ * message-only (accessed with DMA_READ/DMA_WRITE).  Windows never overlap.
+ *
+ * Lookup is O(log n) (balanced tree keyed by IOVA), so 65535 windows cost
+ * little more than one.  Windows backed by the same file (same st_dev and
+ * st_ino) share one mmap of that file, made once with the widest protection
+ * the fd allows, so 65535 windows of one guest-RAM memfd create one kernel
+ * mapping, not 65535 (which would hit vm.max_map_count).
+ *
+ * Thread safety: all functions may be called from any thread.  A pointer
+ * returned by uvfio_dma_get() stays valid until uvfio_dma_put(); unmapping
+ * a window waits for every such reference to be put first, so a device
+ * thread's in-flight access never touches unmapped memory.
+ */
+#ifndef UVFIO_DMA_H
+#define UVFIO_DMA_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UVFIO_DMA_READ (1u << 0)  /* the device may read (DMA_MAP READ) */
+#define UVFIO_DMA_WRITE (1u << 1) /* the device may write */
+
+struct uvfio_dma_window; /* opaque, private to dma.c */
+struct uvfio_dma_file;
+
+struct uvfio_dma {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;       /* signalled when a reference is put */
+	struct uvfio_dma_window *root; /* balanced tree by iova */
+	struct uvfio_dma_file *files;  /* shared mappings, by (dev, ino) */
+	uint32_t n, max;
+	uint64_t max_window; /* largest window accepted, bytes */
+};
+
+/* What uvfio_dma_get() found for the start of a range. */
+struct uvfio_dma_ref {
+	struct uvfio_dma_window *w; /* internal */
+	void *ptr;       /* host address of iova, NULL for message windows */
+	uint64_t iova;   /* as asked */
+	uint64_t len;    /* bytes available from iova within this window */
+	uint32_t prot;   /* UVFIO_DMA_READ/WRITE of the window */
+};
+
+int uvfio_dma_init(struct uvfio_dma *d, uint32_t max_windows);
+/* Unmaps and closes everything (no references may be held). */
+void uvfio_dma_fini(struct uvfio_dma *d);
+
+/*
+ * Add a window.  fd >= 0: the window is backed by fd at offset (the fd is
+ * consumed on success: closed now or kept by the shared mapping; on failure
+ * the caller still owns it).  fd < 0: message-only window.
+ * Errors: -EINVAL (size 0, wrap, prot has unknown bits, offset + size beyond
+ * the end of a regular file or memfd), -EEXIST (overlaps a window; an
+ * identical re-map of the same range, file, offset and prot returns 0 and
+ * consumes the fd), -ENOSPC (max windows reached), -E2BIG (size above
+ * max_window), -errno from fstat/mmap.
+ */
+int uvfio_dma_map(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+		  uint32_t prot, int fd, uint64_t offset);
+
+/*
+ * Remove the window that is exactly [iova, iova + size): -ENOENT if no
+ * window matches exactly.  Waits until no reference to it is held; the
+ * memory is unmapped (when the file's last window goes) before returning.
+ */
+int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size);
+/* Remove every window (same waiting rule).  Returns how many. */
+int uvfio_dma_unmap_all(struct uvfio_dma *d);
+
+/*
+ * Find the window holding iova and take a reference on it.  The access
+ * must need only rights in prot (READ to read guest memory, WRITE to
+ * write it).  Returns 0 and fills ref; -ENOENT if iova is in no window;
+ * -EACCES if the window lacks the rights.  The window may end before
+ * iova + want: ref->len says how much of it is available.
+ */
+int uvfio_dma_get(struct uvfio_dma *d, uint64_t iova, uint64_t want,
+		  uint32_t prot, struct uvfio_dma_ref *ref);
+void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref);
+
+/* Number of windows, and of distinct file mappings (for tests). */
+uint32_t uvfio_dma_count(struct uvfio_dma *d);
+uint32_t uvfio_dma_file_count(struct uvfio_dma *d);
+
+#endif

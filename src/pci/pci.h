@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI configuration space emulation (internal).
+ *
+ * Holds the config bytes plus, per byte, a write mask (bits the guest may
+ * change) and a write-1-to-clear mask (status bits).  BAR registers are
+ * emulated so that sizing (write all ones, read back) reports the BAR's
+ * size and type.  Capabilities are appended to the standard list (offsets
+ * 0x40..0xff) or to the extended list (0x100.., PCI Express only).  MSI-X
+ * table and PBA, which live in a BAR, are emulated here too so that all
+ * interrupt-related state is in one place.
+ *
+ * Not thread-safe by itself; the server serialises access (the MSI-X
+ * pending/mask queries used by irq_trigger take the server's irq lock).
+ */
+#ifndef UVFIO_PCI_H
+#define UVFIO_PCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UVFIO_PCI_CFG_SIZE 256u
+#define UVFIO_PCIE_CFG_SIZE 4096u
+#define UVFIO_PCI_MAX_MSIX 2048u
+
+/* BAR flags (uvfio_pci_set_bar) */
+#define UVFIO_PCI_BAR_IO (1u << 0)       /* I/O space BAR */
+#define UVFIO_PCI_BAR_MEM64 (1u << 1)    /* 64-bit memory BAR, uses bar+1 */
+#define UVFIO_PCI_BAR_PREFETCH (1u << 2) /* prefetchable memory */
+
+/* What a config write changed, returned by uvfio_pci_cfg_write(). */
+#define UVFIO_PCI_EV_COMMAND (1u << 0) /* command register written */
+#define UVFIO_PCI_EV_MSI (1u << 1)     /* MSI control/address/data written */
+#define UVFIO_PCI_EV_MSIX (1u << 2)    /* MSI-X control (enable/mask-all) */
+#define UVFIO_PCI_EV_BAR (1u << 3)     /* a BAR or the ROM BAR written */
+
+struct uvfio_pci_ids {
+	uint16_t vendor, device;
+	uint16_t subsys_vendor, subsys;
+	uint32_t class_code; /* 24 bits: base class, sub class, prog-if */
+	uint8_t revision;
+	uint8_t irq_pin; /* 0 none, 1 = INTA# ... 4 = INTD# */
+};
+
+struct uvfio_pci {
+	uint32_t size; /* 256 or 4096 */
+	uint8_t cfg[UVFIO_PCIE_CFG_SIZE];
+	uint8_t wmask[UVFIO_PCIE_CFG_SIZE];
+	uint8_t w1cmask[UVFIO_PCIE_CFG_SIZE];
+	uint64_t bar_size[7];   /* [6] = expansion ROM */
+	uint32_t bar_flags[7];
+	uint8_t next_cap;       /* next free offset in 0x40..0xff */
+	uint8_t last_cap;       /* offset of the last standard cap, 0 none */
+	uint16_t next_ext;      /* next free offset from 0x100 */
+	uint16_t last_ext;      /* offset of the last extended cap, 0 none */
+	uint8_t msi_off, msix_off, pcie_off, pm_off;
+
+	/* MSI-X emulation: table of 16-byte entries and pending bits */
+	uint32_t msix_n;
+	uint8_t msix_table_bar, msix_pba_bar;
+	uint32_t msix_table_off, msix_pba_off;
+	uint8_t *msix_table; /* msix_n * 16 bytes */
+	uint64_t *msix_pba;  /* ceil(msix_n / 64) words */
+};
+
+/* pcie: 4 KiB config space with extended capabilities.  Header type 0,
+ * capability list empty.  Returns 0 or -ENOMEM (MSI-X tables later). */
+int uvfio_pci_init(struct uvfio_pci *p, bool pcie);
+void uvfio_pci_fini(struct uvfio_pci *p);
+
+void uvfio_pci_set_ids(struct uvfio_pci *p, const struct uvfio_pci_ids *ids);
+
+/* bar 0..5, or 6 for the expansion ROM (flags 0).  size: power of two,
+ * at least 16 (memory) or 4 (I/O), or 0 to leave the BAR unimplemented.
+ * MEM64 takes bar and bar+1 (bar must be even... 0..4).  -EINVAL otherwise. */
+int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
+		      uint32_t flags);
+
+/*
+ * Append a standard capability: id, then body (the bytes after the 2-byte
+ * id/next header), len bytes.  wmask (len bytes, may be NULL = read-only)
+ * says which body bits the guest may write.  Returns the capability's
+ * config offset, or -ENOSPC when 0x40..0xff is full, -EINVAL.
+ */
+int uvfio_pci_add_cap(struct uvfio_pci *p, uint8_t id, const void *body,
+		      size_t len, const void *wmask);
+/* Extended capability (PCIe only): 4-byte header with id, version, next. */
+int uvfio_pci_add_ext_cap(struct uvfio_pci *p, uint16_t id, uint8_t version,
+			  const void *body, size_t len, const void *wmask);
+
+/* Typed builders; each returns the capability offset or -errno. */
+int uvfio_pci_add_pm(struct uvfio_pci *p);
+/* nvec 1..32 (power of two); 64-bit address; per-vector masking. */
+int uvfio_pci_add_msi(struct uvfio_pci *p, unsigned nvec, bool maskable);
+/* nvec 1..2048; table and PBA in BARs (offsets 8-byte aligned). */
+int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
+		       uint32_t table_off, unsigned pba_bar, uint32_t pba_off);
+/* PCI Express capability v2, device/port type (0 = endpoint, 9 = RCiEP). */
+int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type);
+int uvfio_pci_add_vendor(struct uvfio_pci *p, const void *data, size_t len);
+int uvfio_pci_add_dsn(struct uvfio_pci *p, uint64_t serial);
+
+/* Config accesses from the client, any offset/length within size (the
+ * caller checked bounds).  Writes honour wmask and w1cmask and BAR sizing;
+ * return a mask of UVFIO_PCI_EV_* for what changed. */
+void uvfio_pci_cfg_read(struct uvfio_pci *p, uint32_t off, void *buf,
+			uint32_t len);
+unsigned uvfio_pci_cfg_write(struct uvfio_pci *p, uint32_t off,
+			     const void *buf, uint32_t len);
+
+/* Back to power-on values: command, status bits, BARs, MSI/MSI-X control,
+ * MSI-X table (all vectors masked) and PBA; identity and caps stay. */
+void uvfio_pci_reset(struct uvfio_pci *p);
+
+/* State the server needs. */
+bool uvfio_pci_bus_master(const struct uvfio_pci *p);
+bool uvfio_pci_intx_disabled(const struct uvfio_pci *p);
+bool uvfio_pci_msi_enabled(const struct uvfio_pci *p);
+unsigned uvfio_pci_msi_nvec(const struct uvfio_pci *p); /* enabled vectors */
+bool uvfio_pci_msi_masked(const struct uvfio_pci *p, unsigned vec);
+bool uvfio_pci_msix_enabled(const struct uvfio_pci *p);
+/* Function mask or the vector's own mask bit. */
+bool uvfio_pci_msix_masked(const struct uvfio_pci *p, unsigned vec);
+/* Set or clear a vector's pending bit (PBA). */
+void uvfio_pci_msix_set_pending(struct uvfio_pci *p, unsigned vec, bool on);
+bool uvfio_pci_msix_pending(const struct uvfio_pci *p, unsigned vec);
+
+/*
+ * If [off, off+len) of BAR `bar` touches the MSI-X table or PBA, emulate
+ * the access and return true (reads of the PBA return pending bits; writes
+ * to the PBA are ignored; table writes store address/data/control, and
+ * *unmasked is set to the first vector whose mask bit went from 1 to 0, or
+ * -1).  Accesses must be 4 or 8 bytes, aligned, within one entry; others are
+ * refused with -EINVAL through *err.  Returns false if not MSI-X space.
+ */
+bool uvfio_pci_msix_access(struct uvfio_pci *p, unsigned bar, uint64_t off,
+			   void *buf, uint32_t len, bool is_write, int *err,
+			   int *unmasked);
+
+#endif
