@@ -87,15 +87,20 @@ int main(int argc, char **argv)
 	}
 	uvfio_server_set_log(srv, NULL, NULL, level);
 
-	uint8_t *cfg = uvfio_server_config_space(srv);
-	cfg[0x00] = 0x34; cfg[0x01] = 0x12; /* vendor 0x1234 */
-	cfg[0x02] = 0x01; cfg[0x03] = 0x00; /* device 0x0001 */
-	cfg[0x08] = 0x01;                    /* revision */
-	cfg[0x0b] = 0xff;                    /* class: unassigned */
-	cfg[0x3d] = 0x01;                    /* interrupt pin INTA# */
-	uvfio_server_setup_region(srv, UVFIO_PCI_BAR0, BAR0_SIZE,
-				  UVFIO_REGION_READ | UVFIO_REGION_WRITE,
-				  bar0_access, NULL);
+	const struct uvfio_pci_ids ids = {
+		.vendor = 0x1234, .device = 0x0001, .revision = 1,
+		.class_code = 0xff0000, /* unassigned class */
+		.irq_pin = 1,
+	};
+	if ((r = uvfio_server_set_pci_ids(srv, &ids)) ||
+	    (r = uvfio_server_setup_region(srv, UVFIO_PCI_BAR0, BAR0_SIZE,
+					   UVFIO_REGION_READ | UVFIO_REGION_WRITE,
+					   bar0_access, NULL))) {
+		fprintf(stderr, "uvfio-skeleton: device setup failed: %s\n",
+			strerror(-r));
+		uvfio_server_destroy(srv);
+		return 1;
+	}
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);

@@ -5,12 +5,17 @@
  * A server owns one device and serves one client at a time on a UNIX
  * socket.  It owns no thread: drive it from your own event loop with
  * uvfio_server_poll_fd() and uvfio_server_process(), or call
- * uvfio_server_run() for a built-in loop.  Device callbacks run on the
- * thread that called process/run, one at a time, in the order the client's
- * commands arrived.
+ * uvfio_server_run() for a built-in loop.  Device callbacks (region
+ * accesses, config accesses, the ops) run on the thread that called
+ * process/run, one at a time, in the order the client's commands arrived.
+ * Functions documented "any thread" may also be called from other threads.
  *
- * On disconnect the server drops everything the client gave it (fds, DMA
- * windows, eventfds), keeps the device state, and accepts the next client.
+ * Describe the device (ids, regions, capabilities, irq counts) before the
+ * first client connects; the description is fixed once a client has seen
+ * it.  On disconnect the server drops everything the client gave it (DMA
+ * windows, eventfds), calls the reset op with UVFIO_RESET_LOST_CONN, keeps
+ * the device state, and accepts the next client.  The poll fd stays the
+ * same across reconnects.
  */
 #ifndef UVFIO_SERVER_H
 #define UVFIO_SERVER_H
@@ -29,13 +34,18 @@ extern "C" {
 
 struct uvfio_server;
 
-/* Size of the emulated PCI configuration space. */
+/* Size of a conventional PCI configuration space; PCI Express: 4096. */
 #define UVFIO_PCI_CONFIG_SIZE 256u
+#define UVFIO_PCIE_CONFIG_SIZE 4096u
+
+/* uvfio_server_create() flags */
+#define UVFIO_SERVER_PCIE (1u << 0) /* 4 KiB config space, extended caps */
 
 /*
  * Region access callback.  buf holds count bytes to write, or receives
  * count bytes read.  Return count on success or a negative errno, which is
- * sent to the client as the error of its REGION_READ/WRITE.
+ * sent to the client as the error of its REGION_READ/WRITE.  Runs on the
+ * server thread; it may call uvfio_server_dma_*() (see there).
  */
 typedef ssize_t (*uvfio_region_fn)(void *opaque, unsigned index,
 				   uint64_t offset, void *buf, size_t count,
@@ -43,7 +53,7 @@ typedef ssize_t (*uvfio_region_fn)(void *opaque, unsigned index,
 
 /*
  * Create a server listening on socket_path (a stale socket file there is
- * replaced; any other file is an error, -EEXIST).  flags must be 0.
+ * replaced; any other file is an error, -EEXIST).  flags: UVFIO_SERVER_*.
  */
 UVFIO_API int uvfio_server_create(struct uvfio_server **srvp,
 				  const char *socket_path, unsigned flags);
@@ -63,46 +73,227 @@ UVFIO_API void uvfio_server_destroy(struct uvfio_server *srv);
 UVFIO_API void uvfio_server_set_log(struct uvfio_server *srv, uvfio_log_fn fn,
 				    void *opaque, int level);
 
+/* ---- device identity and configuration space ------------------------------ */
+
+struct uvfio_pci_ids {
+	uint16_t vendor, device;
+	uint16_t subsys_vendor, subsys;
+	uint32_t class_code; /* 24 bits: base class, sub class, prog-if */
+	uint8_t revision;
+	uint8_t irq_pin; /* 0 none, 1 = INTA# ... 4 = INTD#; enables INTx */
+};
+
+UVFIO_API int uvfio_server_set_pci_ids(struct uvfio_server *srv,
+				       const struct uvfio_pci_ids *ids);
+
 /*
- * Describe a region.  index < UVFIO_PCI_NUM_REGIONS; flags is a mask of
- * UVFIO_REGION_READ/WRITE.  The config region (7) is emulated by the library
- * and cannot be set up this way (-EINVAL).  fn may be NULL for a region that
- * reads as zeros and ignores writes.
+ * Capability builders.  Each appends to the capability list and returns
+ * the capability's offset in config space, or -ENOSPC when the space is
+ * full, -EINVAL for bad arguments.  MSI and MSI-X also set the irq count
+ * of their index; the MSI-X table and PBA are emulated by the library
+ * inside the named BARs (a memory BAR's sparse mmap areas must leave them
+ * out: the library refuses overlapping areas).
  */
+UVFIO_API int uvfio_server_pci_add_pm(struct uvfio_server *srv);
+UVFIO_API int uvfio_server_pci_add_msi(struct uvfio_server *srv, unsigned nvec,
+				       bool maskable);
+UVFIO_API int uvfio_server_pci_add_msix(struct uvfio_server *srv,
+					unsigned nvec, unsigned table_bar,
+					uint32_t table_off, unsigned pba_bar,
+					uint32_t pba_off);
+/* port_type: 0 PCI Express endpoint, 9 root-complex integrated endpoint. */
+UVFIO_API int uvfio_server_pci_add_pcie(struct uvfio_server *srv,
+					unsigned port_type);
+UVFIO_API int uvfio_server_pci_add_vendor(struct uvfio_server *srv,
+					  const void *data, size_t len);
+/* Extended capabilities need UVFIO_SERVER_PCIE. */
+UVFIO_API int uvfio_server_pci_add_dsn(struct uvfio_server *srv,
+				       uint64_t serial);
+/* Any other capability: body follows the 2-byte id/next header; wmask
+ * (len bytes or NULL) marks the bits the client may write. */
+UVFIO_API int uvfio_server_pci_add_cap(struct uvfio_server *srv, uint8_t id,
+				       const void *body, size_t len,
+				       const void *wmask);
+UVFIO_API int uvfio_server_pci_add_ext_cap(struct uvfio_server *srv,
+					   uint16_t id, uint8_t version,
+					   const void *body, size_t len,
+					   const void *wmask);
+
+/*
+ * The emulated configuration space bytes (256 or 4096), for a device that
+ * wants to fill in more than ids and capabilities before the first client.
+ * Client writes are filtered by the write masks the builders set.
+ */
+UVFIO_API uint8_t *uvfio_server_config_space(struct uvfio_server *srv);
+
+/*
+ * Optional hook on config accesses, called after the library emulated the
+ * access: for a read, buf already holds the emulated bytes and may be
+ * changed; for a write, the new value is in config space.  Return 0, or a
+ * negative errno to fail the client's access.
+ */
+typedef int (*uvfio_config_fn)(void *opaque, uint32_t offset, void *buf,
+			       uint32_t count, bool is_write);
+UVFIO_API void uvfio_server_set_config_fn(struct uvfio_server *srv,
+					  uvfio_config_fn fn, void *opaque);
+
+/* ---- regions ------------------------------------------------------------------ */
+
+/* Region description flags, beyond UVFIO_REGION_READ / UVFIO_REGION_WRITE. */
+#define UVFIO_REGION_MEM (1u << 16)      /* library memory the client may mmap */
+#define UVFIO_REGION_IO (1u << 17)       /* I/O space BAR */
+#define UVFIO_REGION_64BIT (1u << 18)    /* 64-bit memory BAR (uses index+1) */
+#define UVFIO_REGION_PREFETCH (1u << 19) /* prefetchable memory BAR */
+
+struct uvfio_region_desc {
+	uint64_t size;  /* power of two for BARs */
+	uint32_t flags; /* UVFIO_REGION_* */
+	/* Accesses that are not served from MEM memory; for a MEM region the
+	 * callback, if any, sees every access after the memory is updated
+	 * (writes) or before it is read (reads may fill buf themselves). */
+	uvfio_region_fn fn;
+	void *opaque;
+	/* MEM regions: the parts the client may mmap (page aligned); NULL
+	 * with nr_sparse 0 means the whole region. */
+	const struct uvfio_sparse_area *sparse;
+	uint32_t nr_sparse;
+	/* Device-specific regions (index >= 9): the TYPE capability. */
+	uint32_t type, subtype;
+};
+
+/*
+ * Describe region `index` (BAR 0-5, ROM 6, VGA 8, or device-specific from
+ * 9).  The config region (7) is the library's.  BAR sizing and type bits in
+ * config space follow from the description.  Returns 0 or -EINVAL.
+ */
+UVFIO_API int uvfio_server_add_region(struct uvfio_server *srv,
+				      unsigned index,
+				      const struct uvfio_region_desc *desc);
+
+/* Shorthand for a callback region. */
 UVFIO_API int uvfio_server_setup_region(struct uvfio_server *srv,
 					unsigned index, uint64_t size,
 					uint32_t flags, uvfio_region_fn fn,
 					void *opaque);
 
+/* Memory of a UVFIO_REGION_MEM region (what the client mmaps), or NULL. */
+UVFIO_API void *uvfio_server_region_mem(struct uvfio_server *srv,
+					unsigned index);
+
 /*
- * The device's configuration space, UVFIO_PCI_CONFIG_SIZE bytes, for the
- * device to fill before the first client.  Client writes reach only the
- * command register and bytes from 0x40 on.
+ * Register an eventfd the client may use to signal writes to
+ * [offset, offset + size) of a region without a message (KVM ioeventfd;
+ * returned by GET_REGION_IO_FDS).  datamatch: only writes of that value,
+ * when has_datamatch.  The server keeps a duplicate of fd.
  */
-UVFIO_API uint8_t *uvfio_server_config_space(struct uvfio_server *srv);
+UVFIO_API int uvfio_server_add_ioeventfd(struct uvfio_server *srv,
+					 unsigned index, uint64_t offset,
+					 uint64_t size, int fd,
+					 bool has_datamatch,
+					 uint64_t datamatch);
+
+/* ---- interrupts ----------------------------------------------------------------- */
+
+/* Vectors of an irq index (INTx: 1 when irq_pin is set; MSI/MSI-X: from
+ * their capability; ERR and REQ: 1).  Use to override. */
+UVFIO_API int uvfio_server_set_irq_count(struct uvfio_server *srv,
+					 unsigned index, uint32_t count);
+
+/*
+ * Raise an interrupt.  Any thread.  MSI-X: a masked vector (function or
+ * vector mask) sets its pending bit and fires when unmasked.  MSI honours
+ * per-vector masks.  INTx is edge-signalled and automasked as in VFIO:
+ * after firing, it stays masked until the client unmasks it.  Returns 0,
+ * -EINVAL (bad index/vector), -ENOTCONN (no client) or -EAGAIN (no
+ * eventfd configured, or the interrupt is disabled or masked: nothing
+ * sent).
+ */
+UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
+				       unsigned index, uint32_t vector);
+
+/* ---- DMA ----------------------------------------------------------------------------- */
+
+/*
+ * Copy between device and client memory.  Fd-backed windows are accessed
+ * directly; message-only windows with DMA_READ/DMA_WRITE messages chunked at
+ * min(both max_data_xfer_size).  Synchronous: returns 0 when done, or
+ * -ENOENT (not inside mapped windows), -EACCES (window lacks the right),
+ * -ENOTCONN, -ETIMEDOUT, the client's error, or -EDEADLK when called from
+ * a callback on the server thread while the client cannot answer message
+ * DMA before that callback returns (no twin socket).  Any thread.
+ */
+UVFIO_API int uvfio_server_dma_read(struct uvfio_server *srv, uint64_t iova,
+				    void *buf, size_t len);
+UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
+				     const void *buf, size_t len);
+
+/*
+ * Asynchronous forms: start the transfer and return 0; done(opaque, result)
+ * runs on the server thread (from uvfio_server_process) when it finishes
+ * (result 0 or -errno).  buf must stay valid until then.  Safe inside any
+ * callback: the server keeps answering commands while the transfer runs.
+ * Fd-backed transfers complete before the call returns, done included.
+ */
+typedef void (*uvfio_dma_done_fn)(void *opaque, int result);
+UVFIO_API int uvfio_server_dma_read_async(struct uvfio_server *srv,
+					  uint64_t iova, void *buf, size_t len,
+					  uvfio_dma_done_fn done,
+					  void *opaque);
+UVFIO_API int uvfio_server_dma_write_async(struct uvfio_server *srv,
+					   uint64_t iova, const void *buf,
+					   size_t len, uvfio_dma_done_fn done,
+					   void *opaque);
+
+/* ---- device callbacks ------------------------------------------------------------- */
+
+enum uvfio_reset_reason {
+	UVFIO_RESET_CLIENT = 1,    /* DEVICE_RESET from the client */
+	UVFIO_RESET_LOST_CONN = 2, /* the client went away */
+};
+
+/* All optional; all run on the server thread. */
+struct uvfio_device_ops {
+	/* Return 0 or -errno (sent as the DEVICE_RESET error). */
+	int (*reset)(void *opaque, enum uvfio_reset_reason why);
+	void (*connected)(void *opaque);
+	void (*disconnected)(void *opaque);
+	/* A DMA window appeared or is about to go; prot: UVFIO_DMA_MAP_*. */
+	void (*dma_map)(void *opaque, uint64_t iova, uint64_t size,
+			uint32_t prot);
+	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t size);
+	/* The client masked (true) or unmasked vectors of an irq index. */
+	void (*irq_mask)(void *opaque, unsigned index, uint32_t start,
+			 uint32_t count, bool masked);
+};
+
+UVFIO_API void uvfio_server_set_ops(struct uvfio_server *srv,
+				    const struct uvfio_device_ops *ops,
+				    void *opaque);
+
+/* ---- running ---------------------------------------------------------------------- */
 
 /*
  * A file descriptor that becomes readable when the server has work; add it
  * to your poll/epoll set and call uvfio_server_process() when it fires.
+ * The same fd for the server's whole life.
  */
 UVFIO_API int uvfio_server_poll_fd(struct uvfio_server *srv);
 
 /*
  * Do all pending work without blocking: accept a client, read and answer
- * its commands, flush replies.  A client that disconnects or breaks the
- * protocol is dropped (and logged); that is not an error of process.
- * Returns 0, or a negative errno for failures of the server itself.
+ * its commands, flush replies, complete DMA.  A client that disconnects or
+ * breaks the protocol is dropped (and logged); that is not an error of
+ * process.  Returns 0, or a negative errno for failures of the server.
  */
 UVFIO_API int uvfio_server_process(struct uvfio_server *srv);
 
 /* Built-in loop: process until uvfio_server_stop().  Returns 0 or -errno. */
 UVFIO_API int uvfio_server_run(struct uvfio_server *srv);
 
-/* Make uvfio_server_run() return.  Safe from any thread and from signal
- * handlers. */
+/* Make uvfio_server_run() return.  Any thread, and signal handlers. */
 UVFIO_API void uvfio_server_stop(struct uvfio_server *srv);
 
-/* true while a client is connected and has completed VERSION. */
+/* true while a client is connected and has completed VERSION.  Any thread. */
 UVFIO_API bool uvfio_server_connected(struct uvfio_server *srv);
 
 #ifdef __cplusplus

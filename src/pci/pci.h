@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uvfio/server.h>
+
 #define UVFIO_PCI_CFG_SIZE 256u
 #define UVFIO_PCIE_CFG_SIZE 4096u
 #define UVFIO_PCI_MAX_MSIX 2048u
@@ -35,13 +37,7 @@
 #define UVFIO_PCI_EV_MSIX (1u << 2)    /* MSI-X control (enable/mask-all) */
 #define UVFIO_PCI_EV_BAR (1u << 3)     /* a BAR or the ROM BAR written */
 
-struct uvfio_pci_ids {
-	uint16_t vendor, device;
-	uint16_t subsys_vendor, subsys;
-	uint32_t class_code; /* 24 bits: base class, sub class, prog-if */
-	uint8_t revision;
-	uint8_t irq_pin; /* 0 none, 1 = INTA# ... 4 = INTD# */
-};
+/* struct uvfio_pci_ids is public: <uvfio/server.h> */
 
 struct uvfio_pci {
 	uint32_t size; /* 256 or 4096 */
@@ -62,6 +58,11 @@ struct uvfio_pci {
 	uint32_t msix_table_off, msix_pba_off;
 	uint8_t *msix_table; /* msix_n * 16 bytes */
 	uint64_t *msix_pba;  /* ceil(msix_n / 64) words */
+
+	/* Power-on value of every writable and RW1C bit, recorded by the
+	 * builders, so that reset restores e.g. PCIe device control defaults
+	 * and the writable bits of a caller's own capability. */
+	uint8_t reset_cfg[UVFIO_PCIE_CFG_SIZE];
 };
 
 /* pcie: 4 KiB config space with extended capabilities.  Header type 0,

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvfio-dmadev: a DMA engine, to exercise every DMA path of vfio-user.
+ *
+ * BAR0 (4 KiB registers, little-endian; MSI-X table at 0x800, PBA at 0xc00):
+ *   0x00 u64 IOVA    guest address of the transfers
+ *   0x08 u32 LEN     bytes per transfer (at most the size of BAR2)
+ *   0x0c u32 COUNT   transfers per GO (0 counts as 1)
+ *   0x10 u32 DIR     0: the device reads guest memory into BAR2,
+ *                    1: the device writes BAR2 into guest memory
+ *   0x14 u32 GO      1: do the transfers before acknowledging the write;
+ *                    2: acknowledge at once and transfer in the background
+ *   0x18 u32 STATUS  0, 115 (EINPROGRESS) while a GO=2 runs, or the errno
+ *                    of the last GO
+ *   0x1c u32 IRQ     non-zero: raise MSI-X vector 0 when a GO completes
+ * BAR2: 1 MiB of memory the client may mmap; transfers use it from offset 0.
+ *
+ * Transfers go through the mapped window when the IOVA is fd-backed, and
+ * with DMA_READ/DMA_WRITE messages otherwise.  GO=1 with message DMA needs
+ * a client that answers DMA while it waits for its write to complete (a
+ * twin socket); otherwise STATUS says EDEADLK and GO=2 is the way.
+ *
+ *   uvfio-dmadev --socket PATH [-v]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uvfio/server.h>
+
+#define BAR0_SIZE 4096u
+#define BAR2_SIZE (1u << 20)
+#define MSIX_VECTORS 4u
+#define MSIX_TABLE 0x800u
+#define MSIX_PBA 0xc00u
+
+enum {
+	REG_IOVA = 0x00,
+	REG_LEN = 0x08,
+	REG_COUNT = 0x0c,
+	REG_DIR = 0x10,
+	REG_GO = 0x14,
+	REG_STATUS = 0x18,
+	REG_IRQ = 0x1c,
+	REG_END = 0x20,
+};
+
+struct dmadev {
+	struct uvfio_server *srv;
+	uint8_t regs[REG_END];
+	uint8_t *mem; /* BAR2 */
+	/* the running GO=2 */
+	bool busy;
+	uint32_t left;
+	int result;
+};
+
+static struct uvfio_server *the_srv;
+
+static uint32_t rd32(const struct dmadev *d, unsigned reg)
+{
+	uint32_t v;
+	memcpy(&v, d->regs + reg, 4);
+	return v;
+}
+
+static void wr32(struct dmadev *d, unsigned reg, uint32_t v)
+{
+	memcpy(d->regs + reg, &v, 4);
+}
+
+static uint64_t iova(const struct dmadev *d)
+{
+	uint64_t v;
+	memcpy(&v, d->regs + REG_IOVA, 8);
+	return v;
+}
+
+static void finish(struct dmadev *d, int result)
+{
+	wr32(d, REG_STATUS, (uint32_t)-result);
+	d->busy = false;
+	if (rd32(d, REG_IRQ))
+		uvfio_server_irq_trigger(d->srv, UVFIO_PCI_MSIX_IRQ, 0);
+}
+
+static int transfer_sync(struct dmadev *d)
+{
+	uint32_t len = rd32(d, REG_LEN), count = rd32(d, REG_COUNT);
+	for (uint32_t i = 0; i < (count ? count : 1); i++) {
+		int r = rd32(d, REG_DIR)
+				? uvfio_server_dma_write(d->srv, iova(d), d->mem, len)
+				: uvfio_server_dma_read(d->srv, iova(d), d->mem, len);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void async_step(void *opaque, int result);
+
+/* Start the next background transfer; done runs from the server loop. */
+static void async_next(struct dmadev *d)
+{
+	uint32_t len = rd32(d, REG_LEN);
+	int r = rd32(d, REG_DIR) ? uvfio_server_dma_write_async(
+					   d->srv, iova(d), d->mem, len,
+					   async_step, d)
+				 : uvfio_server_dma_read_async(
+					   d->srv, iova(d), d->mem, len,
+					   async_step, d);
+	if (r)
+		finish(d, r);
+}
+
+static void async_step(void *opaque, int result)
+{
+	struct dmadev *d = opaque;
+	if (result || --d->left == 0) {
+		finish(d, result);
+		return;
+	}
+	async_next(d);
+}
+
+static int go(struct dmadev *d, uint32_t how)
+{
+	if (d->busy)
+		return -EBUSY;
+	if (rd32(d, REG_LEN) > BAR2_SIZE) {
+		wr32(d, REG_STATUS, EINVAL);
+		return 0;
+	}
+	if (how == 1) {
+		finish(d, transfer_sync(d));
+	} else if (how == 2) {
+		d->busy = true;
+		d->left = rd32(d, REG_COUNT) ? rd32(d, REG_COUNT) : 1;
+		wr32(d, REG_STATUS, EINPROGRESS);
+		async_next(d);
+	}
+	return 0;
+}
+
+static ssize_t bar0_access(void *opaque, unsigned index, uint64_t off,
+			   void *buf, size_t count, bool is_write)
+{
+	struct dmadev *d = opaque;
+	(void)index;
+	if (off >= REG_END || count > REG_END - off) {
+		if (!is_write)
+			memset(buf, 0, count);
+		return (ssize_t)count;
+	}
+	if (!is_write) {
+		memcpy(buf, d->regs + off, count);
+		return (ssize_t)count;
+	}
+	if (off <= REG_GO && off + count > REG_GO) {
+		uint32_t how = 0;
+		memcpy(&how, (uint8_t *)buf + (REG_GO - off),
+		       count - (REG_GO - off) < 4 ? count - (REG_GO - off) : 4);
+		int r = go(d, how);
+		return r ? r : (ssize_t)count;
+	}
+	if (off < REG_STATUS || off >= REG_IRQ) /* STATUS is read-only */
+		memcpy(d->regs + off, buf, count);
+	return (ssize_t)count;
+}
+
+static int dmadev_reset(void *opaque, enum uvfio_reset_reason why)
+{
+	struct dmadev *d = opaque;
+	(void)why;
+	/* A background GO finishes (with an error) when its connection
+	 * goes; the registers return to zero either way. */
+	if (why == UVFIO_RESET_CLIENT && d->busy)
+		return -EBUSY;
+	memset(d->regs, 0, sizeof(d->regs));
+	return 0;
+}
+
+static const struct uvfio_device_ops dmadev_ops = { .reset = dmadev_reset };
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	uvfio_server_stop(the_srv);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: uvfio-dmadev --socket PATH [-v]\n"
+		"\n"
+		"Serve a DMA engine with MSI-X and a 1 MiB mmap-able memory BAR\n"
+		"over vfio-user until SIGTERM or SIGINT.  Registers in BAR0:\n"
+		"IOVA 0x00, LEN 0x08, COUNT 0x0c, DIR 0x10 (0 read guest memory,\n"
+		"1 write it), GO 0x14 (1 synchronous, 2 background), STATUS 0x18,\n"
+		"IRQ 0x1c (raise MSI-X vector 0 on completion).\n"
+		"  --socket PATH  UNIX socket to listen on\n"
+		"  --fd N         use this listening or connected socket instead\n"
+		"  -v             log connections and protocol errors\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "socket-path", required_argument, NULL, 's' },
+		{ "fd", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct dmadev d = { 0 };
+	const char *path = NULL;
+	int fd = -1, level = UVFIO_LOG_WARN, c, r;
+
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'f':
+			fd = atoi(optarg);
+			break;
+		case 'v':
+			level = UVFIO_LOG_INFO;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if ((path == NULL) == (fd < 0)) {
+		fprintf(stderr, "uvfio-dmadev: give exactly one of --socket and --fd\n");
+		usage(stderr);
+		return 2;
+	}
+	r = path ? uvfio_server_create(&d.srv, path, UVFIO_SERVER_PCIE)
+		 : uvfio_server_create_fd(&d.srv, fd, UVFIO_SERVER_PCIE);
+	if (r) {
+		fprintf(stderr, "uvfio-dmadev: cannot serve on %s: %s\n",
+			path ? path : "the given fd", strerror(-r));
+		return 1;
+	}
+	the_srv = d.srv;
+	uvfio_server_set_log(d.srv, NULL, NULL, level);
+
+	const struct uvfio_pci_ids ids = {
+		.vendor = 0x1234, .device = 0xd3a0,
+		.subsys_vendor = 0x1234, .subsys = 0x0001,
+		.class_code = 0x088000, /* system peripheral, other */
+	};
+	const struct uvfio_region_desc bar0 = {
+		.size = BAR0_SIZE,
+		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE,
+		.fn = bar0_access,
+		.opaque = &d,
+	};
+	const struct uvfio_region_desc bar2 = {
+		.size = BAR2_SIZE,
+		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
+			 UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
+			 UVFIO_REGION_PREFETCH,
+	};
+	if ((r = uvfio_server_set_pci_ids(d.srv, &ids)) ||
+	    (r = uvfio_server_add_region(d.srv, 0, &bar0)) ||
+	    (r = uvfio_server_add_region(d.srv, 2, &bar2)) ||
+	    (r = uvfio_server_pci_add_pm(d.srv)) < 0 ||
+	    (r = uvfio_server_pci_add_pcie(d.srv, 0)) < 0 ||
+	    (r = uvfio_server_pci_add_msix(d.srv, MSIX_VECTORS, 0, MSIX_TABLE,
+					   0, MSIX_PBA)) < 0 ||
+	    (r = uvfio_server_pci_add_dsn(d.srv, 0x00d3a0d3a0d3a001ull)) < 0) {
+		fprintf(stderr, "uvfio-dmadev: device setup failed: %s\n",
+			strerror(-r));
+		uvfio_server_destroy(d.srv);
+		return 1;
+	}
+	d.mem = uvfio_server_region_mem(d.srv, 2);
+	uvfio_server_set_ops(d.srv, &dmadev_ops, &d);
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = uvfio_server_run(d.srv);
+	uvfio_server_destroy(d.srv);
+	if (r) {
+		fprintf(stderr, "uvfio-dmadev: %s\n", strerror(-r));
+		return 1;
+	}
+	return 0;
+}

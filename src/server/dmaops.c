@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * DMA: the client's DMA_MAP/DMA_UNMAP, and the device's accesses to client
+ * memory, directly through fd-backed windows or with DMA_READ/DMA_WRITE
+ * messages.
+ *
+ * Message DMA never blocks the command channel: a transfer is an op queued
+ * here, sent in chunks by srv_dma_pump() on the server thread (on the twin
+ * socket when there is one), and completed by srv_dma_reply() as replies
+ * arrive, while the client's commands keep being answered.  The synchronous
+ * calls wait for an op: on another thread with a condition variable; on
+ * the server thread by running the loop (outside callbacks) or by reading
+ * the twin socket (inside callbacks).  Inside a callback without a twin
+ * socket the wait is refused with -EDEADLK: the client may be unable to
+ * answer before the callback's own command is answered (QEMU's case).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "priv.h"
+
+/* ---- DMA_MAP / DMA_UNMAP -------------------------------------------------------- */
+
+void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
+			int *fds)
+{
+	const struct uvfio_dma_map *m = &v->u.dma_map;
+	uint32_t prot = 0;
+
+	if (m->flags & UVFIO_DMA_MAP_READ)
+		prot |= UVFIO_DMA_READ;
+	if (m->flags & UVFIO_DMA_MAP_WRITE)
+		prot |= UVFIO_DMA_WRITE;
+	if (m->flags & UVFIO_DMA_MAP_FILE_IO) {
+		srv_reply_error(s, &v->hdr, ENOTSUP,
+				"FILE_IO DMA windows are not supported; map the "
+				"fd instead");
+		return;
+	}
+	int fd = v->nfds ? fds[0] : -1;
+	int r = uvfio_dma_map(&s->dma, m->addr, m->size, prot, fd, m->offset);
+	if (r) {
+		srv_reply_error(s, &v->hdr, -r,
+				r == -EEXIST	? "window overlaps an existing one"
+				: r == -ENOSPC	? "too many DMA windows"
+				: r == -EINVAL	? "window outside its file or invalid"
+						: "cannot map the window");
+		return;
+	}
+	if (fd >= 0)
+		fds[0] = -1; /* consumed by the window table */
+	if (s->ops && s->ops->dma_map)
+		s->ops->dma_map(s->ops_opaque, m->addr, m->size,
+				m->flags & (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE));
+	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
+}
+
+void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
+{
+	const struct uvfio_dma_unmap *u = &v->u.dma_unmap.req;
+	int r;
+
+	if (u->flags & UVFIO_DMA_UNMAP_GET_DIRTY_BITMAP) {
+		srv_reply_error(s, &v->hdr, ENOTSUP,
+				"dirty page logging is not active");
+		return;
+	}
+	/* The device hears first so it can stop using the window; the
+	 * table then waits for accesses still in flight before unmapping. */
+	if (u->flags & UVFIO_DMA_UNMAP_ALL) {
+		if (s->ops && s->ops->dma_unmap)
+			s->ops->dma_unmap(s->ops_opaque, 0, 0);
+		uvfio_dma_unmap_all(&s->dma);
+		r = 0;
+	} else {
+		struct uvfio_dma_ref ref;
+		r = uvfio_dma_get(&s->dma, u->addr, u->size, 0, &ref);
+		if (!r) {
+			uvfio_dma_put(&s->dma, &ref);
+			if (s->ops && s->ops->dma_unmap)
+				s->ops->dma_unmap(s->ops_opaque, u->addr, u->size);
+			r = uvfio_dma_unmap(&s->dma, u->addr, u->size);
+		}
+	}
+	if (r) {
+		srv_reply_error(s, &v->hdr, -r,
+				"no window matches addr and size exactly");
+		return;
+	}
+	/* Echo of the request, within the argsz the client allowed. */
+	srv_reply_ok(s, &v->hdr, u, sizeof(*u), NULL, 0);
+}
+
+/* ---- ops --------------------------------------------------------------------------- */
+
+static void op_free(struct dma_op *op)
+{
+	pthread_cond_destroy(&op->cond);
+	free(op);
+}
+
+/* Called with s->lock held, once per op. */
+static void op_finish_locked(struct uvfio_server *s, struct dma_op *op,
+			     struct dma_op **completed)
+{
+	op->finished = true;
+	if (op->waiting) {
+		pthread_cond_broadcast(&op->cond);
+		return; /* the waiter frees it */
+	}
+	if (op->orphan) {
+		op_free(op);
+		return;
+	}
+	/* Async completion runs after the lock is dropped. */
+	op->next = *completed;
+	*completed = op;
+	(void)s;
+}
+
+static void run_completions(struct dma_op *list)
+{
+	while (list) {
+		struct dma_op *op = list;
+		list = op->next;
+		if (op->done)
+			op->done(op->opaque, op->result);
+		op_free(op);
+	}
+}
+
+static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
+{
+	struct dma_op **pp = &s->dma_q;
+	while (*pp && *pp != op)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return;
+	*pp = op->next;
+	if (s->dma_q_tail == &op->next)
+		s->dma_q_tail = pp;
+	op->queued = false;
+}
+
+void srv_dma_pump(struct uvfio_server *s)
+{
+	struct conn *c = s->conn;
+	if (!c || !c->negotiated)
+		return;
+	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->dma_q && c->req_len < SRV_DMA_INFLIGHT) {
+		struct dma_op *op = s->dma_q;
+		uint32_t n = op->len - op->sent < c->dma_chunk
+				     ? (uint32_t)(op->len - op->sent)
+				     : c->dma_chunk;
+		uint64_t addr = op->iova + op->sent;
+		uint16_t id = c->next_dma_id++;
+		size_t total;
+		uint8_t *p;
+
+		if (!op->is_write) {
+			total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw);
+			p = uvfio_tp_reserve(tp, total);
+			if (!p)
+				break;
+			uvfio_build_dma_read(p, total, id, addr, n);
+		} else if (!c->qemu) {
+			total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw) + n;
+			p = uvfio_tp_reserve(tp, total);
+			if (!p)
+				break;
+			uvfio_build_dma_write(p, total, id, addr,
+					      op->buf + op->sent, n);
+		} else {
+			/* QEMU reads a 4-byte count and data from payload
+			 * offset 12, and wants at least 16 payload bytes. */
+			struct uvfio_dma_rw_qemu q = { .addr = addr, .count = n };
+			size_t pl = sizeof(q) + n < 16 ? 16 : sizeof(q) + n;
+			total = UVFIO_HDR_SIZE + pl;
+			p = uvfio_tp_reserve(tp, total);
+			if (!p)
+				break;
+			memset(p, 0, total);
+			uvfio_build_hdr(p, id, UVFIO_CMD_DMA_WRITE, 0, total);
+			memcpy(p + UVFIO_HDR_SIZE, &q, sizeof(q));
+			memcpy(p + UVFIO_HDR_SIZE + sizeof(q), op->buf + op->sent,
+			       n);
+		}
+		if (uvfio_tp_commit(tp, total, NULL, 0))
+			break;
+		struct dma_req *rq =
+			&c->reqs[(c->req_head + c->req_len) % SRV_DMA_INFLIGHT];
+		c->req_len++;
+		*rq = (struct dma_req){
+			.exp = { .cmd = op->is_write ? UVFIO_CMD_DMA_WRITE
+						     : UVFIO_CMD_DMA_READ,
+				 .msg_id = id, .count = n, .addr = addr,
+				 .dma_layout = c->qemu ? UVFIO_DMA_LAYOUT_QEMU
+						       : UVFIO_DMA_LAYOUT_SPEC },
+			.op = op,
+			.buf_off = op->sent,
+		};
+		op->inflight++;
+		op->sent += n;
+		if (op->sent == op->len)
+			queue_remove_locked(s, op);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
+{
+	struct conn *c = s->conn;
+	struct uvfio_reply_view v;
+	struct dma_op *completed = NULL;
+
+	if (!c->req_len) {
+		(c->has_twin ? &c->twin : &c->tp)->why =
+			"reply from the client with no DMA request pending";
+		return -EPROTO;
+	}
+	struct dma_req *rq = &c->reqs[c->req_head];
+	int r = uvfio_parse_reply(m->buf, m->size, m->nfds, &rq->exp, &v);
+	if (r) {
+		uvfio_err(&s->log, "bad reply to %s (id %u): %s",
+			  uvfio_cmd_name(rq->exp.cmd), rq->exp.msg_id, v.why);
+		(c->has_twin ? &c->twin : &c->tp)->why =
+			"malformed reply to a DMA request";
+		return r;
+	}
+	pthread_mutex_lock(&s->lock);
+	struct dma_op *op = rq->op;
+	c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
+	c->req_len--;
+	op->inflight--;
+	if (v.error) {
+		if (!op->result)
+			op->result = v.error;
+		queue_remove_locked(s, op); /* send no more of it */
+	} else if (rq->exp.cmd == UVFIO_CMD_DMA_READ && op->buf) {
+		memcpy(op->buf + rq->buf_off, v.u.dma_rw.data, v.u.dma_rw.count);
+	}
+	if (!op->inflight && !op->queued && !op->finished)
+		op_finish_locked(s, op, &completed);
+	pthread_mutex_unlock(&s->lock);
+	run_completions(completed);
+	return 0;
+}
+
+void srv_dma_abort(struct uvfio_server *s, int err)
+{
+	struct conn *c = s->conn;
+	struct dma_op *completed = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	while (c && c->req_len) {
+		struct dma_op *op = c->reqs[c->req_head].op;
+		c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
+		c->req_len--;
+		op->inflight--;
+		if (!op->result)
+			op->result = err;
+		if (!op->inflight && !op->queued && !op->finished)
+			op_finish_locked(s, op, &completed);
+	}
+	while (s->dma_q) {
+		struct dma_op *op = s->dma_q;
+		queue_remove_locked(s, op);
+		if (!op->result)
+			op->result = err;
+		if (!op->inflight && !op->finished)
+			op_finish_locked(s, op, &completed);
+	}
+	pthread_mutex_unlock(&s->lock);
+	run_completions(completed);
+}
+
+/* ---- the device's API ----------------------------------------------------------------- */
+
+/*
+ * Copy through fd-backed windows as far as they go.  Returns 0 with *done
+ * the bytes copied (the rest, if any, starts in a message-only window), or
+ * -errno.
+ */
+static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
+		       size_t len, bool is_write, size_t *done)
+{
+	*done = 0;
+	while (*done < len) {
+		struct uvfio_dma_ref ref;
+		uint64_t at = iova + *done;
+		if (at < iova)
+			return -EOVERFLOW;
+		int r = uvfio_dma_get(&s->dma, at, len - *done,
+				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
+				      &ref);
+		if (r)
+			return r;
+		if (!ref.ptr) {
+			uvfio_dma_put(&s->dma, &ref);
+			return 0;
+		}
+		size_t n = ref.len < len - *done ? (size_t)ref.len : len - *done;
+		if (is_write)
+			memcpy(ref.ptr, buf + *done, n);
+		else
+			memcpy(buf + *done, ref.ptr, n);
+		uvfio_dma_put(&s->dma, &ref);
+		*done += n;
+	}
+	return 0;
+}
+
+/* Queue a message transfer; returns the op (not yet sent) or NULL+errno. */
+static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
+			       uint8_t *buf, size_t len, bool is_write,
+			       uvfio_dma_done_fn done, void *opaque,
+			       bool waiting, int *err)
+{
+	struct dma_op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	*op = (struct dma_op){
+		.iova = iova, .buf = buf, .len = len, .is_write = is_write,
+		.done = done, .opaque = opaque, .waiting = waiting,
+		.queued = true,
+	};
+	pthread_cond_init(&op->cond, NULL);
+	pthread_mutex_lock(&s->lock);
+	if (!s->conn || !s->conn->negotiated) {
+		pthread_mutex_unlock(&s->lock);
+		op_free(op);
+		*err = -ENOTCONN;
+		return NULL;
+	}
+	*s->dma_q_tail = op;
+	s->dma_q_tail = &op->next;
+	pthread_mutex_unlock(&s->lock);
+	return op;
+}
+
+/* The server thread, inside uvfio_server_process (i.e. in a callback). */
+static bool on_loop_thread(struct uvfio_server *s)
+{
+	return pthread_equal(__atomic_load_n(&s->loop_thread, __ATOMIC_ACQUIRE),
+			     pthread_self()) &&
+	       s->in_process;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Server thread inside a callback: only the twin socket can bring the
+ * replies, and nothing else reads it meanwhile. */
+static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
+{
+	int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+	while (!op->finished) {
+		struct conn *c = s->conn;
+		srv_dma_pump(s);
+		int r = uvfio_tp_flush(&c->twin);
+		if (r < 0 && r != -EAGAIN)
+			return r;
+		struct pollfd pf = {
+			.fd = c->twin.fd,
+			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
+		};
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
+			return -errno;
+		r = srv_twin_recv(s);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
+		    size_t len, bool is_write)
+{
+	size_t done;
+	int r = copy_direct(s, iova, buf, len, is_write, &done);
+	if (r || done == len)
+		return r;
+
+	bool mine = pthread_equal(__atomic_load_n(&s->loop_thread, __ATOMIC_ACQUIRE),
+				  pthread_self());
+	bool in_cb = mine && s->in_process;
+	if (in_cb && !(s->conn && s->conn->has_twin)) {
+		uvfio_err(&s->log,
+			  "synchronous message DMA inside a callback without a "
+			  "twin socket could deadlock the client; use "
+			  "uvfio_server_dma_%s_async()",
+			  is_write ? "write" : "read");
+		return -EDEADLK;
+	}
+	struct dma_op *op = op_start(s, iova + done, (uint8_t *)buf + done,
+				     len - done, is_write, NULL, NULL, true, &r);
+	if (!op)
+		return r;
+
+	if (in_cb) {
+		r = wait_on_twin(s, op);
+	} else if (mine) {
+		/* Not inside a callback: run the loop until the op ends. */
+		int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+		srv_dma_pump(s);
+		while (!op->finished && !r) {
+			struct pollfd pf = { .fd = s->epfd, .events = POLLIN };
+			int64_t left = deadline - now_ms();
+			if (left <= 0) {
+				r = -ETIMEDOUT;
+				break;
+			}
+			if (s->conn) {
+				uvfio_tp_flush(&s->conn->tp);
+				srv_flush_twin(s);
+			}
+			if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
+				r = -errno;
+			else
+				r = uvfio_server_process(s);
+		}
+	} else {
+		srv_wake(s);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += SRV_DMA_TIMEOUT_MS / 1000 + 1;
+		pthread_mutex_lock(&s->lock);
+		while (!op->finished && !r)
+			r = pthread_cond_timedwait(&op->cond, &s->lock, &ts) ==
+					    ETIMEDOUT
+				    ? -ETIMEDOUT
+				    : 0;
+		pthread_mutex_unlock(&s->lock);
+	}
+
+	pthread_mutex_lock(&s->lock);
+	if (!op->finished) {
+		/* Gave up: the server thread frees the op when its replies
+		 * come or the connection ends, and must not touch buf. */
+		queue_remove_locked(s, op);
+		op->buf = NULL;
+		op->waiting = false;
+		op->orphan = true;
+		if (!op->inflight)
+			op_free(op);
+		pthread_mutex_unlock(&s->lock);
+		return r ? r : -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&s->lock);
+	r = op->result;
+	op_free(op);
+	return r;
+}
+
+int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
+			  size_t len)
+{
+	return dma_sync(s, iova, buf, len, false);
+}
+
+int uvfio_server_dma_write(struct uvfio_server *s, uint64_t iova,
+			   const void *buf, size_t len)
+{
+	return dma_sync(s, iova, (void *)buf, len, true);
+}
+
+static int dma_async(struct uvfio_server *s, uint64_t iova, void *buf,
+		     size_t len, bool is_write, uvfio_dma_done_fn done,
+		     void *opaque)
+{
+	size_t n;
+	int r = copy_direct(s, iova, buf, len, is_write, &n);
+	if (r || n == len) {
+		if (done)
+			done(opaque, r);
+		return 0;
+	}
+	struct dma_op *op = op_start(s, iova + n, (uint8_t *)buf + n, len - n,
+				     is_write, done, opaque, false, &r);
+	if (!op)
+		return r;
+	if (on_loop_thread(s))
+		srv_dma_pump(s); /* flushed when the current batch ends */
+	else
+		srv_wake(s);
+	return 0;
+}
+
+int uvfio_server_dma_read_async(struct uvfio_server *s, uint64_t iova,
+				void *buf, size_t len, uvfio_dma_done_fn done,
+				void *opaque)
+{
+	return dma_async(s, iova, buf, len, false, done, opaque);
+}
+
+int uvfio_server_dma_write_async(struct uvfio_server *s, uint64_t iova,
+				 const void *buf, size_t len,
+				 uvfio_dma_done_fn done, void *opaque)
+{
+	return dma_async(s, iova, (void *)buf, len, true, done, opaque);
+}
