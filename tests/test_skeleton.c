@@ -39,7 +39,29 @@ struct srv_ctx {
 	uint8_t bar0[4096];
 	uint8_t *big;
 	unsigned big_calls;
+	uint8_t dmabuf[100000];
+	int dma_result;
 };
+
+/* BAR5: writing an IOVA makes the device read 100000 bytes from it with
+ * synchronous message DMA, inside this callback. */
+static ssize_t dma_trigger(void *opaque, unsigned index, uint64_t off,
+			   void *buf, size_t count, bool is_write)
+{
+	struct srv_ctx *x = opaque;
+	uint64_t iova = 0;
+	(void)index;
+	if (!is_write) {
+		memset(buf, 0, count);
+		return (ssize_t)count;
+	}
+	if (off != 0 || count != 8)
+		return -EINVAL;
+	memcpy(&iova, buf, 8);
+	x->dma_result = uvfio_server_dma_read(x->srv, iova, x->dmabuf,
+					      sizeof(x->dmabuf));
+	return (ssize_t)count;
+}
 
 static ssize_t mem_access(void *opaque, unsigned index, uint64_t off,
 			  void *buf, size_t count, bool is_write)
@@ -90,6 +112,11 @@ static int srv_setup(void **state)
 						   UVFIO_REGION_READ |
 							   UVFIO_REGION_WRITE,
 						   mem_access, x),
+			 0);
+	assert_int_equal(uvfio_server_setup_region(x->srv, 5, 16,
+						   UVFIO_REGION_READ |
+							   UVFIO_REGION_WRITE,
+						   dma_trigger, x),
 			 0);
 	/* A read-only region. */
 	assert_int_equal(uvfio_server_setup_region(x->srv, 4, 64,
@@ -168,7 +195,7 @@ static void test_negotiate_and_enumerate(void **state)
 	assert_int_equal(di.num_regions, 9);
 	assert_int_equal(di.num_irqs, 5);
 
-	static const uint64_t sizes[9] = { 4096, 0, BIG_SIZE, 0, 64, 0, 0, 256, 0 };
+	static const uint64_t sizes[9] = { 4096, 0, BIG_SIZE, 0, 64, 16, 0, 256, 0 };
 	for (unsigned i = 0; i < 9; i++) {
 		struct uvfio_region_info ri;
 		assert_int_equal(uvfio_client_get_region_info(c, i, &ri), 0);
@@ -662,6 +689,87 @@ static void test_backpressure(void **state)
 	wait_idle(x);
 }
 
+/*
+ * Synchronous message DMA inside a region callback, without a twin socket:
+ * the server must keep reading while it waits, take its DMA replies, and
+ * keep the client's other commands for after the callback, in order.
+ */
+static void test_sync_dma_in_callback(void **state)
+{
+	struct srv_ctx *x = *state;
+	uint8_t msg[256], *guest = malloc(1 << 20), *rep = malloc(1 << 20);
+	const uint64_t base = 0x40000000;
+	ssize_t n;
+
+	for (unsigned i = 0; i < (1u << 20); i++)
+		guest[i] = (uint8_t)(i * 13 + 5);
+	int fd = raw_connect(x->path);
+	raw_negotiate(fd, "{\"capabilities\":{\"max_msg_fds\":8}}", 2);
+	n = uvfio_build_dma_map(msg, sizeof(msg), 2,
+				UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE, 0,
+				base, 1 << 20);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 1 << 20), 16);
+
+	/* The trigger write; once the server asks for DMA (so it is waiting
+	 * inside the callback), a posted write and a read, which it must
+	 * keep for later. */
+	uint64_t iova = base + 1000;
+	n = uvfio_build_region_write(msg, sizeof(msg), 3, false, 5, 0, &iova, 8);
+	raw_send(fd, msg, (size_t)n, -1);
+	uint32_t val = 0xcafef00d;
+
+	unsigned dma_msgs = 0, replies = 0;
+	while (replies < 2) {
+		size_t r = raw_recv(fd, rep, 1 << 20);
+		assert_true(r >= 16);
+		struct uvfio_hdr h;
+		memcpy(&h, rep, sizeof(h));
+		if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_COMMAND) {
+			struct uvfio_cmd_view v;
+			struct uvfio_limits lim = { 1 << 20, 0, false };
+			assert_int_equal(uvfio_parse_command(rep, r, 0,
+							     UVFIO_ROLE_CLIENT,
+							     &lim, &v), 0);
+			assert_int_equal(v.hdr.cmd, UVFIO_CMD_DMA_READ);
+			uint64_t a = v.u.dma_rw.addr;
+			uint32_t cnt = v.u.dma_rw.count;
+			assert_true(a >= base && a + cnt <= base + (1 << 20));
+			n = uvfio_build_dma_read_reply(rep,
+						       1 << 20, h.msg_id, a,
+						       guest + (a - base), cnt);
+			if (dma_msgs++ == 0) {
+				uint8_t m2[64];
+				ssize_t k = uvfio_build_region_write(m2, sizeof(m2), 4,
+								     true, 0, 64,
+								     &val, 4);
+				raw_send(fd, m2, (size_t)k, -1);
+				k = uvfio_build_region_read(m2, sizeof(m2), 5, 0, 64,
+							    4);
+				raw_send(fd, m2, (size_t)k, -1);
+			}
+			raw_send(fd, rep, (size_t)n, -1);
+			continue;
+		}
+		/* Replies in command order: the trigger, then the read. */
+		assert_int_equal(h.msg_id, replies == 0 ? 3 : 5);
+		assert_int_equal(h.flags, UVFIO_F_TYPE_REPLY);
+		if (replies == 1) {
+			uint32_t got;
+			memcpy(&got, rep + 32, 4);
+			assert_int_equal(got, val); /* the posted write came first */
+		}
+		replies++;
+	}
+	assert_true(dma_msgs >= 1);
+	assert_int_equal(x->dma_result, 0);
+	assert_memory_equal(x->dmabuf, guest + 1000, sizeof(x->dmabuf));
+	free(guest);
+	free(rep);
+	close(fd);
+	wait_idle(x);
+}
+
 int main(int argc, char **argv)
 {
 	skeleton_bin = argc > 1 ? argv[1] : "samples/uvfio-skeleton";
@@ -673,6 +781,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_qemu_version),
 		cmocka_unit_test(test_bad_clients),
 		cmocka_unit_test(test_backpressure),
+		cmocka_unit_test(test_sync_dma_in_callback),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(test_client_refuses_bad_servers),

@@ -272,6 +272,7 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	uvfio_tp_fini(&c->tp);
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
+	uvfio_tp_stash_free(&c->stash);
 	free(c);
 
 	/* The spec: drop every DMA window and eventfd of the client, keep
@@ -622,6 +623,9 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 						    "by this device");
 		break;
 	}
+	/* Commands that came while the handler waited for DMA go next. */
+	if (!c->drop && c->stash.len && uvfio_tp_unstash(&c->tp, &c->stash))
+		c->drop = true;
 	return c->drop ? -EPROTO : 0;
 }
 
@@ -699,14 +703,16 @@ static void conn_service(struct uvfio_server *s, bool twin)
 			conn_close(s, "protocol error (see above)");
 			return;
 		}
-		if (r == -EAGAIN || !c->tp.rx_paused)
+		if (r == -EAGAIN ||
+		    (!c->tp.rx_paused && !uvfio_tp_rx_ready(&c->tp)))
 			break;
 	}
 	/* Socket full: wait for room only, which also stops reading.  Still
 	 * paused with room to write: ask to be woken at once to go on. */
-	uint32_t ev = r == -EAGAIN	? EPOLLOUT
-		      : c->tp.rx_paused ? EPOLLIN | EPOLLOUT
-					: EPOLLIN;
+	bool more = c->tp.rx_paused || uvfio_tp_rx_ready(&c->tp);
+	uint32_t ev = r == -EAGAIN ? EPOLLOUT
+		      : more	     ? EPOLLIN | EPOLLOUT
+				     : EPOLLIN;
 	if (ev != c->events) {
 		if (ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, TAG_CONN)) {
 			conn_close(s, "epoll_ctl failed");

@@ -197,6 +197,7 @@ void srv_dma_pump(struct uvfio_server *s)
 			&c->reqs[(c->req_head + c->req_len) % SRV_DMA_INFLIGHT];
 		c->req_len++;
 		*rq = (struct dma_req){
+			.active = true,
 			.exp = { .cmd = op->is_write ? UVFIO_CMD_DMA_WRITE
 						     : UVFIO_CMD_DMA_READ,
 				 .msg_id = id, .count = n, .addr = addr,
@@ -216,27 +217,41 @@ void srv_dma_pump(struct uvfio_server *s)
 int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 {
 	struct conn *c = s->conn;
+	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
 	struct uvfio_reply_view v;
 	struct dma_op *completed = NULL;
+	struct uvfio_hdr h;
 
-	if (!c->req_len) {
-		(c->has_twin ? &c->twin : &c->tp)->why =
-			"reply from the client with no DMA request pending";
+	/* Replies come in order, but one waited for inside a callback is
+	 * read while replies to earlier requests may still sit unread in the
+	 * main buffer: match the oldest pending request with this id. */
+	memcpy(&h, m->buf, sizeof(h));
+	struct dma_req *rq = NULL;
+	for (unsigned i = 0; i < c->req_len; i++) {
+		struct dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
+		if (q->active && q->exp.msg_id == h.msg_id) {
+			rq = q;
+			break;
+		}
+	}
+	if (!rq) {
+		tp->why = "reply from the client matches no pending DMA request";
 		return -EPROTO;
 	}
-	struct dma_req *rq = &c->reqs[c->req_head];
 	int r = uvfio_parse_reply(m->buf, m->size, m->nfds, &rq->exp, &v);
 	if (r) {
 		uvfio_err(&s->log, "bad reply to %s (id %u): %s",
 			  uvfio_cmd_name(rq->exp.cmd), rq->exp.msg_id, v.why);
-		(c->has_twin ? &c->twin : &c->tp)->why =
-			"malformed reply to a DMA request";
+		tp->why = "malformed reply to a DMA request";
 		return r;
 	}
 	pthread_mutex_lock(&s->lock);
 	struct dma_op *op = rq->op;
-	c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
-	c->req_len--;
+	rq->active = false;
+	while (c->req_len && !c->reqs[c->req_head].active) {
+		c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
+		c->req_len--;
+	}
 	op->inflight--;
 	if (v.error) {
 		if (!op->result)
@@ -259,9 +274,13 @@ void srv_dma_abort(struct uvfio_server *s, int err)
 
 	pthread_mutex_lock(&s->lock);
 	while (c && c->req_len) {
-		struct dma_op *op = c->reqs[c->req_head].op;
+		struct dma_req *rq = &c->reqs[c->req_head];
 		c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
 		c->req_len--;
+		if (!rq->active)
+			continue;
+		rq->active = false;
+		struct dma_op *op = rq->op;
 		op->inflight--;
 		if (!op->result)
 			op->result = err;
@@ -388,6 +407,76 @@ static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
 	return 0;
 }
 
+static int deliver_nested(void *opaque, struct uvfio_tp_msg *m)
+{
+	struct uvfio_server *s = opaque;
+	struct uvfio_hdr h;
+	memcpy(&h, m->buf, sizeof(h));
+	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_REPLY)
+		return srv_dma_reply(s, m);
+	/* A command: its turn comes after the one being handled. */
+	int r = uvfio_tp_stash_msg(&s->conn->stash, m);
+	if (r)
+		uvfio_err(&s->log, "too many commands arrived while waiting for "
+				   "DMA; dropping the client");
+	return r;
+}
+
+/*
+ * Server thread inside a callback, no twin socket: read the main socket
+ * with a second receive buffer (the first is in use by the command being
+ * handled), take the DMA replies, and stash the commands that arrive
+ * meanwhile; core.c hands them back to the main transport afterwards.
+ */
+static int wait_nested(struct uvfio_server *s, struct dma_op *op)
+{
+	struct conn *c = s->conn;
+	struct uvfio_tp nest;
+	int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+	int r = 0;
+
+	uvfio_tp_init(&nest, c->tp.fd);
+	nest.max_msg_size = c->tp.max_msg_size;
+	nest.max_fds = c->tp.max_fds;
+	c->nesting = true;
+	while (!op->finished && !r) {
+		srv_dma_pump(s);
+		r = uvfio_tp_flush(&c->tp);
+		if (r < 0 && r != -EAGAIN)
+			break;
+		struct pollfd pf = {
+			.fd = c->tp.fd,
+			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
+		};
+		r = 0;
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pf, 1, (int)left) < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		r = uvfio_tp_recv(&nest, deliver_nested, s);
+		if (r > 0)
+			r = 0;
+	}
+	c->nesting = false;
+	int rr = uvfio_tp_stash_rest(&c->stash, &nest);
+	if (r || rr) {
+		/* The stream is broken or cannot be kept in order. */
+		c->tp.why = nest.why ? nest.why : "lost the stream while "
+						  "waiting for DMA";
+		c->drop = true;
+		if (!r)
+			r = rr;
+	}
+	nest.fd = -1; /* the socket is c->tp's */
+	uvfio_tp_fini(&nest);
+	return r;
+}
+
 static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		    size_t len, bool is_write)
 {
@@ -399,11 +488,16 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 	bool mine = pthread_equal(__atomic_load_n(&s->loop_thread, __ATOMIC_ACQUIRE),
 				  pthread_self());
 	bool in_cb = mine && s->in_process;
-	if (in_cb && !(s->conn && s->conn->has_twin)) {
+	struct conn *c = s->conn;
+	if (in_cb && c && !c->has_twin && (c->qemu || c->nesting)) {
+		/* QEMU answers DMA only from its main loop, which waits for
+		 * the reply to the command this callback is handling. */
 		uvfio_err(&s->log,
-			  "synchronous message DMA inside a callback without a "
-			  "twin socket could deadlock the client; use "
+			  "synchronous message DMA inside a callback cannot "
+			  "complete with this client (%s); use "
 			  "uvfio_server_dma_%s_async()",
+			  c->qemu ? "QEMU answers DMA only after this command"
+				  : "already waiting for DMA",
 			  is_write ? "write" : "read");
 		return -EDEADLK;
 	}
@@ -412,8 +506,10 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 	if (!op)
 		return r;
 
-	if (in_cb) {
+	if (in_cb && c->has_twin) {
 		r = wait_on_twin(s, op);
+	} else if (in_cb) {
+		r = wait_nested(s, op);
 	} else if (mine) {
 		/* Not inside a callback: run the loop until the op ends. */
 		int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;

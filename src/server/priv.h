@@ -68,6 +68,7 @@ struct dma_op {
 
 /* A DMA_READ/WRITE message sent, awaiting its reply. */
 struct dma_req {
+	bool active; /* answered requests stay until they reach the head */
 	struct uvfio_expect exp;
 	struct dma_op *op;
 	size_t buf_off; /* where in op->buf this chunk's data goes */
@@ -88,8 +89,12 @@ struct conn {
 	bool qemu;       /* peer looks like QEMU 10.x: its DMA layout */
 	uint32_t dma_chunk;
 	uint16_t next_dma_id;
-	struct dma_req reqs[SRV_DMA_INFLIGHT]; /* FIFO of sent requests */
+	struct dma_req reqs[SRV_DMA_INFLIGHT]; /* ring of sent requests */
 	unsigned req_head, req_len;
+	/* Commands that arrived while a callback waited for message DMA,
+	 * handed back to tp once that callback returns. */
+	struct uvfio_tp_stash stash;
+	bool nesting;
 };
 
 struct uvfio_server {

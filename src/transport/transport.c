@@ -38,10 +38,9 @@ void uvfio_tp_fini(struct uvfio_tp *tp)
 	if (tp->fd >= 0)
 		close(tp->fd);
 	tp->fd = -1;
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < tp->rx_nfdq; i++)
 		close_fds(tp->rx_fdq[i].fds, tp->rx_fdq[i].nfds);
-		tp->rx_fdq[i].nfds = 0;
-	}
+	tp->rx_nfdq = 0;
 	if (tp->txq) {
 		for (unsigned i = 0; i < tp->txq_len; i++) {
 			struct uvfio_tx_fds *f =
@@ -145,28 +144,29 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 		return fail(tp, -EPROTO,
 			    "peer sent more fds than max_msg_fds allows");
 	}
-	if (tp->rx_fdq[0].nfds) {
-		/* The read that brought the held fds ended inside their
-		 * message; this one completed it, so it starts before s and
-		 * can be delivered, with its fds, before taking the new ones.
-		 * If the consumer pauses first, both sets wait: reading stops
-		 * while paused, so two slots always suffice. */
+	if (tp->rx_nfdq == UVFIO_TP_RX_FDSETS) {
+		/* Held fds belong to messages before s that this read may have
+		 * completed: deliver those first to make room. */
 		int r = rx_deliver(tp, fn, opaque, delivered, s);
-		if (r || (tp->rx_fdq[0].nfds && !tp->rx_paused)) {
+		if (r || tp->rx_nfdq == UVFIO_TP_RX_FDSETS) {
 			close_fds(fds, nfds);
 			return r ? r : fail(tp, -EPROTO,
-					    "fds for two messages at once");
+					    "too many messages with fds at once");
 		}
 	}
-	struct uvfio_rx_fds *slot = &tp->rx_fdq[tp->rx_fdq[0].nfds ? 1 : 0];
-	if (slot->nfds) {
-		close_fds(fds, nfds);
-		return fail(tp, -EPROTO, "fds for three messages at once");
-	}
+	struct uvfio_rx_fds *slot = &tp->rx_fdq[tp->rx_nfdq++];
 	memcpy(slot->fds, fds, nfds * sizeof(int));
 	slot->nfds = nfds;
 	slot->owner = tp->rx_base + s;
 	return 0;
+}
+
+static void fdq_pop(struct uvfio_tp *tp)
+{
+	close_fds(tp->rx_fdq[0].fds, tp->rx_fdq[0].nfds);
+	tp->rx_nfdq--;
+	memmove(&tp->rx_fdq[0], &tp->rx_fdq[1],
+		tp->rx_nfdq * sizeof(tp->rx_fdq[0]));
 }
 
 /* Deliver the complete messages that start before stop (a buffer offset).
@@ -174,8 +174,11 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		      void *opaque, int *delivered, size_t stop)
 {
+	/* In stream offsets: a handler may unstash into the buffer, which
+	 * moves it. */
+	uint64_t stop_abs = tp->rx_base + stop;
 	tp->rx_paused = false;
-	while (tp->rx_start < stop &&
+	while (tp->rx_base + tp->rx_start < stop_abs &&
 	       tp->rx_end - tp->rx_start >= UVFIO_HDR_SIZE) {
 		struct uvfio_hdr h;
 		memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
@@ -189,10 +192,10 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 			.buf = tp->rx + tp->rx_start,
 			.size = h.msg_size,
 		};
-		/* Slot 0 always holds the older fds, so only it can belong
+		/* Slot 0 always holds the oldest fds, so only it can belong
 		 * to the message at the head of the buffer. */
 		struct uvfio_rx_fds *f = &tp->rx_fdq[0];
-		bool own = f->nfds && f->owner == tp->rx_base + tp->rx_start;
+		bool own = tp->rx_nfdq && f->owner == tp->rx_base + tp->rx_start;
 		if (own) {
 			m.fds = f->fds;
 			m.nfds = f->nfds;
@@ -205,13 +208,10 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		tp->rx_start += h.msg_size;
 		tp->n_rx_msgs++;
 		(*delivered)++;
-		if (own) {
-			/* Whatever the handler did not take is closed here, on
-			 * every path, so no fd can leak. */
-			close_fds(f->fds, f->nfds);
-			tp->rx_fdq[0] = tp->rx_fdq[1];
-			tp->rx_fdq[1].nfds = 0;
-		}
+		/* Whatever the handler did not take is closed here, on
+		 * every path, so no fd can leak. */
+		if (own)
+			fdq_pop(tp);
 		if (r)
 			return r;
 	}
@@ -478,4 +478,115 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 		tp->tx_cap = 0;
 	}
 	return 0;
+}
+
+/* ---- stash ------------------------------------------------------------------ */
+
+bool uvfio_tp_rx_ready(const struct uvfio_tp *tp)
+{
+	struct uvfio_hdr h;
+	if (tp->rx_end - tp->rx_start < UVFIO_HDR_SIZE)
+		return false;
+	memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
+	return tp->rx_end - tp->rx_start >= h.msg_size;
+}
+
+static int stash_bytes(struct uvfio_tp_stash *st, const void *p, size_t len)
+{
+	size_t limit = st->limit ? st->limit : 8u << 20;
+	if (len > limit - st->len)
+		return -ENOBUFS;
+	if (st->cap - st->len < len) {
+		size_t cap = st->cap ? st->cap : 4096;
+		while (cap - st->len < len)
+			cap *= 2;
+		uint8_t *n = realloc(st->buf, cap);
+		if (!n)
+			return -ENOMEM;
+		st->buf = n;
+		st->cap = cap;
+	}
+	memcpy(st->buf + st->len, p, len);
+	st->len += len;
+	return 0;
+}
+
+int uvfio_tp_stash_msg(struct uvfio_tp_stash *st, struct uvfio_tp_msg *m)
+{
+	if (m->nfds && st->nfdq == UVFIO_TP_RX_FDSETS)
+		return -ENOBUFS;
+	size_t at = st->len;
+	int r = stash_bytes(st, m->buf, m->size);
+	if (r || !m->nfds)
+		return r;
+	struct uvfio_rx_fds *f = &st->fdq[st->nfdq++];
+	f->owner = at;
+	f->nfds = m->nfds;
+	for (unsigned i = 0; i < m->nfds; i++) {
+		f->fds[i] = m->fds[i];
+		m->fds[i] = -1;
+	}
+	return 0;
+}
+
+int uvfio_tp_stash_rest(struct uvfio_tp_stash *st, struct uvfio_tp *from)
+{
+	size_t at = st->len, n = from->rx_end - from->rx_start;
+	if (st->nfdq + from->rx_nfdq > UVFIO_TP_RX_FDSETS)
+		return -ENOBUFS;
+	int r = stash_bytes(st, from->rx + from->rx_start, n);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < from->rx_nfdq; i++) {
+		struct uvfio_rx_fds *f = &st->fdq[st->nfdq++];
+		*f = from->rx_fdq[i];
+		f->owner = at + (from->rx_fdq[i].owner -
+				 (from->rx_base + from->rx_start));
+	}
+	from->rx_nfdq = 0;
+	from->rx_start = from->rx_end;
+	return 0;
+}
+
+int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st)
+{
+	if (!st->len)
+		return 0;
+	if (to->rx_nfdq + st->nfdq > UVFIO_TP_RX_FDSETS)
+		return -ENOBUFS;
+	size_t pending = to->rx_end - to->rx_start;
+	if (to->rx_cap - to->rx_end < st->len) {
+		/* Compact from rx_start (the message being handled, if any,
+		 * stays first), then grow.  The caller's views of it die. */
+		memmove(to->rx, to->rx + to->rx_start, pending);
+		to->rx_base += to->rx_start;
+		to->rx_start = 0;
+		to->rx_end = pending;
+		if (to->rx_cap - to->rx_end < st->len) {
+			uint8_t *n = realloc(to->rx, to->rx_end + st->len);
+			if (!n)
+				return -ENOMEM;
+			to->rx = n;
+			to->rx_cap = to->rx_end + st->len;
+		}
+	}
+	uint64_t base = to->rx_base + to->rx_end;
+	memcpy(to->rx + to->rx_end, st->buf, st->len);
+	to->rx_end += st->len;
+	for (unsigned i = 0; i < st->nfdq; i++) {
+		struct uvfio_rx_fds *f = &to->rx_fdq[to->rx_nfdq++];
+		*f = st->fdq[i];
+		f->owner = base + st->fdq[i].owner;
+	}
+	st->nfdq = 0;
+	st->len = 0;
+	return 0;
+}
+
+void uvfio_tp_stash_free(struct uvfio_tp_stash *st)
+{
+	for (unsigned i = 0; i < st->nfdq; i++)
+		close_fds(st->fdq[i].fds, st->fdq[i].nfds);
+	free(st->buf);
+	memset(st, 0, sizeof(*st));
 }

@@ -37,6 +37,7 @@
 #define UVFIO_TP_MAX_FDS 64u      /* hard cap on fds in one message */
 #define UVFIO_TP_TX_FD_MSGS 64u   /* queued messages carrying fds */
 #define UVFIO_TP_RX_INITIAL 16384u
+#define UVFIO_TP_RX_FDSETS 8u    /* messages with fds held at once */
 
 struct uvfio_tp_msg {
 	const uint8_t *buf; /* whole message, header first */
@@ -79,7 +80,10 @@ struct uvfio_tp {
 	size_t rx_cap, rx_start, rx_end;
 	uint64_t rx_base; /* stream offset of rx[0] */
 	bool rx_paused; /* the consumer paused on the message at rx_start */
-	struct uvfio_rx_fds rx_fdq[2]; /* [0] older; see rx_attribute_fds */
+	/* fds received and not yet delivered, oldest first, each with the
+	 * stream offset of its message; see rx_attribute_fds */
+	struct uvfio_rx_fds rx_fdq[UVFIO_TP_RX_FDSETS];
+	unsigned rx_nfdq;
 
 	/* send */
 	uint8_t *tx;
@@ -134,6 +138,34 @@ int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
 /* Send what is queued.  0: all sent; -EAGAIN: socket full, call again when
  * writable; other -errno: connection failed. */
 int uvfio_tp_flush(struct uvfio_tp *tp);
+
+/*
+ * A stash holds received messages (bytes and fds) taken out of one
+ * transport to be given back to another later, in order.  The server uses
+ * it when it must read the socket while a command is being handled: what
+ * arrives is stashed, then handed to the main transport once the handler
+ * returns (a receive buffer cannot move while a handler looks into it).
+ */
+struct uvfio_tp_stash {
+	uint8_t *buf;
+	size_t len, cap, limit;
+	struct uvfio_rx_fds fdq[UVFIO_TP_RX_FDSETS]; /* owner: offset in buf */
+	unsigned nfdq;
+};
+
+/* Copy a delivered message in, taking its fds (m->fds entries become -1).
+ * -ENOBUFS past st->limit bytes (0: 8 MiB) or UVFIO_TP_RX_FDSETS fd sets. */
+int uvfio_tp_stash_msg(struct uvfio_tp_stash *st, struct uvfio_tp_msg *m);
+/* Move what `from` received but did not deliver (a partial message). */
+int uvfio_tp_stash_rest(struct uvfio_tp_stash *st, struct uvfio_tp *from);
+/* Append the stash after everything `to` has buffered, as if just read,
+ * and empty it.  May move to's receive buffer: not while a message of
+ * `to` is being looked at. */
+int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st);
+void uvfio_tp_stash_free(struct uvfio_tp_stash *st);
+
+/* A complete message is waiting in the receive buffer. */
+bool uvfio_tp_rx_ready(const struct uvfio_tp *tp);
 
 static inline size_t uvfio_tp_tx_pending(const struct uvfio_tp *tp)
 {
