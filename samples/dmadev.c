@@ -17,8 +17,9 @@
  *
  * Transfers go through the mapped window when the IOVA is fd-backed, and
  * with DMA_READ/DMA_WRITE messages otherwise.  GO=1 with message DMA needs
- * a client that answers DMA while it waits for its write to complete (a
- * twin socket); otherwise STATUS says EDEADLK and GO=2 is the way.
+ * a client that answers DMA while it waits for its write to complete (our
+ * client, libvfio-user's); QEMU cannot, so against QEMU STATUS says
+ * EDEADLK and GO=2 is the way.
  *
  *   uvfio-dmadev --socket PATH [-v]
  */

@@ -218,9 +218,12 @@ UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
  * directly; message-only windows with DMA_READ/DMA_WRITE messages chunked at
  * min(both max_data_xfer_size).  Synchronous: returns 0 when done, or
  * -ENOENT (not inside mapped windows), -EACCES (window lacks the right),
- * -ENOTCONN, -ETIMEDOUT, the client's error, or -EDEADLK when called from
- * a callback on the server thread while the client cannot answer message
- * DMA before that callback returns (no twin socket).  Any thread.
+ * -ENOTCONN, -ETIMEDOUT, the client's error, or -EDEADLK.  Any thread.
+ * Inside a callback on the server thread the wait reads the twin socket,
+ * or without one the main socket, keeping the client's other commands for
+ * after the callback, in order; -EDEADLK when the client is QEMU, which
+ * answers DMA only after the command being handled (use the async form),
+ * or when called from a completion run during such a wait.
  */
 UVFIO_API int uvfio_server_dma_read(struct uvfio_server *srv, uint64_t iova,
 				    void *buf, size_t len);

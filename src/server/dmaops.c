@@ -9,10 +9,11 @@
  * socket when there is one), and completed by srv_dma_reply() as replies
  * arrive, while the client's commands keep being answered.  The synchronous
  * calls wait for an op: on another thread with a condition variable; on
- * the server thread by running the loop (outside callbacks) or by reading
- * the twin socket (inside callbacks).  Inside a callback without a twin
- * socket the wait is refused with -EDEADLK: the client may be unable to
- * answer before the callback's own command is answered (QEMU's case).
+ * the server thread by running the loop (outside callbacks), or inside a
+ * callback by reading the twin socket, or the main socket through a second
+ * buffer while the commands arriving meanwhile are stashed for later.  With
+ * QEMU that last wait is refused (-EDEADLK): QEMU answers DMA only after
+ * the command being handled is answered.
  */
 #include <errno.h>
 #include <poll.h>
