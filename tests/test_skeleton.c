@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -770,6 +771,194 @@ static void test_sync_dma_in_callback(void **state)
 	wait_idle(x);
 }
 
+/* A device thread doing message DMA and raising INTx while the server runs
+ * in its own thread and this one plays the client. */
+struct devthread {
+	struct srv_ctx *x;
+	uint64_t base;
+	uint8_t buf[300000];
+	int rd, wr;
+	int done_fd;
+};
+
+static void *device_thread(void *arg)
+{
+	struct devthread *d = arg;
+	uint64_t one = 1;
+	d->rd = uvfio_server_dma_read(d->x->srv, d->base + 7, d->buf,
+				      sizeof(d->buf));
+	for (unsigned i = 0; i < sizeof(d->buf); i++)
+		d->buf[i] ^= 0xff;
+	d->wr = uvfio_server_dma_write(d->x->srv, d->base + 7, d->buf,
+				       sizeof(d->buf));
+	assert_int_equal(write(d->done_fd, &one, 8), 8);
+	return NULL;
+}
+
+static void test_other_threads(void **state)
+{
+	struct srv_ctx *x = *state;
+	struct devthread *d = calloc(1, sizeof(*d));
+	uint8_t *guest = malloc(1 << 20), *rep = malloc((1 << 20) + 64);
+	uint8_t msg[256];
+	const uint64_t base = 0x80000000;
+	ssize_t n;
+
+	for (unsigned i = 0; i < (1u << 20); i++)
+		guest[i] = (uint8_t)(i * 7 + 1);
+	int fd = raw_connect(x->path);
+	raw_negotiate(fd, "{}", 2);
+	n = uvfio_build_dma_map(msg, sizeof(msg), 2,
+				UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE, 0,
+				base, 1 << 20);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 64), 16);
+
+	d->x = x;
+	d->base = base;
+	d->done_fd = eventfd(0, EFD_NONBLOCK);
+	pthread_t t;
+	pthread_create(&t, NULL, device_thread, d);
+	/* Serve DMA until the device thread says it is done. */
+	for (;;) {
+		struct pollfd pf[2] = { { fd, POLLIN, 0 },
+					{ d->done_fd, POLLIN, 0 } };
+		assert_true(poll(pf, 2, 5000) > 0);
+		if (pf[1].revents)
+			break;
+		size_t r = raw_recv(fd, rep, (1 << 20) + 64);
+		struct uvfio_cmd_view v;
+		struct uvfio_limits lim = { 1 << 20, 0, false };
+		assert_int_equal(uvfio_parse_command(rep, r, 0, UVFIO_ROLE_CLIENT,
+						     &lim, &v), 0);
+		uint64_t a = v.u.dma_rw.addr;
+		uint32_t cnt = v.u.dma_rw.count;
+		assert_true(a >= base && a + cnt <= base + (1 << 20));
+		if (v.hdr.cmd == UVFIO_CMD_DMA_READ) {
+			n = uvfio_build_dma_read_reply(rep, (1 << 20) + 64,
+						       v.hdr.msg_id, a,
+						       guest + (a - base), cnt);
+		} else {
+			memcpy(guest + (a - base), v.u.dma_rw.data, cnt);
+			n = uvfio_build_dma_write_reply(rep, 64, v.hdr.msg_id, a,
+							cnt);
+		}
+		raw_send(fd, rep, (size_t)n, -1);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(d->rd, 0);
+	assert_int_equal(d->wr, 0);
+	for (unsigned i = 0; i < sizeof(d->buf); i++)
+		assert_int_equal(guest[7 + i], (uint8_t)~(uint8_t)((7 + i) * 7 + 1));
+
+	/* INTx from this thread: edge, then automasked until UNMASK. */
+	int efd = eventfd(0, EFD_NONBLOCK);
+	n = uvfio_build_set_irqs(msg, sizeof(msg), 3,
+				 UVFIO_IRQ_DATA_EVENTFD | UVFIO_IRQ_ACTION_TRIGGER,
+				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, efd);
+	assert_int_equal(raw_recv(fd, rep, 64), 16);
+	uint64_t cnt;
+	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0), 0);
+	assert_int_equal(read(efd, &cnt, 8), 8);
+	assert_int_equal(cnt, 1);
+	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0),
+			 -EAGAIN);
+	n = uvfio_build_set_irqs(msg, sizeof(msg), 4,
+				 UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_UNMASK,
+				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 64), 16);
+	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0), 0);
+	assert_int_equal(read(efd, &cnt, 8), 8);
+	/* INTx disabled in the command register: nothing is signalled. */
+	uint16_t cmdreg = 1u << 10;
+	n = uvfio_build_region_write(msg, sizeof(msg), 5, false, 7, 4, &cmdreg, 2);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 64), 32);
+	n = uvfio_build_set_irqs(msg, sizeof(msg), 6,
+				 UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_UNMASK,
+				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 64), 16);
+	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0),
+			 -EAGAIN);
+	assert_int_equal(read(efd, &cnt, 8), -1);
+	close(efd);
+	close(d->done_fd);
+	close(fd);
+	wait_idle(x);
+	/* No client: nothing to signal. */
+	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0),
+			 -ENOTCONN);
+	free(d);
+	free(guest);
+	free(rep);
+}
+
+/* One thread serving two devices through their poll fds. */
+struct two {
+	struct uvfio_server *a, *b;
+	volatile int stop;
+};
+
+static void *two_loop(void *arg)
+{
+	struct two *t = arg;
+	while (!t->stop) {
+		struct pollfd pf[2] = {
+			{ uvfio_server_poll_fd(t->a), POLLIN, 0 },
+			{ uvfio_server_poll_fd(t->b), POLLIN, 0 },
+		};
+		if (poll(pf, 2, 20) < 0)
+			break;
+		assert_int_equal(uvfio_server_process(t->a), 0);
+		assert_int_equal(uvfio_server_process(t->b), 0);
+	}
+	return NULL;
+}
+
+static void test_two_devices_one_thread(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/uvfio-two-XXXXXX", pa[128], pb[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(pa, sizeof(pa), "%s/a.sock", dir);
+	snprintf(pb, sizeof(pb), "%s/b.sock", dir);
+	struct two t = { 0 };
+	assert_int_equal(uvfio_server_create(&t.a, pa, 0), 0);
+	assert_int_equal(uvfio_server_create(&t.b, pb, UVFIO_SERVER_PCIE), 0);
+	struct uvfio_pci_ids ia = { .vendor = 0xaaaa, .device = 1 };
+	struct uvfio_pci_ids ib = { .vendor = 0xbbbb, .device = 2 };
+	assert_int_equal(uvfio_server_set_pci_ids(t.a, &ia), 0);
+	assert_int_equal(uvfio_server_set_pci_ids(t.b, &ib), 0);
+	int fd_a = uvfio_server_poll_fd(t.a);
+	pthread_t th;
+	pthread_create(&th, NULL, two_loop, &t);
+
+	for (int round = 0; round < 3; round++) {
+		struct uvfio_client *ca = connect_client(pa);
+		struct uvfio_client *cb = connect_client(pb);
+		uint16_t va, vb;
+		struct uvfio_region_info ri;
+		assert_int_equal(uvfio_client_region_read(ca, 7, 0, &va, 2), 0);
+		assert_int_equal(uvfio_client_region_read(cb, 7, 0, &vb, 2), 0);
+		assert_int_equal(va, 0xaaaa);
+		assert_int_equal(vb, 0xbbbb);
+		assert_int_equal(uvfio_client_get_region_info(cb, 7, &ri), 0);
+		assert_int_equal(ri.size, 4096);
+		uvfio_client_destroy(ca);
+		uvfio_client_destroy(cb);
+	}
+	/* The poll fd stays the same across clients. */
+	assert_int_equal(uvfio_server_poll_fd(t.a), fd_a);
+	t.stop = 1;
+	pthread_join(th, NULL);
+	uvfio_server_destroy(t.a);
+	uvfio_server_destroy(t.b);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	skeleton_bin = argc > 1 ? argv[1] : "samples/uvfio-skeleton";
@@ -782,9 +971,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_clients),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_sync_dma_in_callback),
+		cmocka_unit_test(test_other_threads),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(test_client_refuses_bad_servers),
+		cmocka_unit_test(test_two_devices_one_thread),
 		cmocka_unit_test(test_skeleton_process),
 		cmocka_unit_test(test_skeleton_fd),
 	};

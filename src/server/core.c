@@ -664,6 +664,24 @@ void srv_flush_twin(struct uvfio_server *s)
 	       r == -EAGAIN ? EPOLLIN | EPOLLOUT : EPOLLIN, TAG_TWIN);
 }
 
+/*
+ * Socket full: wait for room only, which also stops reading.  Still paused,
+ * or commands buffered, with room to write: ask to be woken at once.
+ */
+static void conn_arm(struct uvfio_server *s, bool tx_full)
+{
+	struct conn *c = s->conn;
+	bool more = c->tp.rx_paused || uvfio_tp_rx_ready(&c->tp);
+	uint32_t ev = tx_full ? EPOLLOUT : more ? EPOLLIN | EPOLLOUT : EPOLLIN;
+	if (ev != c->events) {
+		if (ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, TAG_CONN)) {
+			conn_close(s, "epoll_ctl failed");
+			return;
+		}
+		c->events = ev;
+	}
+}
+
 static void conn_service(struct uvfio_server *s, bool twin)
 {
 	struct conn *c = s->conn;
@@ -707,19 +725,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 		    (!c->tp.rx_paused && !uvfio_tp_rx_ready(&c->tp)))
 			break;
 	}
-	/* Socket full: wait for room only, which also stops reading.  Still
-	 * paused with room to write: ask to be woken at once to go on. */
-	bool more = c->tp.rx_paused || uvfio_tp_rx_ready(&c->tp);
-	uint32_t ev = r == -EAGAIN ? EPOLLOUT
-		      : more	     ? EPOLLIN | EPOLLOUT
-				     : EPOLLIN;
-	if (ev != c->events) {
-		if (ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, TAG_CONN)) {
-			conn_close(s, "epoll_ctl failed");
-			return;
-		}
-		c->events = ev;
-	}
+	conn_arm(s, r == -EAGAIN);
 }
 
 static int do_accept(struct uvfio_server *s)
@@ -778,9 +784,12 @@ int uvfio_server_process(struct uvfio_server *s)
 			if (s->conn && s->conn->negotiated) {
 				srv_dma_pump(s);
 				int r = uvfio_tp_flush(&s->conn->tp);
-				if (r < 0 && r != -EAGAIN)
+				if (r < 0 && r != -EAGAIN) {
 					conn_close(s, "send failed");
-				else
+					break;
+				}
+				conn_arm(s, r == -EAGAIN);
+				if (s->conn)
 					srv_flush_twin(s);
 			}
 			break;
