@@ -60,6 +60,11 @@ UVFIO_API int uvfio_client_get_device_info(struct uvfio_client *c,
 UVFIO_API int uvfio_client_get_region_info(struct uvfio_client *c,
 					   unsigned index,
 					   struct uvfio_region_info *info);
+/* The region's capabilities (sparse mmap areas, type), checked; valid
+ * until disconnect.  NULL on error.  Region info is fetched once and
+ * cached per connection. */
+UVFIO_API const struct uvfio_region_caps *
+uvfio_client_region_caps(struct uvfio_client *c, unsigned index);
 UVFIO_API int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
 					struct uvfio_irq_info *info);
 

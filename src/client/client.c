@@ -44,6 +44,16 @@ struct pending {
 	int fd;         /* an fd taken from the reply, or -1 */
 };
 
+#define CLI_MAX_REGIONS 64u
+
+struct cli_region {
+	bool valid;
+	struct uvfio_region_info info;
+	uint8_t *raw; /* the whole reply payload: info and capabilities */
+	struct uvfio_region_caps caps; /* points into raw */
+	int fd;       /* MMAP regions: the region fd, else -1 */
+};
+
 struct uvfio_client {
 	struct uvfio_logger log;
 	unsigned timeout_ms;
@@ -58,6 +68,7 @@ struct uvfio_client {
 
 	struct pending *q[CLI_MAX_PENDING];
 	unsigned q_head, q_len;
+	struct cli_region regions[CLI_MAX_REGIONS];
 };
 
 int uvfio_client_create(struct uvfio_client **cp)
@@ -69,6 +80,8 @@ int uvfio_client_create(struct uvfio_client **cp)
 	c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
 	c->tp.fd = -1;
 	c->twin.fd = -1;
+	for (unsigned i = 0; i < CLI_MAX_REGIONS; i++)
+		c->regions[i].fd = -1;
 	*cp = c;
 	return 0;
 }
@@ -98,9 +111,12 @@ static void fail_pending(struct uvfio_client *c, int err)
 }
 
 /* Close the connection; every request still pending completes with err. */
+static void regions_drop(struct uvfio_client *c);
+
 static void teardown(struct uvfio_client *c, int err)
 {
 	fail_pending(c, err);
+	regions_drop(c);
 	uvfio_tp_fini(&c->tp);
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
@@ -466,16 +482,16 @@ int uvfio_client_get_device_info(struct uvfio_client *c,
 	return call(c, msg, (size_t)n, NULL, 0, &p);
 }
 
-int uvfio_client_get_region_info(struct uvfio_client *c, unsigned index,
-				 struct uvfio_region_info *info)
+/* Ask once with argsz 32 and, if the server needs more, once more with
+ * what it says; keep the reply (caps included) and the region fd. */
+static int fetch_region(struct uvfio_client *c, unsigned index,
+			struct cli_region *cr)
 {
 	uint8_t msg[64];
-	uint32_t argsz = sizeof(*info);
+	uint32_t argsz = sizeof(struct uvfio_region_info);
 
-	/* Ask with the fixed size first; retry once with the size the server
-	 * says it needs, as the argsz protocol prescribes. */
 	for (int attempt = 0; attempt < 2; attempt++) {
-		uint8_t *buf = malloc(argsz);
+		uint8_t *buf = calloc(1, argsz);
 		if (!buf)
 			return -ENOMEM;
 		uint16_t id = next_id(c);
@@ -490,23 +506,90 @@ int uvfio_client_get_region_info(struct uvfio_client *c, unsigned index,
 			.out_len = argsz,
 		};
 		int r = call(c, msg, (size_t)n, NULL, 0, &p);
-		if (p.fd >= 0)
-			close(p.fd); /* region mmap comes with the client's mmap API */
-		if (r == 0)
-			memcpy(info, buf, sizeof(*info));
-		free(buf);
-		if (r)
-			return r;
-		if (info->argsz <= argsz)
-			return 0;
-		if (info->argsz > CLI_CTRL_MAX) {
-			uvfio_err(&c->log, "region %u info needs %u bytes; refusing",
-				  index, info->argsz);
-			return -E2BIG;
+		struct uvfio_region_info ri;
+		if (!r)
+			memcpy(&ri, buf, sizeof(ri));
+		if (r || ri.argsz > argsz) {
+			/* Short reply: any fd that came with it is re-sent
+			 * with the full one. */
+			if (p.fd >= 0)
+				close(p.fd);
+			free(buf);
+			if (r)
+				return r;
+			if (ri.argsz > CLI_CTRL_MAX) {
+				uvfio_err(&c->log, "region %u info needs %u "
+						   "bytes; refusing",
+					  index, ri.argsz);
+				return -E2BIG;
+			}
+			argsz = ri.argsz;
+			continue;
 		}
-		argsz = info->argsz;
+		const char *why = NULL;
+		r = uvfio_parse_region_caps(buf, (uint32_t)p.got, &cr->caps, &why);
+		if (r) {
+			uvfio_err(&c->log, "region %u capabilities rejected: %s",
+				  index, why);
+			if (p.fd >= 0)
+				close(p.fd);
+			free(buf);
+			return r;
+		}
+		cr->info = ri;
+		cr->raw = buf;
+		cr->fd = p.fd;
+		cr->valid = true;
+		return 0;
 	}
 	return -EPROTO; /* the server asked for more twice */
+}
+
+static struct cli_region *region_get(struct uvfio_client *c, unsigned index,
+				     int *err)
+{
+	if (!c->connected) {
+		*err = -ENOTCONN;
+		return NULL;
+	}
+	if (index >= CLI_MAX_REGIONS) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	struct cli_region *cr = &c->regions[index];
+	if (!cr->valid && (*err = fetch_region(c, index, cr)))
+		return NULL;
+	return cr;
+}
+
+int uvfio_client_get_region_info(struct uvfio_client *c, unsigned index,
+				 struct uvfio_region_info *info)
+{
+	int r = 0;
+	struct cli_region *cr = region_get(c, index, &r);
+	if (cr)
+		*info = cr->info;
+	return r;
+}
+
+const struct uvfio_region_caps *
+uvfio_client_region_caps(struct uvfio_client *c, unsigned index)
+{
+	int r;
+	struct cli_region *cr = region_get(c, index, &r);
+	return cr ? &cr->caps : NULL;
+}
+
+static void regions_drop(struct uvfio_client *c)
+{
+	for (unsigned i = 0; i < CLI_MAX_REGIONS; i++) {
+		struct cli_region *cr = &c->regions[i];
+		if (cr->fd >= 0)
+			close(cr->fd);
+		free(cr->raw);
+		memset(cr, 0, sizeof(*cr));
+		cr->fd = -1;
+	}
 }
 
 int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
