@@ -6,12 +6,18 @@
  * processes commands in order), so each reply must answer the oldest
  * pending request, and is checked against what that request expects.
  * A reply that does not fit is a protocol error and ends the connection:
- * on a byte stream there is no way to skip a bad message safely.
+ * on a byte stream there is no way to skip a bad message safely.  The
+ * server's DMA_READ/DMA_WRITE commands are served as they arrive, on the
+ * main socket between replies or on the twin socket.
+ *
+ * Locking: one recursive mutex, held by every call except while a
+ * synchronous call sleeps in poll(), so other threads can submit then.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,63 +25,22 @@
 #include <uvfio/client.h>
 #include <uvfio/codec.h>
 
+#include "priv.h"
 #include "transport/sock.h"
-#include "transport/transport.h"
-#include "util/log.h"
 
-#define CLI_MAX_MSG_FDS 16u
-#define CLI_MAX_DATA_XFER (1u << 20)
-#define CLI_CTRL_MAX 65536u
-#define CLI_MAX_PENDING 1024u
-#define CLI_DEFAULT_TIMEOUT_MS 5000u
-
-struct pending;
-typedef void (*complete_fn)(struct uvfio_client *c, struct pending *p,
-			    struct uvfio_reply_view *v, int *fds);
-
-struct pending {
-	struct uvfio_expect exp;
-	complete_fn complete;
-	bool done;
-	int result;
-	void *out;      /* where completion copies the reply payload */
-	size_t out_len; /* its size */
-	size_t got;     /* payload bytes copied */
-	int fd;         /* an fd taken from the reply, or -1 */
-};
-
-#define CLI_MAX_REGIONS 64u
-
-struct cli_region {
-	bool valid;
-	struct uvfio_region_info info;
-	uint8_t *raw; /* the whole reply payload: info and capabilities */
-	struct uvfio_region_caps caps; /* points into raw */
-	int fd;       /* MMAP regions: the region fd, else -1 */
-};
-
-struct uvfio_client {
-	struct uvfio_logger log;
-	unsigned timeout_ms;
-	bool connected;
-	struct uvfio_tp tp;
-	struct uvfio_tp twin;
-	bool has_twin;
-	uint16_t next_id;
-	uint16_t minor;
-	struct uvfio_caps srv;
-	uint32_t xfer; /* chunk size for region data */
-
-	struct pending *q[CLI_MAX_PENDING];
-	unsigned q_head, q_len;
-	struct cli_region regions[CLI_MAX_REGIONS];
-};
+#define LOCK(c) pthread_mutex_lock(&(c)->lock)
+#define UNLOCK(c) pthread_mutex_unlock(&(c)->lock)
 
 int uvfio_client_create(struct uvfio_client **cp)
 {
 	struct uvfio_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&c->lock, &a);
+	pthread_mutexattr_destroy(&a);
 	uvfio_logger_init(&c->log, "client");
 	c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
 	c->tp.fd = -1;
@@ -89,14 +54,53 @@ int uvfio_client_create(struct uvfio_client **cp)
 void uvfio_client_set_log(struct uvfio_client *c, uvfio_log_fn fn,
 			  void *opaque, int level)
 {
+	LOCK(c);
 	c->log.fn = fn;
 	c->log.opaque = opaque;
 	c->log.level = level;
+	UNLOCK(c);
+}
+
+void uvfio_client_set_twin_socket(struct uvfio_client *c, bool offer)
+{
+	LOCK(c);
+	c->no_twin = !offer;
+	UNLOCK(c);
 }
 
 void uvfio_client_set_timeout(struct uvfio_client *c, unsigned timeout_ms)
 {
+	LOCK(c);
 	c->timeout_ms = timeout_ms;
+	UNLOCK(c);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A request is over: wake its synchronous caller or run its async op. */
+static void complete(struct uvfio_client *c, struct pending *p, int result)
+{
+	struct async_op *op = p->op;
+	p->result = result;
+	p->done = true;
+	if (!op)
+		return;
+	free(p);
+	if (result && !op->result)
+		op->result = result;
+	if (--op->chunks)
+		return;
+	if (op->done) {
+		/* The callback may submit more: we hold a recursive lock. */
+		op->done(op->opaque, op->result);
+	}
+	free(op);
+	(void)c;
 }
 
 static void fail_pending(struct uvfio_client *c, int err)
@@ -105,30 +109,32 @@ static void fail_pending(struct uvfio_client *c, int err)
 		struct pending *p = c->q[c->q_head];
 		c->q_head = (c->q_head + 1) % CLI_MAX_PENDING;
 		c->q_len--;
-		p->result = err;
-		p->done = true;
+		complete(c, p, err);
 	}
 }
 
-/* Close the connection; every request still pending completes with err. */
 static void regions_drop(struct uvfio_client *c);
 
 static void teardown(struct uvfio_client *c, int err)
 {
-	fail_pending(c, err);
-	regions_drop(c);
+	/* Marked first: completions run below may call into the client. */
+	c->connected = false;
 	uvfio_tp_fini(&c->tp);
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
 	c->has_twin = false;
-	c->connected = false;
 	c->tp.fd = -1;
+	c->twin.fd = -1;
+	regions_drop(c);
+	fail_pending(c, err);
 }
 
 void uvfio_client_disconnect(struct uvfio_client *c)
 {
+	LOCK(c);
 	if (c->connected || c->tp.fd >= 0)
 		teardown(c, -ENOTCONN);
+	UNLOCK(c);
 }
 
 void uvfio_client_destroy(struct uvfio_client *c)
@@ -136,6 +142,10 @@ void uvfio_client_destroy(struct uvfio_client *c)
 	if (!c)
 		return;
 	uvfio_client_disconnect(c);
+	cli_windows_drop(c);
+	cli_irqs_drop(c);
+	free(c->path);
+	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
@@ -154,23 +164,13 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	memcpy(&h, m->buf, sizeof(h));
 
 	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_COMMAND) {
-		/* Server-to-client DMA on the main socket.  Not served yet:
-		 * answer so the server is never left waiting. */
-		struct uvfio_cmd_view v;
-		struct uvfio_limits lim = { CLI_MAX_DATA_XFER, 0, false };
-		int r = uvfio_parse_command(m->buf, m->size, m->nfds,
-					    UVFIO_ROLE_CLIENT, &lim, &v);
-		uvfio_warn(&c->log, "server sent %s (id %u): %s",
-			   uvfio_cmd_name(h.cmd), h.msg_id,
-			   r ? v.why : "DMA service not available");
-		if (h.flags & UVFIO_F_NO_REPLY)
-			return 0;
-		uint8_t b[UVFIO_HDR_SIZE];
-		ssize_t n = uvfio_build_error(b, sizeof(b), h.msg_id, h.cmd,
-					      r ? -r : ENOTSUP);
-		return uvfio_tp_send(&c->tp, b, (size_t)n, NULL, 0);
+		if (c->has_twin) {
+			c->tp.why = "server command on the main socket although "
+				    "a twin socket was negotiated";
+			return -EPROTO;
+		}
+		return cli_serve_dma(c, &c->tp, m);
 	}
-
 	if (!c->q_len) {
 		c->tp.why = "reply with no request pending";
 		return -EPROTO;
@@ -186,104 +186,174 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	}
 	c->q_head = (c->q_head + 1) % CLI_MAX_PENDING;
 	c->q_len--;
-	p->result = v.error;
 	if (!v.error && p->complete)
 		p->complete(c, p, &v, m->fds);
-	p->done = true;
+	complete(c, p, v.error);
+	return 0;
+}
+
+static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
+{
+	struct uvfio_client *c = opaque;
+	struct uvfio_hdr h;
+	memcpy(&h, m->buf, sizeof(h));
+	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_COMMAND) {
+		c->twin.why = "reply on the twin socket, which carries only "
+			      "server commands";
+		return -EPROTO;
+	}
+	return cli_serve_dma(c, &c->twin, m);
+}
+
+/* Read, serve and flush both sockets without blocking (lock held). */
+static int pump(struct uvfio_client *c)
+{
+	if (!c->connected)
+		return -ENOTCONN;
+	c->in_deliver = true;
+	int r = uvfio_tp_recv(&c->tp, deliver, c);
+	if (r >= 0 && c->connected && c->has_twin)
+		r = uvfio_tp_recv(&c->twin, deliver_twin, c);
+	c->in_deliver = false;
+	if (r >= 0 && c->connected)
+		r = uvfio_tp_flush(&c->tp);
+	if ((r >= 0 || r == -EAGAIN) && c->connected && c->has_twin) {
+		int r2 = uvfio_tp_flush(&c->twin);
+		if (r2 < 0 && r2 != -EAGAIN)
+			r = r2;
+	}
+	if (r == -EAGAIN)
+		r = 0;
+	if (!c->connected)
+		return -ENOTCONN;
+	if (r < 0) {
+		struct uvfio_tp *bad = c->twin.why ? &c->twin : &c->tp;
+		conn_fail(c, r, bad->why);
+		return r;
+	}
+	/* The oldest request has the earliest deadline. */
+	if (c->q_len) {
+		struct pending *p = c->q[c->q_head];
+		if (p->deadline && now_ms() >= p->deadline) {
+			uvfio_err(&c->log, "%s (id %u): no reply within %u ms",
+				  uvfio_cmd_name(p->exp.cmd), p->exp.msg_id,
+				  c->timeout_ms);
+			conn_fail(c, -ETIMEDOUT,
+				  "request timed out; the stream cannot be "
+				  "resynchronised");
+			return -ETIMEDOUT;
+		}
+	}
 	return 0;
 }
 
 int uvfio_client_process(struct uvfio_client *c)
 {
-	if (!c->connected)
-		return -ENOTCONN;
-	int r = uvfio_tp_recv(&c->tp, deliver, c);
-	if (r >= 0)
-		r = uvfio_tp_flush(&c->tp);
-	if (r == -EAGAIN)
-		r = 0;
-	if (r < 0) {
-		conn_fail(c, r, c->tp.why);
-		return r;
-	}
-	return 0;
+	LOCK(c);
+	int r = pump(c);
+	UNLOCK(c);
+	return r;
 }
 
 int uvfio_client_poll_fd(struct uvfio_client *c)
 {
-	return c->connected ? c->tp.fd : -1;
+	LOCK(c);
+	int fd = c->connected ? c->tp.fd : -1;
+	UNLOCK(c);
+	return fd;
 }
 
-static int64_t now_ms(void)
+int uvfio_client_twin_fd(struct uvfio_client *c)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	LOCK(c);
+	int fd = c->connected && c->has_twin ? c->twin.fd : -1;
+	UNLOCK(c);
+	return fd;
 }
 
-/*
- * Queue the message already committed to the transport as waiting for p,
- * then service the socket until p completes.
- */
+/* Sleep until a socket has work or timeout_ms passes (lock dropped). */
+static int sleep_on_sockets(struct uvfio_client *c, int timeout_ms)
+{
+	struct pollfd pf[2] = {
+		{ .fd = c->tp.fd,
+		  .events = POLLIN | (uvfio_tp_tx_pending(&c->tp) ? POLLOUT : 0) },
+		{ .fd = c->has_twin ? c->twin.fd : -1,
+		  .events = POLLIN |
+			    (c->has_twin && uvfio_tp_tx_pending(&c->twin) ? POLLOUT
+									   : 0) },
+	};
+	UNLOCK(c);
+	int r = poll(pf, 2, timeout_ms);
+	int err = errno;
+	LOCK(c);
+	return r < 0 && err != EINTR ? -err : 0;
+}
+
+/* Service the sockets until p completes (lock held). */
 static int wait_for(struct uvfio_client *c, struct pending *p)
 {
-	int64_t deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
-
 	while (!p->done) {
-		int r = uvfio_client_process(c);
+		int r = pump(c);
 		if (r < 0 || p->done)
 			break;
-		struct pollfd pf = {
-			.fd = c->tp.fd,
-			.events = POLLIN |
-				  (uvfio_tp_tx_pending(&c->tp) ? POLLOUT : 0),
-		};
 		int wait = -1;
-		if (deadline) {
-			int64_t left = deadline - now_ms();
-			if (left <= 0) {
-				uvfio_err(&c->log,
-					  "%s (id %u): no reply within %u ms",
-					  uvfio_cmd_name(p->exp.cmd),
-					  p->exp.msg_id, c->timeout_ms);
-				conn_fail(c, -ETIMEDOUT,
-					  "request timed out; the stream cannot "
-					  "be resynchronised");
-				break;
-			}
-			wait = (int)left;
-		}
-		if (poll(&pf, 1, wait) < 0 && errno != EINTR) {
-			conn_fail(c, -errno, "poll failed");
+		if (c->q_len && c->q[c->q_head]->deadline)
+			wait = (int)(c->q[c->q_head]->deadline - now_ms());
+		if (wait < 0 && wait != -1)
+			wait = 0;
+		r = sleep_on_sockets(c, wait);
+		if (r < 0) {
+			conn_fail(c, r, "poll failed");
 			break;
 		}
 	}
 	return p->result;
 }
 
-static uint16_t next_id(struct uvfio_client *c)
+uint16_t cli_next_id(struct uvfio_client *c)
 {
 	return c->next_id++;
 }
 
-/* Send a prepared message and wait for its reply. */
-static int call(struct uvfio_client *c, const void *msg, size_t len,
-		const int *fds, unsigned nfds, struct pending *p)
+/* Queue a built message waiting for p's reply (lock held). */
+static int submit(struct uvfio_client *c, const void *msg, size_t len,
+		  const int *fds, unsigned nfds, struct pending *p)
 {
 	if (!c->connected)
 		return -ENOTCONN;
 	if (c->q_len == CLI_MAX_PENDING)
-		return -EBUSY;
+		return -EAGAIN;
 	int r = uvfio_tp_send(&c->tp, msg, len, fds, nfds);
 	if (r)
-		return r;
+		return r == -ENOBUFS ? -EAGAIN : r;
 	p->done = false;
 	p->result = 0;
 	p->fd = -1;
+	p->deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
 	c->q[(c->q_head + c->q_len) % CLI_MAX_PENDING] = p;
 	c->q_len++;
-	return wait_for(c, p);
+	return 0;
 }
+
+int cli_call(struct uvfio_client *c, const void *msg, size_t len,
+	     const int *fds, unsigned nfds, struct pending *p)
+{
+	if (c->in_deliver) {
+		uvfio_err(&c->log, "synchronous call from a completion or DMA "
+				   "callback; use the asynchronous calls there");
+		return -EDEADLK;
+	}
+	int r = submit(c, msg, len, fds, nfds, p);
+	if (r == -EAGAIN) {
+		/* Full queue: let replies drain, then try once more. */
+		pump(c);
+		r = submit(c, msg, len, fds, nfds, p);
+	}
+	return r ? r : wait_for(c, p);
+}
+
+#define call cli_call
+#define next_id cli_next_id
 
 /* Completion: copy the payload out (as much as fits) and keep one fd. */
 static void complete_copy(struct uvfio_client *c, struct pending *p,
@@ -346,7 +416,7 @@ static int negotiate(struct uvfio_client *c)
 	ssize_t jl = uvfio_caps_format(&mine,
 				       UVFIO_CAP_HAS_MAX_MSG_FDS |
 					       UVFIO_CAP_HAS_MAX_DATA_XFER |
-					       UVFIO_CAP_HAS_TWIN_SOCKET,
+					       (c->no_twin ? 0 : UVFIO_CAP_HAS_TWIN_SOCKET),
 				       json, sizeof(json));
 	if (jl < 0)
 		return (int)jl;
@@ -415,10 +485,13 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 {
 	if (fd < 0)
 		return -EBADF;
-	uvfio_client_disconnect(c);
+	LOCK(c);
+	if (c->connected || c->tp.fd >= 0)
+		teardown(c, -ENOTCONN);
 	int r = uvfio_sock_set_nonblock(fd);
 	if (r) {
 		close(fd);
+		UNLOCK(c);
 		return r;
 	}
 	uvfio_tp_init(&c->tp, fd);
@@ -426,14 +499,22 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + CLI_CTRL_MAX + CLI_MAX_DATA_XFER;
 	c->connected = true;
 	r = negotiate(c);
+	/* After a reconnect, the device gets back what it had. */
+	if (!r)
+		r = cli_windows_resend(c);
+	if (!r)
+		r = cli_irqs_resend(c);
 	if (r) {
-		uvfio_client_disconnect(c);
+		if (c->connected || c->tp.fd >= 0)
+			teardown(c, -ENOTCONN);
+		UNLOCK(c);
 		return r;
 	}
 	uvfio_info(&c->log, "connected: protocol 0.%u, server max_data_xfer_size "
 			    "%u, max_msg_fds %u%s",
 		   c->minor, c->srv.max_data_xfer_size, c->srv.max_msg_fds,
 		   c->has_twin ? ", twin socket" : "");
+	UNLOCK(c);
 	return 0;
 }
 
@@ -445,7 +526,33 @@ int uvfio_client_connect(struct uvfio_client *c, const char *path)
 			  strerror(-fd));
 		return fd;
 	}
+	LOCK(c);
+	if (!c->path || strcmp(c->path, path)) {
+		free(c->path);
+		c->path = strdup(path);
+	}
+	UNLOCK(c);
 	return uvfio_client_adopt_fd(c, fd);
+}
+
+int uvfio_client_reconnect(struct uvfio_client *c)
+{
+	LOCK(c);
+	char *path = c->path ? strdup(c->path) : NULL;
+	UNLOCK(c);
+	if (!path)
+		return -EINVAL;
+	int r = uvfio_client_connect(c, path);
+	free(path);
+	return r;
+}
+
+bool uvfio_client_connected(struct uvfio_client *c)
+{
+	LOCK(c);
+	bool r = c->connected;
+	UNLOCK(c);
+	return r;
 }
 
 const struct uvfio_caps *uvfio_client_server_caps(struct uvfio_client *c)
@@ -469,6 +576,7 @@ int uvfio_client_get_device_info(struct uvfio_client *c,
 				 struct uvfio_device_info *info)
 {
 	uint8_t msg[64];
+	LOCK(c);
 	uint16_t id = next_id(c);
 	ssize_t n = uvfio_build_device_get_info(msg, sizeof(msg), id);
 	struct pending p = {
@@ -479,7 +587,9 @@ int uvfio_client_get_device_info(struct uvfio_client *c,
 		.out_len = sizeof(*info),
 	};
 	memset(info, 0, sizeof(*info));
-	return call(c, msg, (size_t)n, NULL, 0, &p);
+	int r = call(c, msg, (size_t)n, NULL, 0, &p);
+	UNLOCK(c);
+	return r;
 }
 
 /* Ask once with argsz 32 and, if the server needs more, once more with
@@ -566,9 +676,11 @@ int uvfio_client_get_region_info(struct uvfio_client *c, unsigned index,
 				 struct uvfio_region_info *info)
 {
 	int r = 0;
+	LOCK(c);
 	struct cli_region *cr = region_get(c, index, &r);
 	if (cr)
 		*info = cr->info;
+	UNLOCK(c);
 	return r;
 }
 
@@ -576,7 +688,9 @@ const struct uvfio_region_caps *
 uvfio_client_region_caps(struct uvfio_client *c, unsigned index)
 {
 	int r;
+	LOCK(c);
 	struct cli_region *cr = region_get(c, index, &r);
+	UNLOCK(c);
 	return cr ? &cr->caps : NULL;
 }
 
@@ -584,6 +698,8 @@ static void regions_drop(struct uvfio_client *c)
 {
 	for (unsigned i = 0; i < CLI_MAX_REGIONS; i++) {
 		struct cli_region *cr = &c->regions[i];
+		if (cr->map)
+			munmap(cr->map, cr->info.size);
 		if (cr->fd >= 0)
 			close(cr->fd);
 		free(cr->raw);
@@ -596,6 +712,7 @@ int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
 			      struct uvfio_irq_info *info)
 {
 	uint8_t msg[64];
+	LOCK(c);
 	uint16_t id = next_id(c);
 	ssize_t n = uvfio_build_get_irq_info(msg, sizeof(msg), id, index);
 	struct pending p = {
@@ -606,18 +723,23 @@ int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
 		.out_len = sizeof(*info),
 	};
 	memset(info, 0, sizeof(*info));
-	return call(c, msg, (size_t)n, NULL, 0, &p);
+	int r = call(c, msg, (size_t)n, NULL, 0, &p);
+	UNLOCK(c);
+	return r;
 }
 
 int uvfio_client_reset(struct uvfio_client *c)
 {
 	uint8_t msg[UVFIO_HDR_SIZE];
+	LOCK(c);
 	uint16_t id = next_id(c);
 	ssize_t n = uvfio_build_device_reset(msg, sizeof(msg), id);
 	struct pending p = {
 		.exp = { .cmd = UVFIO_CMD_DEVICE_RESET, .msg_id = id },
 	};
-	return call(c, msg, (size_t)n, NULL, 0, &p);
+	int r = call(c, msg, (size_t)n, NULL, 0, &p);
+	UNLOCK(c);
+	return r;
 }
 
 /* ---- region access ----------------------------------------------------------------- */
@@ -631,50 +753,110 @@ struct rw_out {
 static void complete_read(struct uvfio_client *c, struct pending *p,
 			  struct uvfio_reply_view *v, int *fds)
 {
-	struct rw_out *o = p->out;
 	(void)c;
 	(void)fds;
-	o->got = v->u.region_rw.count;
-	if (o->got)
-		memcpy(o->buf, v->u.region_rw.data, o->got);
+	uint32_t got = v->u.region_rw.count;
+	if (p->op) {
+		/* Async: out is the caller's buffer; a short read is an error. */
+		if (got)
+			memcpy(p->out, v->u.region_rw.data, got);
+		if (got != p->exp.count && !p->op->result)
+			p->op->result = -EIO;
+		return;
+	}
+	struct rw_out *o = p->out;
+	o->got = got;
+	if (got)
+		memcpy(o->buf, v->u.region_rw.data, got);
 }
 
 static void complete_write(struct uvfio_client *c, struct pending *p,
 			   struct uvfio_reply_view *v, int *fds)
 {
-	struct rw_out *o = p->out;
 	(void)c;
 	(void)fds;
 	/* libvfio-user answers a 0-byte write without payload. */
-	o->got = v->len ? v->u.region_rw.count : o->want;
+	uint32_t got = v->len ? v->u.region_rw.count : p->exp.count;
+	if (p->op) {
+		if (got != p->exp.count && !p->op->result)
+			p->op->result = -EIO;
+		return;
+	}
+	((struct rw_out *)p->out)->got = got;
+}
+
+/* One REGION_READ/WRITE message into the send queue (lock held). */
+static ssize_t build_rw(struct uvfio_client *c, uint8_t **msgp, size_t *capp,
+			unsigned index, uint64_t off, const void *data,
+			uint32_t n, bool is_write, bool no_reply, uint16_t id)
+{
+	size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) +
+		      (is_write ? n : 0);
+	if (*capp < need) {
+		uint8_t *m = realloc(*msgp, need);
+		if (!m)
+			return -ENOMEM;
+		*msgp = m;
+		*capp = need;
+	}
+	(void)c;
+	return is_write ? uvfio_build_region_write(*msgp, *capp, id, no_reply,
+						   index, off, data, n)
+			: uvfio_build_region_read(*msgp, *capp, id, index, off, n);
+}
+
+/* Access through the client's mapping when the whole range is inside one
+ * mapped sparse area.  Returns true if done. */
+static bool access_mapped(struct uvfio_client *c, unsigned index,
+			  uint64_t off, void *buf, size_t len, bool is_write)
+{
+	if (index >= CLI_MAX_REGIONS || !c->regions[index].map)
+		return false;
+	struct cli_region *cr = &c->regions[index];
+	const struct uvfio_region_caps *caps = &cr->caps;
+	struct uvfio_sparse_area whole = { 0, cr->info.size };
+	uint32_t n = caps->has_sparse ? caps->nr_areas : 1;
+	for (uint32_t i = 0; i < n; i++) {
+		struct uvfio_sparse_area a = whole;
+		if (caps->has_sparse)
+			memcpy(&a, caps->areas + i * sizeof(a), sizeof(a));
+		if (off >= a.offset && len <= a.size &&
+		    off - a.offset <= a.size - len) {
+			uint8_t *p = (uint8_t *)cr->map + off;
+			if (is_write)
+				memcpy(p, buf, len);
+			else
+				memcpy(buf, p, len);
+			return true;
+		}
+	}
+	return false;
 }
 
 static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 		     void *buf, size_t len, bool is_write)
 {
-	if (!c->connected)
+	LOCK(c);
+	if (!c->connected) {
+		UNLOCK(c);
 		return -ENOTCONN;
-	uint8_t *b = buf;
-	size_t done = 0;
-	size_t msg_cap = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) +
-			 (is_write ? c->xfer : 0);
-	uint8_t small[64];
-	uint8_t *msg = is_write ? malloc(msg_cap) : small;
-	if (!msg)
-		return -ENOMEM;
-
+	}
+	if (access_mapped(c, index, offset, buf, len, is_write)) {
+		UNLOCK(c);
+		return 0;
+	}
+	uint8_t *b = buf, *msg = NULL;
+	size_t done = 0, cap = 0;
 	int r = 0;
 	do {
 		uint32_t n = (uint32_t)(len - done < c->xfer ? len - done : c->xfer);
 		uint16_t id = next_id(c);
-		ssize_t ml =
-			is_write ? uvfio_build_region_write(msg, msg_cap, id,
-							    false, index,
-							    offset + done,
-							    b + done, n)
-				 : uvfio_build_region_read(msg, sizeof(small), id,
-							   index, offset + done,
-							   n);
+		ssize_t ml = build_rw(c, &msg, &cap, index, offset + done,
+				      b + done, n, is_write, false, id);
+		if (ml < 0) {
+			r = (int)ml;
+			break;
+		}
 		struct rw_out o = { b + done, n, 0 };
 		struct pending p = {
 			.exp = { .cmd = is_write ? UVFIO_CMD_REGION_WRITE
@@ -693,8 +875,8 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 		}
 		done += n;
 	} while (done < len);
-	if (is_write)
-		free(msg);
+	free(msg);
+	UNLOCK(c);
 	return r;
 }
 
@@ -708,4 +890,179 @@ int uvfio_client_region_write(struct uvfio_client *c, unsigned index,
 			      uint64_t offset, const void *buf, size_t len)
 {
 	return region_rw(c, index, offset, (void *)buf, len, true);
+}
+
+/*
+ * Asynchronous access: one message per chunk, all queued now (the write's
+ * data is copied into the send queue), done() once the last reply is in.
+ */
+static int region_rw_async(struct uvfio_client *c, unsigned index,
+			   uint64_t offset, void *buf, size_t len,
+			   bool is_write, uvfio_client_done_fn done,
+			   void *opaque)
+{
+	LOCK(c);
+	if (!c->connected) {
+		UNLOCK(c);
+		return -ENOTCONN;
+	}
+	size_t chunks = len ? (len + c->xfer - 1) / c->xfer : 1;
+	if (chunks > CLI_MAX_PENDING - c->q_len) {
+		UNLOCK(c);
+		return -EAGAIN;
+	}
+	struct async_op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		UNLOCK(c);
+		return -ENOMEM;
+	}
+	*op = (struct async_op){ .chunks = 1, .done = done, .opaque = opaque };
+	uint8_t *b = buf, *msg = NULL;
+	size_t off = 0, cap = 0;
+	int r = 0;
+	do {
+		uint32_t n = (uint32_t)(len - off < c->xfer ? len - off : c->xfer);
+		uint16_t id = next_id(c);
+		ssize_t ml = build_rw(c, &msg, &cap, index, offset + off, b + off,
+				      n, is_write, false, id);
+		struct pending *p = ml < 0 ? NULL : calloc(1, sizeof(*p));
+		if (!p) {
+			r = ml < 0 ? (int)ml : -ENOMEM;
+			break;
+		}
+		*p = (struct pending){
+			.exp = { .cmd = is_write ? UVFIO_CMD_REGION_WRITE
+						 : UVFIO_CMD_REGION_READ,
+				 .msg_id = id, .count = n, .index = index,
+				 .addr = offset + off },
+			.complete = is_write ? complete_write : complete_read,
+			.out = b + off,
+			.op = op,
+		};
+		op->chunks++;
+		r = submit(c, msg, (size_t)ml, NULL, 0, p);
+		if (r) {
+			op->chunks--;
+			free(p);
+			break;
+		}
+		off += n;
+	} while (off < len);
+	free(msg);
+	/* Drop the submission's own count; chunks already queued will
+	 * still complete (and report r through op->result). */
+	if (r && !op->result)
+		op->result = r;
+	if (--op->chunks == 0) {
+		if (op->done && !r)
+			op->done(op->opaque, op->result);
+		free(op);
+	} else if (!c->in_deliver) {
+		pump(c); /* send now; replies come with later processing */
+	}
+	UNLOCK(c);
+	return r;
+}
+
+int uvfio_client_region_read_async(struct uvfio_client *c, unsigned index,
+				   uint64_t offset, void *buf, size_t len,
+				   uvfio_client_done_fn done, void *opaque)
+{
+	return region_rw_async(c, index, offset, buf, len, false, done, opaque);
+}
+
+int uvfio_client_region_write_async(struct uvfio_client *c, unsigned index,
+				    uint64_t offset, const void *buf,
+				    size_t len, uvfio_client_done_fn done,
+				    void *opaque)
+{
+	return region_rw_async(c, index, offset, (void *)buf, len, true, done,
+			       opaque);
+}
+
+int uvfio_client_region_write_posted(struct uvfio_client *c, unsigned index,
+				     uint64_t offset, const void *buf,
+				     size_t len)
+{
+	LOCK(c);
+	if (!c->connected) {
+		UNLOCK(c);
+		return -ENOTCONN;
+	}
+	if (access_mapped(c, index, offset, (void *)buf, len, true)) {
+		UNLOCK(c);
+		return 0;
+	}
+	const uint8_t *b = buf;
+	uint8_t *msg = NULL;
+	size_t off = 0, cap = 0;
+	int r = 0;
+	do {
+		uint32_t n = (uint32_t)(len - off < c->xfer ? len - off : c->xfer);
+		ssize_t ml = build_rw(c, &msg, &cap, index, offset + off, b + off,
+				      n, true, true, next_id(c));
+		r = ml < 0 ? (int)ml : uvfio_tp_send(&c->tp, msg, (size_t)ml,
+						     NULL, 0);
+		off += n;
+	} while (!r && off < len);
+	free(msg);
+	if (!r && !c->in_deliver)
+		r = pump(c);
+	UNLOCK(c);
+	return r == -ENOBUFS ? -EAGAIN : r;
+}
+
+/* ---- mmap ----------------------------------------------------------------------------- */
+
+int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
+			     void **addr)
+{
+	LOCK(c);
+	int r = 0;
+	struct cli_region *cr = region_get(c, index, &r);
+	if (!cr)
+		goto out;
+	if (cr->map) {
+		*addr = cr->map;
+		goto out;
+	}
+	if (!(cr->info.flags & UVFIO_REGION_MMAP) || cr->fd < 0 ||
+	    !cr->info.size) {
+		r = -ENOTSUP;
+		goto out;
+	}
+	int prot = (cr->info.flags & UVFIO_REGION_READ ? PROT_READ : 0) |
+		   (cr->info.flags & UVFIO_REGION_WRITE ? PROT_WRITE : 0);
+	/* Reserve the whole region, then map only the areas the server
+	 * allows; the rest stays inaccessible (and goes through messages). */
+	void *base = mmap(NULL, cr->info.size, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED) {
+		r = -errno;
+		goto out;
+	}
+	const struct uvfio_region_caps *caps = &cr->caps;
+	uint32_t n = caps->has_sparse ? caps->nr_areas : 1;
+	for (uint32_t i = 0; i < n; i++) {
+		struct uvfio_sparse_area a = { 0, cr->info.size };
+		if (caps->has_sparse)
+			memcpy(&a, caps->areas + i * sizeof(a), sizeof(a));
+		if (!a.size)
+			continue;
+		if (a.offset % 4096 || a.size % 4096 ||
+		    mmap((uint8_t *)base + a.offset, a.size, prot,
+			 MAP_SHARED | MAP_FIXED, cr->fd,
+			 (off_t)(cr->info.offset + a.offset)) == MAP_FAILED) {
+			r = a.offset % 4096 || a.size % 4096 ? -EINVAL : -errno;
+			uvfio_err(&c->log, "region %u: cannot map area %u: %s",
+				  index, i, strerror(-r));
+			munmap(base, cr->info.size);
+			goto out;
+		}
+	}
+	cr->map = base;
+	*addr = base;
+out:
+	UNLOCK(c);
+	return r;
 }
