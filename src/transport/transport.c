@@ -494,6 +494,8 @@ bool uvfio_tp_rx_ready(const struct uvfio_tp *tp)
 static int stash_bytes(struct uvfio_tp_stash *st, const void *p, size_t len)
 {
 	size_t limit = st->limit ? st->limit : 8u << 20;
+	if (!len)
+		return 0;
 	if (len > limit - st->len)
 		return -ENOBUFS;
 	if (st->cap - st->len < len) {
