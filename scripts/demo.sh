@@ -1,14 +1,19 @@
 #!/bin/sh
-# Start the skeleton device on a temporary socket, drive it with the sample
-# client, stop the device.  Later issues replace the skeleton with dmadev.
+# make demo: start uvfio-dmadev on a temporary socket, show it with
+# uvfio-lspci, drive it with the narrating sample client, stop it.
 set -e
 build=${1:-build}
 dir=$(mktemp -d)
-sock="$dir/skeleton.sock"
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+sock="$dir/dmadev.sock"
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
 
-echo "== starting $build/samples/uvfio-skeleton on $sock"
-"$build/samples/uvfio-skeleton" --socket-path="$sock" &
+echo "== starting uvfio-dmadev (a DMA engine with MSI-X) on $sock"
+"$build/samples/uvfio-dmadev" --socket "$sock" &
 pid=$!
 i=0
 while [ ! -S "$sock" ]; do
@@ -16,6 +21,7 @@ while [ ! -S "$sock" ]; do
 	[ $i -lt 100 ] || { echo "demo: the device did not start" >&2; exit 1; }
 	sleep 0.05
 done
-echo "== driving it with $build/samples/uvfio-skeleton-client"
-"$build/samples/uvfio-skeleton-client" "$sock"
-echo "== demo finished: the client negotiated, listed, read and wrote the device"
+echo "== uvfio-lspci $sock"
+"$build/tools/uvfio-lspci" "$sock"
+echo "== uvfio-demo: the sample client at work"
+"$build/samples/uvfio-demo" "$sock"
