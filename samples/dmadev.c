@@ -175,10 +175,12 @@ static ssize_t bar0_access(void *opaque, unsigned index, uint64_t off,
 static int dmadev_reset(void *opaque, enum uvfio_reset_reason why)
 {
 	struct dmadev *d = opaque;
-	(void)why;
-	/* A background GO finishes (with an error) when its connection
-	 * goes; the registers return to zero either way. */
-	if (why == UVFIO_RESET_CLIENT && d->busy)
+	/* A lost client leaves the registers as they were: the device keeps
+	 * its state for the next client (a background GO has already ended
+	 * with an error when its connection went). */
+	if (why != UVFIO_RESET_CLIENT)
+		return 0;
+	if (d->busy)
 		return -EBUSY;
 	memset(d->regs, 0, sizeof(d->regs));
 	return 0;

@@ -336,12 +336,44 @@ static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
 	return 0;
 }
 
+/*
+ * The whole of [iova, iova + len) must lie in windows with the right,
+ * before a single message goes out: the client must never be asked for
+ * memory it did not map.
+ */
+static int check_windows(struct uvfio_server *s, uint64_t iova, size_t len,
+			 bool is_write)
+{
+	uint64_t done = 0;
+	while (done < len) {
+		struct uvfio_dma_ref ref;
+		uint64_t at = iova + done;
+		if (at < iova)
+			return -EOVERFLOW;
+		int r = uvfio_dma_get(&s->dma, at, len - done,
+				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
+				      &ref);
+		if (r)
+			return r;
+		uvfio_dma_put(&s->dma, &ref);
+		if (!ref.len)
+			return -ENOENT;
+		done += ref.len < len - done ? ref.len : len - done;
+	}
+	return 0;
+}
+
 /* Queue a message transfer; returns the op (not yet sent) or NULL+errno. */
 static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 			       uint8_t *buf, size_t len, bool is_write,
 			       uvfio_dma_done_fn done, void *opaque,
 			       bool waiting, int *err)
 {
+	int r = check_windows(s, iova, len, is_write);
+	if (r) {
+		*err = r;
+		return NULL;
+	}
 	struct dma_op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		*err = -ENOMEM;
