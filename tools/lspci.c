@@ -106,7 +106,7 @@ static int fail_request(struct dev *d, int r, const char *what)
 		return fail(d, "protocol error");
 	if (r == -ETIMEDOUT)
 		return fail(d, "%s: no reply from the server in time", what);
-	if (uvfio_client_poll_fd(d->c) < 0)
+	if (!uvfio_client_connected(d->c))
 		return fail(d, "connection lost during %s: %s", what,
 			    strerror(-r));
 	return fail(d, "%s failed: %s", what, strerror(-r));

@@ -189,9 +189,13 @@ UVFIO_API int uvfio_client_irq_wait(struct uvfio_client *c, int efd,
 
 /* ---- event loop ------------------------------------------------------------------------ */
 
-/* Socket to poll for readability, or -1 when not connected. */
+/*
+ * One fd for your poll/epoll set, readable whenever the client has work:
+ * replies or server commands to read on either socket, or queued bytes the
+ * sockets can now take.  The same fd for the handle's whole life.
+ */
 UVFIO_API int uvfio_client_poll_fd(struct uvfio_client *c);
-/* The twin socket, also to poll, or -1 when there is none. */
+/* The twin socket itself (for tracing tools), or -1 when there is none. */
 UVFIO_API int uvfio_client_twin_fd(struct uvfio_client *c);
 /* Service the sockets without blocking: read replies and server commands,
  * run completions, flush queued messages.  0 or -errno (connection

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -47,6 +48,13 @@ int uvfio_client_create(struct uvfio_client **cp)
 	c->twin.fd = -1;
 	for (unsigned i = 0; i < CLI_MAX_REGIONS; i++)
 		c->regions[i].fd = -1;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		int err = -errno;
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return err;
+	}
 	*cp = c;
 	return 0;
 }
@@ -119,6 +127,11 @@ static void teardown(struct uvfio_client *c, int err)
 {
 	/* Marked first: completions run below may call into the client. */
 	c->connected = false;
+	if (c->tp.fd >= 0)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->tp.fd, NULL);
+	if (c->has_twin)
+		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->twin.fd, NULL);
+	c->ev_main = c->ev_twin = 0;
 	uvfio_tp_fini(&c->tp);
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
@@ -145,6 +158,7 @@ void uvfio_client_destroy(struct uvfio_client *c)
 	cli_windows_drop(c);
 	cli_irqs_drop(c);
 	free(c->path);
+	close(c->epfd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -205,6 +219,26 @@ static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
 	return cli_serve_dma(c, &c->twin, m);
 }
 
+/* Keep the poll fd's interest in line with what is queued to send. */
+static void arm_one(struct uvfio_client *c, struct uvfio_tp *tp, uint32_t *ev)
+{
+	uint32_t want = EPOLLIN | (uvfio_tp_tx_pending(tp) ? EPOLLOUT : 0);
+	if (want == *ev)
+		return;
+	struct epoll_event e = { .events = want };
+	if (!epoll_ctl(c->epfd, *ev ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, tp->fd, &e))
+		*ev = want;
+}
+
+static void arm(struct uvfio_client *c)
+{
+	if (!c->connected)
+		return;
+	arm_one(c, &c->tp, &c->ev_main);
+	if (c->has_twin)
+		arm_one(c, &c->twin, &c->ev_twin);
+}
+
 /* Read, serve and flush both sockets without blocking (lock held). */
 static int pump(struct uvfio_client *c)
 {
@@ -231,6 +265,7 @@ static int pump(struct uvfio_client *c)
 		conn_fail(c, r, bad->why);
 		return r;
 	}
+	arm(c);
 	/* The oldest request has the earliest deadline. */
 	if (c->q_len) {
 		struct pending *p = c->q[c->q_head];
@@ -257,10 +292,7 @@ int uvfio_client_process(struct uvfio_client *c)
 
 int uvfio_client_poll_fd(struct uvfio_client *c)
 {
-	LOCK(c);
-	int fd = c->connected ? c->tp.fd : -1;
-	UNLOCK(c);
-	return fd;
+	return c->epfd;
 }
 
 int uvfio_client_twin_fd(struct uvfio_client *c)
@@ -274,16 +306,10 @@ int uvfio_client_twin_fd(struct uvfio_client *c)
 /* Sleep until a socket has work or timeout_ms passes (lock dropped). */
 static int sleep_on_sockets(struct uvfio_client *c, int timeout_ms)
 {
-	struct pollfd pf[2] = {
-		{ .fd = c->tp.fd,
-		  .events = POLLIN | (uvfio_tp_tx_pending(&c->tp) ? POLLOUT : 0) },
-		{ .fd = c->has_twin ? c->twin.fd : -1,
-		  .events = POLLIN |
-			    (c->has_twin && uvfio_tp_tx_pending(&c->twin) ? POLLOUT
-									   : 0) },
-	};
+	struct pollfd pf = { .fd = c->epfd, .events = POLLIN };
+	arm(c);
 	UNLOCK(c);
-	int r = poll(pf, 2, timeout_ms);
+	int r = poll(&pf, 1, timeout_ms);
 	int err = errno;
 	LOCK(c);
 	return r < 0 && err != EINTR ? -err : 0;
@@ -498,7 +524,9 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 	c->tp.max_fds = CLI_MAX_MSG_FDS;
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + CLI_CTRL_MAX + CLI_MAX_DATA_XFER;
 	c->connected = true;
+	arm(c);
 	r = negotiate(c);
+	arm(c); /* the twin socket, if negotiated */
 	/* After a reconnect, the device gets back what it had. */
 	if (!r)
 		r = cli_windows_resend(c);

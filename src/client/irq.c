@@ -170,13 +170,12 @@ int uvfio_client_irq_wait(struct uvfio_client *c, int efd, int timeout_ms,
 			     (t.tv_nsec - t0.tv_nsec) / 1000000;
 		if (timeout_ms >= 0 && spent >= timeout_ms)
 			return -ETIMEDOUT;
-		struct pollfd pf[3] = {
+		struct pollfd pf[2] = {
 			{ efd, POLLIN, 0 },
 			{ uvfio_client_poll_fd(c), POLLIN, 0 },
-			{ uvfio_client_twin_fd(c), POLLIN, 0 },
 		};
 		int wait = timeout_ms < 0 ? -1 : (int)(timeout_ms - spent);
-		if (poll(pf, 3, wait) < 0 && errno != EINTR)
+		if (poll(pf, 2, wait) < 0 && errno != EINTR)
 			return -errno;
 	}
 }

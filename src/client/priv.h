@@ -73,6 +73,8 @@ struct uvfio_client {
 	bool connected;
 	bool in_deliver; /* inside a reply or DMA handler */
 	bool no_twin;    /* do not offer a twin socket */
+	int epfd;        /* the poll fd: main and twin sockets */
+	uint32_t ev_main, ev_twin; /* registered epoll events */
 	char *path;      /* for uvfio_client_reconnect() */
 	struct uvfio_tp tp;
 	struct uvfio_tp twin;
