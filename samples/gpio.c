@@ -11,7 +11,7 @@
  *   3  filters     a write deactivates the input filters
  *   4  OUT8-15     read/write
  *   5  IN8-15      read
- *   6  IRQ status  bit 0: IN0-7 changed, bit 1: IN8-15 changed,
+ *   6  IRQ status  bit 0: an input changed, bit 1: IN8-15 changed,
  *                  bit 2: interrupt pending
  * INTx on pin A (the driver refuses to probe without an IRQ).
  *
@@ -62,8 +62,9 @@ static void inputs_update(struct gpio *g)
 	g->in = in;
 	if (!changed || !g->irq_enabled)
 		return;
-	g->irq_status |= 0x4 | (changed & 0x00ff ? 0x1 : 0) |
-			 (changed & 0xff00 ? 0x2 : 0);
+	/* Linux's driver wants bit 2 and one of bits 0-1 (6.1), or bit 0
+	 * (later regmap-based versions): bit 0 goes with any change. */
+	g->irq_status |= 0x4 | 0x1 | (changed & 0xff00 ? 0x2 : 0);
 	/* -EAGAIN only means no eventfd yet or INTx still masked. */
 	uvfio_server_irq_trigger(g->srv, UVFIO_PCI_INTX_IRQ, 0);
 }

@@ -1027,7 +1027,8 @@ static void test_gpio_behaviour(void **state)
 	assert_int_equal(efd_take(efd), 0);
 	assert_int_equal(rd8(c, 2, 6), 0x5);
 	wr8(c, 2, 1, 0);
-	/* The upper byte changing sets bit 1. */
+	/* The upper byte changing sets bit 1 (and bit 0, which Linux's
+	 * newer driver looks at for any change). */
 	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_NONE |
 					     UVFIO_IRQ_ACTION_UNMASK,
 				  UVFIO_PCI_INTX_IRQ, 0, 1, NULL, 0),
@@ -1035,7 +1036,7 @@ static void test_gpio_behaviour(void **state)
 	assert_int_equal(efd_take(efd), 0); /* nothing pending */
 	wr8(c, 2, 4, 0x3c);
 	assert_int_equal(efd_take(efd), 1);
-	assert_int_equal(rd8(c, 2, 6), 0x6);
+	assert_int_equal(rd8(c, 2, 6), 0x7);
 	wr8(c, 2, 1, 0);
 
 	/* Masked explicitly: silent; unmasked: the next change fires. */
