@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -450,9 +451,136 @@ static void test_reconnect_and_kill(void **state)
 	x->pid = start_dmadev(x->path); /* for teardown */
 }
 
+static void test_write_multi(void **state)
+{
+	struct ctx *x = *state;
+	enum { N = 450 };
+	struct uvfio_write_multi_entry *e = calloc(N, sizeof(*e));
+	for (unsigned i = 0; i < N; i++) {
+		e[i].region = 2;
+		e[i].offset = 0x8000 + i * 8;
+		e[i].count = 1 + i % 8;
+		memset(e[i].data, (int)(i & 0xff), sizeof(e[i].data));
+	}
+	/* A later entry overwrites an earlier one: order matters. */
+	e[N - 1].offset = e[0].offset;
+	assert_int_equal(uvfio_client_region_write_multi(x->c, e, N), 0);
+	uint8_t got[8 * N];
+	assert_int_equal(uvfio_client_region_read(x->c, 2, 0x8000, got, sizeof(got)),
+			 0);
+	for (unsigned i = 1; i < N - 1; i++)
+		for (unsigned b = 0; b < e[i].count; b++)
+			assert_int_equal(got[i * 8 + b], i & 0xff);
+	assert_int_equal(got[0], (N - 1) & 0xff);
+	e[0].count = 9;
+	assert_int_equal(uvfio_client_region_write_multi(x->c, e, 1), -EINVAL);
+	free(e);
+}
+
+/* Several threads share one handle. */
+struct worker {
+	struct uvfio_client *c;
+	unsigned id;
+	int errors;
+};
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	for (uint32_t i = 0; i < 300; i++) {
+		uint32_t v = w->id << 16 | i, r = 0;
+		uint64_t off = 0x40000 + w->id * 4096 + (i % 256) * 4;
+		if (uvfio_client_region_write(w->c, 2, off, &v, 4) ||
+		    uvfio_client_region_read(w->c, 2, off, &r, 4) || r != v)
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct ctx *x = *state;
+	struct worker w[4];
+	pthread_t t[4];
+	for (unsigned i = 0; i < 4; i++) {
+		w[i] = (struct worker){ x->c, i, 0 };
+		pthread_create(&t[i], NULL, worker_fn, &w[i]);
+	}
+	/* Meanwhile this thread has the device do message DMA, which the
+	 * workers' calls serve as much as this one's. */
+	fill(x->msgmem, 100000, 5);
+	program(x->c, MSG_IOVA, 100000, 0);
+	assert_int_equal(go_async(x->c), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].errors, 0);
+	}
+}
+
+static const char *gpio_bin;
+
+/* The GPIO card through the client: identity, loopback, INTx. */
+static void test_gpio(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/uvfio-gpio-XXXXXX", path[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/gpio.sock", dir);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(gpio_bin, gpio_bin, "--socket", path, (char *)NULL);
+		_exit(127);
+	}
+	struct stat st;
+	for (int i = 0; i < 300 && stat(path, &st) != 0; i++)
+		usleep(10000);
+	struct uvfio_client *c;
+	assert_int_equal(uvfio_client_create(&c), 0);
+	assert_int_equal(uvfio_client_connect(c, path), 0);
+
+	uint16_t ids[2];
+	assert_int_equal(uvfio_client_region_read(c, 7, 0, ids, 4), 0);
+	assert_int_equal(ids[0], 0x494f);
+	assert_int_equal(ids[1], 0x0dc8);
+	struct uvfio_irq_info ii;
+	assert_int_equal(uvfio_client_get_irq_info(c, UVFIO_PCI_INTX_IRQ, &ii), 0);
+	assert_int_equal(ii.count, 1);
+	assert_true(ii.flags & UVFIO_IRQ_INFO_AUTOMASKED);
+
+	int efd;
+	assert_int_equal(uvfio_client_irq_enable(c, UVFIO_PCI_INTX_IRQ, 0, 1, &efd),
+			 0);
+	uint8_t b;
+	assert_int_equal(uvfio_client_region_read(c, 2, 2, &b, 1), 0); /* IRQs on */
+	for (unsigned round = 0; round < 3; round++) {
+		uint8_t out = (uint8_t)(0x11 * (round + 1)), in = 0;
+		assert_int_equal(uvfio_client_region_write(c, 2, 0, &out, 1), 0);
+		uint64_t n = 0;
+		assert_int_equal(uvfio_client_irq_wait(c, efd, 2000, &n), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(uvfio_client_region_read(c, 2, 1, &in, 1), 0);
+		assert_int_equal(in, out);
+		assert_int_equal(uvfio_client_region_read(c, 2, 6, &b, 1), 0);
+		assert_int_equal(b & 0x5, 0x5);
+		b = 0;
+		assert_int_equal(uvfio_client_region_write(c, 2, 1, &b, 1), 0);
+		/* The guest's EOI: unmask the automasked INTx. */
+		assert_int_equal(uvfio_client_irq_mask(c, UVFIO_PCI_INTX_IRQ, 0, 1,
+						       false),
+				 0);
+	}
+	close(efd);
+	uvfio_client_destroy(c);
+	stop(pid);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
 	dmadev_bin = argc > 1 ? argv[1] : "samples/uvfio-dmadev";
+	gpio_bin = argc > 2 ? argv[2] : "samples/uvfio-gpio";
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest twin[] = {
 		cmocka_unit_test(test_fd_window),
@@ -461,6 +589,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_dma_errors),
 		cmocka_unit_test(test_async_many),
 		cmocka_unit_test(test_msix),
+		cmocka_unit_test(test_write_multi),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_mmap),
 		cmocka_unit_test(test_reconnect_and_kill),
 	};
@@ -470,10 +600,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_dma_errors),
 		cmocka_unit_test(test_async_many),
 		cmocka_unit_test(test_msix),
+		cmocka_unit_test(test_write_multi),
+		cmocka_unit_test(test_threads),
 	};
 	int r = cmocka_run_group_tests_name("client-twin-socket", twin,
 					    setup_twin, teardown);
 	r |= cmocka_run_group_tests_name("client-single-socket", single,
 					 setup_single, teardown);
+	const struct CMUnitTest gpio[] = { cmocka_unit_test(test_gpio) };
+	r |= cmocka_run_group_tests_name("client-gpio", gpio, NULL, NULL);
 	return r;
 }

@@ -129,6 +129,16 @@ UVFIO_API int uvfio_client_region_write_posted(struct uvfio_client *c,
 					       const void *buf, size_t len);
 
 /*
+ * Several small posted writes (1-8 bytes each, applied in order) in one
+ * REGION_WRITE_MULTI message per 200, when the server offered
+ * write_multiple; otherwise as posted REGION_WRITEs.  -EINVAL for a count
+ * outside 1..8.
+ */
+UVFIO_API int uvfio_client_region_write_multi(
+	struct uvfio_client *c, const struct uvfio_write_multi_entry *e,
+	unsigned n);
+
+/*
  * Map a mappable region (MMAP flag) into this process: the server's sparse
  * areas are mapped, the rest of the range is inaccessible.  Afterwards the
  * read/write calls use the mapping where the whole access lies in an area,

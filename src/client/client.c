@@ -1040,6 +1040,58 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, unsigned index,
 	return r == -ENOBUFS ? -EAGAIN : r;
 }
 
+int uvfio_client_region_write_multi(struct uvfio_client *c,
+				    const struct uvfio_write_multi_entry *e,
+				    unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!e[i].count || e[i].count > UVFIO_WRITE_MULTI_DATA)
+			return -EINVAL;
+	LOCK(c);
+	int r = c->connected ? 0 : -ENOTCONN;
+	if (!r && !c->srv.write_multiple) {
+		/* Not offered: the same writes, one posted message each. */
+		for (unsigned i = 0; i < n && !r; i++)
+			r = uvfio_client_region_write_posted(c, e[i].region,
+							     e[i].offset,
+							     e[i].data,
+							     e[i].count);
+		UNLOCK(c);
+		return r;
+	}
+	uint8_t *msg = NULL;
+	for (unsigned done = 0; !r && done < n;) {
+		unsigned k = n - done < UVFIO_WRITE_MULTI_MAX ? n - done
+							      : UVFIO_WRITE_MULTI_MAX;
+		size_t cap = UVFIO_HDR_SIZE + 8 + k * sizeof(*e);
+		uint8_t *m = realloc(msg, cap);
+		if (!m) {
+			r = -ENOMEM;
+			break;
+		}
+		msg = m;
+		/* Unused data bytes go out as zeros, not as stack contents. */
+		ssize_t ml = uvfio_build_write_multi(msg, cap, next_id(c),
+						     e + done, k);
+		struct uvfio_write_multi_entry z;
+		for (unsigned i = 0; i < k; i++) {
+			memcpy(&z, msg + UVFIO_HDR_SIZE + 8 + i * sizeof(z),
+			       sizeof(z));
+			memset(z.data + z.count, 0, UVFIO_WRITE_MULTI_DATA - z.count);
+			memcpy(msg + UVFIO_HDR_SIZE + 8 + i * sizeof(z), &z,
+			       sizeof(z));
+		}
+		r = ml < 0 ? (int)ml : uvfio_tp_send(&c->tp, msg, (size_t)ml,
+						     NULL, 0);
+		done += k;
+	}
+	free(msg);
+	if (!r && !c->in_deliver)
+		r = pump(c);
+	UNLOCK(c);
+	return r == -ENOBUFS ? -EAGAIN : r;
+}
+
 /* ---- mmap ----------------------------------------------------------------------------- */
 
 int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
