@@ -109,7 +109,8 @@ typedef void (*uvfio_client_done_fn)(void *opaque, int result);
  * Queue a read or write of len bytes (in chunks the server accepts) and
  * return; done runs once all of it completed.  buf must stay valid until
  * then for reads; write data is copied at once.  -EAGAIN when too many
- * requests are pending: process and retry.
+ * requests are pending: process and retry.  When the call returns an
+ * error, done is not called; otherwise it is called exactly once.
  */
 UVFIO_API int uvfio_client_region_read_async(struct uvfio_client *c,
 					     unsigned index, uint64_t offset,

@@ -977,10 +977,15 @@ static int region_rw_async(struct uvfio_client *c, unsigned index,
 		off += n;
 	} while (off < len);
 	free(msg);
-	/* Drop the submission's own count; chunks already queued will
-	 * still complete (and report r through op->result). */
-	if (r && !op->result)
-		op->result = r;
+	/* Drop the submission's own count.  If some chunks went out, done()
+	 * will run and carry the error; the call itself then succeeds, so
+	 * the caller hears of the outcome exactly once. */
+	bool queued = op->chunks > 1;
+	if (r && queued) {
+		if (!op->result)
+			op->result = r;
+		r = 0;
+	}
 	if (--op->chunks == 0) {
 		if (op->done && !r)
 			op->done(op->opaque, op->result);
