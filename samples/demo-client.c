@@ -7,6 +7,9 @@
  * copy into and out of each, takes an MSI-X interrupt, resets the device.
  * Exits 0 only if every byte checked out.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1959,6 +1959,41 @@ static void test_sigterm(void **state)
 	cl_close(c);
 }
 
+/*
+ * QEMU emulates the MSI-X capability and table itself: it never enables
+ * MSI-X in our config space nor unmasks our table, it only gives eventfds
+ * (and takes them away to mask).  Interrupts must still be delivered.
+ */
+static void test_dmadev_msix_qemu(void **state)
+{
+	struct proc *p = *state;
+	struct cl *c = cl_open(p->path, NEG_QEMU);
+	int mfd = memfd_sized(64 * KIB);
+	assert_int_equal(dma_map(c, UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE, 0,
+				 FD_IOVA, 64 * KIB, mfd),
+			 0);
+	close(mfd);
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_EVENTFD |
+					     UVFIO_IRQ_ACTION_TRIGGER,
+				  UVFIO_PCI_MSIX_IRQ, 0, 1, &efd, 1),
+			 0);
+	wr32(c, 0, REG_IRQ, 1);
+	dmadev_program(c, FD_IOVA, 4096, 0);
+	assert_int_equal(dmadev_go_sync(c), 0);
+	assert_int_equal(efd_take(efd), 1);
+	/* QEMU masks by taking the eventfd away (a run of -1 fds is sent
+	 * without fds). */
+	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_EVENTFD |
+					     UVFIO_IRQ_ACTION_TRIGGER,
+				  UVFIO_PCI_MSIX_IRQ, 0, 1, NULL, 0),
+			 0);
+	assert_int_equal(dmadev_go_sync(c), 0);
+	assert_int_equal(efd_take(efd), 0);
+	close(efd);
+	cl_close(c);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -1981,6 +2016,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_dmadev_msg_dma_twin, test_teardown),
 		cmocka_unit_test_teardown(test_dmadev_msg_dma_qemu, test_teardown),
 		cmocka_unit_test_teardown(test_dmadev_msix, test_teardown),
+		cmocka_unit_test_teardown(test_dmadev_msix_qemu, test_teardown),
 		cmocka_unit_test_teardown(test_dmadev_many_windows, test_teardown),
 		cmocka_unit_test_teardown(test_dmadev_pipelining, test_teardown),
 		cmocka_unit_test_teardown(test_dmadev_bad_inputs, test_teardown),

@@ -959,6 +959,71 @@ static void test_two_devices_one_thread(void **state)
 	rmdir(dir);
 }
 
+/* INTx the way QEMU with KVM drives it: a trigger eventfd, and a resample
+ * eventfd (EVENTFD|UNMASK) that KVM signals at the guest's EOI. */
+static void test_intx_resample(void **state)
+{
+	struct srv_ctx *x = *state;
+	uint8_t msg[128], rep[64];
+	int fd = raw_connect(x->path);
+	raw_negotiate(fd, qemu_json, 0);
+	/* An earlier test left INTx disabled in the command register (the
+	 * device keeps its state across clients): enable it. */
+	uint16_t cmdreg = 0;
+	ssize_t k = uvfio_build_region_write(msg, sizeof(msg), 1, false, 7, 4,
+					     &cmdreg, 2);
+	raw_send(fd, msg, (size_t)k, -1);
+	assert_int_equal(raw_recv(fd, rep, sizeof(rep)), 32);
+	int efd = eventfd(0, EFD_NONBLOCK), rfd = eventfd(0, EFD_NONBLOCK);
+	ssize_t n = uvfio_build_set_irqs(msg, sizeof(msg), 2,
+					 UVFIO_IRQ_DATA_EVENTFD |
+						 UVFIO_IRQ_ACTION_TRIGGER,
+					 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, efd);
+	assert_int_equal(raw_recv(fd, rep, sizeof(rep)), 16);
+	n = uvfio_build_set_irqs(msg, sizeof(msg), 3,
+				 UVFIO_IRQ_DATA_EVENTFD | UVFIO_IRQ_ACTION_UNMASK,
+				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, rfd);
+	assert_int_equal(raw_recv(fd, rep, sizeof(rep)), 16);
+
+	uint64_t one = 1, cnt;
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(uvfio_server_irq_trigger(x->srv,
+							  UVFIO_PCI_INTX_IRQ, 0),
+				 0);
+		assert_int_equal(read(efd, &cnt, 8), 8);
+		/* Automasked until the EOI. */
+		assert_int_equal(uvfio_server_irq_trigger(x->srv,
+							  UVFIO_PCI_INTX_IRQ, 0),
+				 -EAGAIN);
+		assert_int_equal(write(rfd, &one, 8), 8);
+		int r = -EAGAIN;
+		for (int i = 0; i < 500 && r == -EAGAIN; i++) {
+			usleep(1000);
+			r = uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0);
+		}
+		assert_int_equal(r, 0);
+		assert_int_equal(read(efd, &cnt, 8), 8);
+		/* That trigger masked it again: EOI once more for the next
+		 * round. */
+		assert_int_equal(write(rfd, &one, 8), 8);
+		for (int i = 0; i < 500; i++) {
+			usleep(1000);
+			if (!uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ,
+						      0))
+				break;
+		}
+		assert_int_equal(read(efd, &cnt, 8), 8);
+		assert_int_equal(write(rfd, &one, 8), 8);
+		usleep(5000);
+	}
+	close(efd);
+	close(rfd);
+	close(fd);
+	wait_idle(x);
+}
+
 int main(int argc, char **argv)
 {
 	skeleton_bin = argc > 1 ? argv[1] : "samples/uvfio-skeleton";
@@ -972,6 +1037,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_sync_dma_in_callback),
 		cmocka_unit_test(test_other_threads),
+		cmocka_unit_test(test_intx_resample),
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test(test_client_refuses_bad_servers),

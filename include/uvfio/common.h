@@ -36,7 +36,9 @@ enum uvfio_log_level {
  * Log callback.  Called from whichever thread runs the library call that
  * produced the message; msg is a complete line without a trailing newline
  * and is only valid during the call.  When no callback is set, messages at
- * or below the handle's level go to stderr prefixed with "uvfio: ".
+ * or below the handle's level go to stderr prefixed with "uvfio server: "
+ * or "uvfio client: ".  The environment variable UVFIO_LOG_LEVEL (3 errors
+ * ... 7 debug), when set, overrides the level a program asks for.
  */
 typedef void (*uvfio_log_fn)(void *opaque, int level, const char *msg);
 

@@ -236,6 +236,9 @@ UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
  * (result 0 or -errno).  buf must stay valid until then.  Safe inside any
  * callback: the server keeps answering commands while the transfer runs.
  * Fd-backed transfers complete before the call returns, done included.
+ * Errors found before anything is sent (-ENOENT, -EACCES: the range is not
+ * all inside windows with the right; -ENOTCONN) are returned, and then
+ * done is not called; otherwise done is called exactly once.
  */
 typedef void (*uvfio_dma_done_fn)(void *opaque, int result);
 UVFIO_API int uvfio_server_dma_read_async(struct uvfio_server *srv,

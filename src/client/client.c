@@ -65,7 +65,8 @@ void uvfio_client_set_log(struct uvfio_client *c, uvfio_log_fn fn,
 	LOCK(c);
 	c->log.fn = fn;
 	c->log.opaque = opaque;
-	c->log.level = level;
+	if (!c->log.env_level)
+		c->log.level = level;
 	UNLOCK(c);
 }
 

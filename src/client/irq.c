@@ -152,13 +152,15 @@ int uvfio_client_irq_wait(struct uvfio_client *c, int efd, int timeout_ms,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		uint64_t v;
-		if (read(efd, &v, sizeof(v)) == sizeof(v)) {
+		/* Look before reading: the eventfd may be a blocking one. */
+		struct pollfd ready = { efd, POLLIN, 0 };
+		if (poll(&ready, 1, 0) == 1 && read(efd, &v, sizeof(v)) == sizeof(v)) {
 			if (count)
 				*count = v;
 			return 0;
 		}
-		if (errno != EAGAIN)
-			return -errno;
+		if (ready.revents & (POLLERR | POLLNVAL))
+			return -EBADF;
 		/* Serve the device meanwhile: its interrupt may follow DMA
 		 * that we have to answer. */
 		int r = uvfio_client_process(c);

@@ -19,7 +19,7 @@
 #include "priv.h"
 #include "transport/sock.h"
 
-enum { TAG_LISTEN = 1, TAG_CONN, TAG_TWIN, TAG_STOP, TAG_WAKE };
+enum { TAG_LISTEN = 1, TAG_CONN, TAG_TWIN, TAG_STOP, TAG_WAKE, TAG_RESAMPLE };
 
 /* ---- setup ------------------------------------------------------------------ */
 
@@ -128,7 +128,8 @@ void uvfio_server_set_log(struct uvfio_server *s, uvfio_log_fn fn,
 {
 	s->log.fn = fn;
 	s->log.opaque = opaque;
-	s->log.level = level;
+	if (!s->log.env_level)
+		s->log.level = level;
 }
 
 void uvfio_server_set_ops(struct uvfio_server *s,
@@ -244,6 +245,14 @@ bool uvfio_server_connected(struct uvfio_server *s)
 	return r;
 }
 
+void srv_watch_resample(struct uvfio_server *s)
+{
+	/* Called with s->lock held, from SET_IRQS on the server thread. */
+	if (s->intx_resample_fd >= 0)
+		ep_ctl(s, EPOLL_CTL_ADD, s->intx_resample_fd, EPOLLIN,
+		       TAG_RESAMPLE);
+}
+
 void srv_wake(struct uvfio_server *s)
 {
 	uint64_t one = 1;
@@ -273,11 +282,11 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	if (c->has_twin)
 		uvfio_tp_fini(&c->twin);
 	uvfio_tp_stash_free(&c->stash);
+	bool was_negotiated = c->negotiated;
 	free(c);
 
 	/* The spec: drop every DMA window and eventfd of the client, keep
 	 * the device's state; the device decides what a lost client resets. */
-	bool was_negotiated = s->described;
 	uvfio_dma_unmap_all(&s->dma);
 	srv_irqs_release(s);
 	if (was_negotiated && s->ops && s->ops->reset)
@@ -481,6 +490,9 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	}
 	c->minor = rep.v.minor;
 	c->qemu = looks_like_qemu(v, &c->peer);
+	pthread_mutex_lock(&s->lock);
+	s->client_emulates_msi = c->qemu;
+	pthread_mutex_unlock(&s->lock);
 	/* Chunk message DMA at what both ends accept (and below QEMU's
 	 * truncation point for its replies). */
 	c->dma_chunk = c->peer.max_data_xfer_size < s->max_data_xfer
@@ -772,6 +784,9 @@ int uvfio_server_process(struct uvfio_server *s)
 		case TAG_TWIN:
 			if (s->conn && s->conn->has_twin)
 				conn_service(s, true);
+			break;
+		case TAG_RESAMPLE:
+			srv_irq_resample(s);
 			break;
 		case TAG_STOP:
 		case TAG_WAKE: {

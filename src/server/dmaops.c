@@ -614,9 +614,11 @@ static int dma_async(struct uvfio_server *s, uint64_t iova, void *buf,
 {
 	size_t n;
 	int r = copy_direct(s, iova, buf, len, is_write, &n);
-	if (r || n == len) {
+	if (r)
+		return r;
+	if (n == len) {
 		if (done)
-			done(opaque, r);
+			done(opaque, 0);
 		return 0;
 	}
 	struct dma_op *op = op_start(s, iova + n, (uint8_t *)buf + n, len - n,

@@ -16,6 +16,7 @@
 
 void srv_irqs_init(struct uvfio_server *s)
 {
+	s->intx_resample_fd = -1;
 	s->irqs[UVFIO_PCI_ERR_IRQ].count = 0;
 	s->irqs[UVFIO_PCI_REQ_IRQ].count = 0;
 	uvfio_server_set_irq_count(s, UVFIO_PCI_ERR_IRQ, 1);
@@ -34,6 +35,10 @@ static void close_efds(struct srv_irq *q, uint32_t start, uint32_t count)
 void srv_irqs_release(struct uvfio_server *s)
 {
 	pthread_mutex_lock(&s->lock);
+	s->client_emulates_msi = false;
+	if (s->intx_resample_fd >= 0)
+		close(s->intx_resample_fd);
+	s->intx_resample_fd = -1;
 	for (unsigned i = 0; i < UVFIO_PCI_NUM_IRQS; i++) {
 		struct srv_irq *q = &s->irqs[i];
 		close_efds(q, 0, q->count);
@@ -117,20 +122,20 @@ static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec)
 			return -EAGAIN;
 		break;
 	case UVFIO_PCI_MSI_IRQ:
-		if (p->msi_off && (!uvfio_pci_msi_enabled(p) ||
-				   vec >= uvfio_pci_msi_nvec(p) ||
-				   uvfio_pci_msi_masked(p, vec)))
+		if (p->msi_off && !s->client_emulates_msi &&
+		    (!uvfio_pci_msi_enabled(p) || vec >= uvfio_pci_msi_nvec(p) ||
+		     uvfio_pci_msi_masked(p, vec)))
 			return -EAGAIN;
 		break;
 	case UVFIO_PCI_MSIX_IRQ:
-		if (p->msix_off) {
-			if (!uvfio_pci_msix_enabled(p))
-				return -EAGAIN;
-			if (uvfio_pci_msix_masked(p, vec)) {
-				/* Delivered when the guest unmasks it. */
-				uvfio_pci_msix_set_pending(p, vec, true);
-				return -EAGAIN;
-			}
+		if (!p->msix_off || s->client_emulates_msi)
+			break;
+		if (!uvfio_pci_msix_enabled(p))
+			return -EAGAIN;
+		if (uvfio_pci_msix_masked(p, vec)) {
+			/* Delivered when the guest unmasks it. */
+			uvfio_pci_msix_set_pending(p, vec, true);
+			return -EAGAIN;
 		}
 		break;
 	}
@@ -231,11 +236,25 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 			break;
 		case UVFIO_IRQ_ACTION_MASK:
 		case UVFIO_IRQ_ACTION_UNMASK:
-			/* With DATA_EVENTFD the fd is a notifier (for INTx,
-			 * KVM's resample fd); we unmask on the client's
-			 * explicit UNMASK instead and close it. */
-			if (sel && data != UVFIO_IRQ_DATA_EVENTFD)
-				q->masked[vec] = action == UVFIO_IRQ_ACTION_MASK;
+			if (data != UVFIO_IRQ_DATA_EVENTFD) {
+				if (sel)
+					q->masked[vec] =
+						action == UVFIO_IRQ_ACTION_MASK;
+			} else if (idx == UVFIO_PCI_INTX_IRQ &&
+				   action == UVFIO_IRQ_ACTION_UNMASK) {
+				/* KVM's resample eventfd, signalled at the
+				 * guest's EOI: it unmasks INTx (kernel VFIO
+				 * semantics, which QEMU uses). */
+				if (s->intx_resample_fd >= 0)
+					close(s->intx_resample_fd);
+				s->intx_resample_fd = -1;
+				if (v->nfds) {
+					s->intx_resample_fd = fds[i];
+					fds[i] = -1;
+				}
+				srv_watch_resample(s);
+			}
+			/* Other notifier eventfds are not used: closed. */
 			break;
 		}
 	}
@@ -245,4 +264,16 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		s->ops->irq_mask(s->ops_opaque, idx, start, count,
 				 action == UVFIO_IRQ_ACTION_MASK);
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
+}
+
+/* The resample eventfd fired: the guest has EOI'd, INTx is unmasked. */
+void srv_irq_resample(struct uvfio_server *s)
+{
+	uint64_t n;
+	pthread_mutex_lock(&s->lock);
+	if (s->intx_resample_fd >= 0 &&
+	    read(s->intx_resample_fd, &n, sizeof(n)) == sizeof(n) &&
+	    s->irqs[UVFIO_PCI_INTX_IRQ].count)
+		s->irqs[UVFIO_PCI_INTX_IRQ].masked[0] = 0;
+	pthread_mutex_unlock(&s->lock);
 }

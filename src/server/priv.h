@@ -127,6 +127,13 @@ struct uvfio_server {
 	struct srv_ioeventfd *iofds;
 	unsigned n_iofds;
 
+	/* QEMU emulates the MSI/MSI-X capability and table itself and only
+	 * hands us eventfds (none = masked); our copies of the enable and
+	 * mask bits then mean nothing and must not hold interrupts back.
+	 * Other clients forward the guest's accesses, and the bits count. */
+	bool client_emulates_msi;
+	int intx_resample_fd; /* KVM's resample eventfd (INTx UNMASK) */
+
 	const struct uvfio_device_ops *ops;
 	void *ops_opaque;
 	uvfio_config_fn config_fn;
@@ -164,6 +171,9 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 /* Config or MSI-X table changes may unmask vectors with pending bits. */
 void srv_irqs_config_changed(struct uvfio_server *s, unsigned events);
 void srv_irq_msix_unmasked(struct uvfio_server *s, unsigned vec);
+void srv_irq_resample(struct uvfio_server *s);
+/* core.c: (re)register the INTx resample eventfd with the loop. */
+void srv_watch_resample(struct uvfio_server *s);
 
 /* dmaops.c */
 void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,

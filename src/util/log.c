@@ -15,6 +15,7 @@ void uvfio_logger_init(struct uvfio_logger *l, const char *who)
 	l->fn = NULL;
 	l->opaque = NULL;
 	l->level = env ? atoi(env) : UVFIO_LOG_WARN;
+	l->env_level = env != NULL;
 	l->who = who;
 }
 

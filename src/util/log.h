@@ -2,12 +2,15 @@
 #ifndef UVFIO_LOG_H
 #define UVFIO_LOG_H
 
+#include <stdbool.h>
+
 #include <uvfio/common.h>
 
 struct uvfio_logger {
 	uvfio_log_fn fn;
 	void *opaque;
 	int level;
+	bool env_level;  /* UVFIO_LOG_LEVEL was set: it wins */
 	const char *who; /* "server", "client" */
 };
 
