@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ struct dev {
 	int connected, disconnected, resets_client, resets_lost;
 	uint64_t map_iova, map_size, unmap_iova;
 	unsigned maps, unmaps, masks;
+	uint32_t map_prot;
 	bool last_masked;
 	uint32_t cfg_written;
 };
@@ -62,7 +64,7 @@ static void on_disconnected(void *o)
 static void on_map(void *o, uint64_t iova, uint64_t size, uint32_t prot)
 {
 	struct dev *d = o;
-	(void)prot;
+	d->map_prot = prot;
 	d->maps++;
 	d->map_iova = iova;
 	d->map_size = size;
@@ -249,9 +251,24 @@ static void test_config_hook_and_ops(void **state)
 	assert_int_equal(d->maps, 1);
 	assert_int_equal(d->map_iova, 0x7000000);
 	assert_int_equal(d->map_size, sizeof(mem));
+	/* A message-only window: no MMAP bit for the device. */
+	assert_int_equal(d->map_prot, UVFIO_DMA_MAP_READ);
+	int mfd = memfd_create("w", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(mfd, 8192), 0);
+	assert_int_equal(uvfio_client_dma_map(c, 0x9000000, 8192,
+					      UVFIO_DMA_MAP_READ |
+						      UVFIO_DMA_MAP_WRITE,
+					      NULL, mfd, 0),
+			 0);
+	close(mfd);
+	assert_int_equal(d->map_prot, UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE |
+					      UVFIO_DMA_MAP_MMAP);
+	/* Nothing pending: no timeout to wait for. */
+	assert_int_equal(uvfio_client_next_timeout(c), -1);
 	assert_int_equal(uvfio_client_dma_unmap(c, 0x7000000, sizeof(mem)), 0);
 	assert_int_equal(d->unmaps, 1);
 	assert_int_equal(d->unmap_iova, 0x7000000);
+	assert_int_equal(uvfio_client_dma_unmap(c, 0x9000000, 8192), 0);
 
 	/* No INTx on this device (no pin): masking its index is refused. */
 	assert_int_equal(uvfio_client_irq_mask(c, UVFIO_PCI_INTX_IRQ, 0, 1, true),

@@ -206,6 +206,9 @@ UVFIO_API int uvfio_client_irq_wait(struct uvfio_client *c, int efd,
  * sockets can now take.  The same fd for the handle's whole life.
  */
 UVFIO_API int uvfio_client_poll_fd(struct uvfio_client *c);
+/* Milliseconds until the oldest pending request times out, for your
+ * poll() timeout (call uvfio_client_process() then); -1: none pending. */
+UVFIO_API int uvfio_client_next_timeout(struct uvfio_client *c);
 /* The twin socket itself (for tracing tools), or -1 when there is none. */
 UVFIO_API int uvfio_client_twin_fd(struct uvfio_client *c);
 /* Service the sockets without blocking: read replies and server commands,

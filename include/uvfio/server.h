@@ -263,7 +263,11 @@ struct uvfio_device_ops {
 	int (*reset)(void *opaque, enum uvfio_reset_reason why);
 	void (*connected)(void *opaque);
 	void (*disconnected)(void *opaque);
-	/* A DMA window appeared or is about to go; prot: UVFIO_DMA_MAP_*. */
+	/* A DMA window appeared or is about to go.  prot: UVFIO_DMA_MAP_READ
+	 * and/or _WRITE, plus UVFIO_DMA_MAP_MMAP when the window is backed by
+	 * the client's fd (direct access, no messages); without it, DMA
+	 * there travels as messages (prefer the async calls).  For unmap-all
+	 * dma_unmap gets iova 0 and size 0. */
 	void (*dma_map)(void *opaque, uint64_t iova, uint64_t size,
 			uint32_t prot);
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t size);

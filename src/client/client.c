@@ -296,6 +296,18 @@ int uvfio_client_poll_fd(struct uvfio_client *c)
 	return c->epfd;
 }
 
+int uvfio_client_next_timeout(struct uvfio_client *c)
+{
+	LOCK(c);
+	int ms = -1;
+	if (c->connected && c->q_len && c->q[c->q_head]->deadline) {
+		int64_t left = c->q[c->q_head]->deadline - now_ms();
+		ms = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+	}
+	UNLOCK(c);
+	return ms;
+}
+
 int uvfio_client_twin_fd(struct uvfio_client *c)
 {
 	LOCK(c);

@@ -55,7 +55,8 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		fds[0] = -1; /* consumed by the window table */
 	if (s->ops && s->ops->dma_map)
 		s->ops->dma_map(s->ops_opaque, m->addr, m->size,
-				m->flags & (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE));
+				(m->flags & (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE)) |
+					(fd >= 0 ? UVFIO_DMA_MAP_MMAP : 0));
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 
