@@ -829,6 +829,10 @@ int uvfio_server_run(struct uvfio_server *s)
 		if (r)
 			return r;
 	}
+	/* Nobody will read the replies now: DMA waiting for them fails at
+	 * once instead of at its timeout. */
+	if (s->conn)
+		srv_dma_abort(s, -ESHUTDOWN);
 	return 0;
 }
 
