@@ -2,7 +2,9 @@
 # uvfio-trace between the sample client and devices: everything still works
 # through it (messages and fds), the trace names every command the demo
 # uses, --json is valid JSON, uvfio-lspci sees the same device through it,
-# and a malformed message is reported, forwarded, and survived.
+# and a malformed message is reported, forwarded, and survived.  With
+# trace-client.py (next to this script) every command of the protocol, 1-18,
+# goes through it and each is checked decoded, in text and in --json.
 # usage: check-trace.sh TRACE DMADEV GPIO DEMO LSPCI
 set -e
 trace=$1
@@ -152,6 +154,139 @@ assert cfg, 'no config space read with --hex data'
 EOF
 else
 	echo "python3 not available: JSON checks skipped"
+fi
+
+# ---- every command of the protocol, from trace-client.py -------------------
+# The client sends commands 1-10 and 13-18 and serves the device's
+# DMA_READ/DMA_WRITE (11, 12); each must come out with its fields decoded.
+client=$(dirname "$0")/trace-client.py
+if python3 -c 'import os, socket; os.memfd_create, os.eventfd, socket.send_fds' \
+	2>/dev/null; then
+"$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock \
+	-o "$tmp"/all.txt 2>"$tmp"/trace.err & tp=$!
+pids="$pids $tp"
+wait_for "$tmp"/p.sock
+python3 "$client" "$tmp"/p.sock >"$tmp"/client.out 2>&1 ||
+	fail "trace-client.py through the proxy failed"
+wait_line "$tmp"/all.txt '^--- client closed'
+stop $tp
+
+t=$tmp/all.txt
+C='^C>S id=[0-9]+ '
+S='^S>C id=[0-9]+ '
+L=' latency=[0-9]+us$'
+has "$t" "${C}VERSION command version=0\.2 json=\{\"capabilities\":\{\"max_msg_fds\":8\}\} twin_socket=stripped$"
+has "$t" "${S}VERSION reply version=0\.2 json=\{.*\"write_multiple\":true.*\}$L"
+has "$t" "${C}DMA_MAP command iova=0x20000000-0x20000fff size=0x1000 offset=0x0 flags=READ\|WRITE fd=no$"
+has "$t" "${C}DMA_MAP command iova=0x10000000-0x10001fff size=0x2000 offset=0x1000 flags=READ\|WRITE fd=yes nfds=1$"
+[ "$(grep -cE "${S}DMA_MAP reply$L" "$t")" = 2 ] || fail "DMA_MAP replies"
+has "$t" "${C}DMA_UNMAP command iova=0x10000000-0x10001fff size=0x2000 flags=none$"
+has "$t" "${S}DMA_UNMAP reply iova=0x10000000-0x10001fff size=0x2000 flags=none$L"
+has "$t" "${C}DMA_UNMAP command iova=0x0 size=0 flags=ALL$"
+has "$t" "${S}DMA_UNMAP reply iova=0x0 size=0 flags=ALL$L"
+has "$t" "${C}DEVICE_GET_INFO command argsz=16$"
+has "$t" "${S}DEVICE_GET_INFO reply flags=PCI\|RESET regions=9 irqs=5$L"
+has "$t" "${C}DEVICE_GET_REGION_INFO command index=2\(BAR2\) argsz=32$"
+has "$t" "${S}DEVICE_GET_REGION_INFO reply index=2\(BAR2\) size=0x100000 flags=READ\|WRITE\|MMAP argsz=[0-9]+ mmap_offset=0x[0-9a-f]+ caps=truncated fd=no$L"
+need=$(sed -n 's/.*DEVICE_GET_REGION_INFO reply .* argsz=\([0-9]*\) .*caps=truncated.*/\1/p' "$t")
+[ -n "$need" ] && [ "$need" -gt 32 ] || fail "no argsz in the truncated region info reply"
+has "$t" "${C}DEVICE_GET_REGION_INFO command index=2\(BAR2\) argsz=$need$"
+has "$t" "${S}DEVICE_GET_REGION_INFO reply index=2\(BAR2\) size=0x100000 flags=READ\|WRITE\|MMAP\|CAPS argsz=$need mmap_offset=0x[0-9a-f]+ fd=yes sparse=\[0x0\+0x100000\] nfds=1$L"
+has "$t" "${C}DEVICE_GET_REGION_IO_FDS command index=0\(BAR0\) argsz=16$"
+has "$t" "${S}DEVICE_GET_REGION_IO_FDS reply index=0\(BAR0\) count=0 argsz=16$L"
+has "$t" "${C}DEVICE_GET_IRQ_INFO command index=2\(MSI-X\)$"
+has "$t" "${S}DEVICE_GET_IRQ_INFO reply index=2\(MSI-X\) count=4 flags=EVENTFD\|NORESIZE$L"
+has "$t" "${C}DEVICE_SET_IRQS command index=2\(MSI-X\) start=1 count=2 action=TRIGGER data=EVENTFD nfds=2$"
+has "$t" "${C}DEVICE_SET_IRQS command index=2\(MSI-X\) start=0 count=0 action=TRIGGER data=NONE$"
+[ "$(grep -cE "${S}DEVICE_SET_IRQS reply$L" "$t")" = 2 ] || fail "SET_IRQS replies"
+has "$t" "${C}REGION_READ command region=0\(BAR0\) offset=0x18 count=4$"
+has "$t" "${S}REGION_READ reply count=4$L"
+has "$t" "${C}REGION_WRITE command region=0\(BAR0\) offset=0x10 count=4$"
+has "$t" "${S}REGION_WRITE reply count=4$L"
+has "$t" "${C}REGION_WRITE command NO_REPLY region=0\(BAR0\) offset=0xc count=4$"
+has "$t" "${C}REGION_WRITE_MULTI command NO_REPLY entries=3 region=0\(BAR0\) offset=0x0 count=8$"
+for id in $(sed -n 's/^C>S id=\([0-9]*\) [A-Z_]* command NO_REPLY.*/\1/p' "$t"); do
+	grep -q "^S>C id=$id " "$t" && fail "a reply to NO_REPLY command id=$id"
+done
+has "$t" "${S}DMA_READ command addr=0x20000000 count=256$"
+has "$t" "${C}DMA_READ reply addr=0x20000000 count=256$L"
+has "$t" "${S}DMA_WRITE command addr=0x20000000 count=256$"
+has "$t" "${C}DMA_WRITE reply addr=0x20000000 count=256$L"
+has "$t" "${C}DEVICE_RESET command$"
+has "$t" "${S}DEVICE_RESET reply$L"
+has "$t" "${C}DEVICE_FEATURE command feature=MIGRATION op=GET argsz=16$"
+has "$t" "${C}DEVICE_FEATURE command feature=MIG_DEVICE_STATE op=SET\|PROBE argsz=8$"
+[ "$(grep -cE "${S}DEVICE_FEATURE reply ERROR\(ENOTSUP\)$L" "$t")" = 2 ] ||
+	fail "DEVICE_FEATURE replies are not two ERROR(ENOTSUP)"
+has "$t" "${C}MIG_DATA_READ command size=64 argsz=72$"
+has "$t" "${S}MIG_DATA_READ reply ERROR\(ENOTSUP\)$L"
+has "$t" "${C}MIG_DATA_WRITE command size=8 argsz=16$"
+has "$t" "${S}MIG_DATA_WRITE reply ERROR\(ENOTSUP\)$L"
+has "$t" "${C}DIRTY_PAGES command flags=START$"
+has "$t" "${S}DIRTY_PAGES reply ERROR\(ENOTSUP\)$L"
+grep -q MALFORMED "$t" && fail "trace-client.py's traffic shows as malformed"
+# All 18 commands, and a reply for every command that asked for one.
+for c in VERSION DMA_MAP DMA_UNMAP DEVICE_GET_INFO DEVICE_GET_REGION_INFO \
+	DEVICE_GET_REGION_IO_FDS DEVICE_GET_IRQ_INFO DEVICE_SET_IRQS \
+	REGION_READ REGION_WRITE DMA_READ DMA_WRITE DEVICE_RESET DIRTY_PAGES \
+	REGION_WRITE_MULTI DEVICE_FEATURE MIG_DATA_READ MIG_DATA_WRITE; do
+	grep -qE "^(C>S|S>C) id=[0-9]+ $c command" "$t" || fail "no $c command"
+done
+[ "$(grep -E ' command' "$t" | grep -vc ' NO_REPLY')" = \
+	"$(grep -cE ' reply.*latency=' "$t")" ] ||
+	fail "commands expecting a reply and matched replies differ in number"
+
+# The same conversation as JSON, with --hex.
+"$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock --json --hex \
+	-o "$tmp"/all-json.txt 2>"$tmp"/trace.err & tp=$!
+pids="$pids $tp"
+wait_for "$tmp"/p.sock
+python3 "$client" "$tmp"/p.sock >"$tmp"/client.out 2>&1 ||
+	fail "trace-client.py through the proxy (json) failed"
+wait_line "$tmp"/all-json.txt '"event":"disconnect"'
+stop $tp
+python3 - "$tmp"/all-json.txt "$t" <<'EOF' || fail "--json content of trace-client.py"
+import json, re, sys
+msgs = [m for m in map(json.loads, open(sys.argv[1])) if 'event' not in m]
+text = {m.groups() for m in map(
+    re.compile(r'^(C>S|S>C) id=\d+ (\S+) (command|reply)').match,
+    open(sys.argv[2])) if m}
+got = {(m['dir'], m['cmd'], m['type']) for m in msgs}
+assert got == text, (got ^ text)
+assert {m['cmd_num'] for m in msgs if m['type'] == 'command'} == set(range(1, 19))
+assert not any('malformed' in m for m in msgs)
+def one(cmd, type, **f):
+    ms = [m for m in msgs if m['cmd'] == cmd and m['type'] == type and
+          all(m['fields'].get(k) == v for k, v in f.items())]
+    assert ms, (cmd, type, f)
+    return ms[0]
+for m in msgs:
+    if m['type'] == 'reply':
+        assert isinstance(m['latency_us'], int), m
+        fail = m['cmd'] in ('DEVICE_FEATURE', 'MIG_DATA_READ',
+                            'MIG_DATA_WRITE', 'DIRTY_PAGES')
+        assert ('ERROR' in m['flags']) == fail, m
+        assert not fail or (m['errno'], m['error']) == (95, 'ENOTSUP'), m
+one('DMA_MAP', 'command', iova=0x20000000, iova_size=0x1000, fd=False)
+assert one('DMA_MAP', 'command', iova=0x10000000, offset=0x1000,
+           fd=True)['nfds'] == 1
+one('DMA_UNMAP', 'reply', iova=0, iova_size=0, flags='ALL')
+assert one('DEVICE_GET_REGION_INFO', 'reply', fd=True)['fields']['sparse'] == \
+    [{'offset': 0, 'size': 0x100000}]
+assert one('DEVICE_SET_IRQS', 'command', data='EVENTFD')['nfds'] == 2
+assert one('REGION_WRITE', 'command', offset=0xc)['flags'] == ['NO_REPLY']
+m = one('REGION_WRITE_MULTI', 'command', entries=3)
+assert m['flags'] == ['NO_REPLY'] and m['fields']['data'] == '0000002000000000', m
+pat = ''.join('%02x' % i for i in range(32)) + '...'
+one('DMA_READ', 'reply', addr=0x20000000, count=256, data=pat)
+one('DMA_WRITE', 'command', addr=0x20000000, count=256, data=pat)
+one('DMA_WRITE', 'reply', addr=0x20000000, count=256)
+one('DEVICE_FEATURE', 'command', feature='MIG_DEVICE_STATE', op='SET|PROBE')
+one('MIG_DATA_WRITE', 'command', size=8, data='0001020304050607')
+one('DIRTY_PAGES', 'command', flags='START')
+EOF
+else
+	echo "python3 3.10 or later not available: all-commands checks skipped"
 fi
 
 # ---- uvfio-lspci through the proxy sees what it sees directly -------------

@@ -238,6 +238,10 @@ static void lf_index(struct line *l, const char *k, uint32_t v,
 
 static const char *errno_name(int e)
 {
+	/* glibc names 95 EOPNOTSUPP, a socket error; vfio-user (and this
+	 * library) mean ENOTSUP, the same number on Linux. */
+	if (e == ENOTSUP)
+		return "ENOTSUP";
 	const char *n = strerrorname_np(e);
 	return n ? n : "E?";
 }
