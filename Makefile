@@ -47,3 +47,9 @@ install: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# make bench: build, then measure with the defaults (docs/performance.md).
+# Not part of check, which only runs the bench's --quick smoke test.
+.PHONY: bench
+bench: build
+	$(BUILD)/bench/uvfio-bench
