@@ -1039,21 +1039,40 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, unsigned index,
 		UNLOCK(c);
 		return 0;
 	}
+	/* Posted writes are the hot path of a guest's MMIO stores: build each
+	 * message straight into the send queue (no allocation, one copy) and
+	 * only flush, since no reply will come.  The receive side is pumped
+	 * only when the socket pushes back, so a server that stops reading
+	 * until we drain its DMA requests cannot wedge us. */
 	const uint8_t *b = buf;
-	uint8_t *msg = NULL;
-	size_t off = 0, cap = 0;
+	size_t off = 0;
 	int r = 0;
 	do {
 		uint32_t n = (uint32_t)(len - off < c->xfer ? len - off : c->xfer);
-		ssize_t ml = build_rw(c, &msg, &cap, index, offset + off, b + off,
-				      n, true, true, next_id(c));
-		r = ml < 0 ? (int)ml : uvfio_tp_send(&c->tp, msg, (size_t)ml,
-						     NULL, 0);
+		size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) + n;
+		void *m = uvfio_tp_reserve(&c->tp, need);
+		if (!m) {
+			r = -errno;
+			break;
+		}
+		ssize_t ml = uvfio_build_region_write(m, need, next_id(c), true,
+						      index, offset + off,
+						      b + off, n);
+		if (ml < 0) {
+			uvfio_tp_cancel(&c->tp);
+			r = (int)ml;
+			break;
+		}
+		r = uvfio_tp_commit(&c->tp, (size_t)ml, NULL, 0);
 		off += n;
 	} while (!r && off < len);
-	free(msg);
-	if (!r && !c->in_deliver)
-		r = pump(c);
+	if (!r && !c->in_deliver) {
+		r = uvfio_tp_flush(&c->tp);
+		if (r == -EAGAIN || uvfio_tp_tx_pending(&c->tp))
+			r = pump(c);
+		else if (r < 0)
+			r = pump(c); /* reports the failure and disconnects */
+	}
 	UNLOCK(c);
 	return r == -ENOBUFS ? -EAGAIN : r;
 }
