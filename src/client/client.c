@@ -362,7 +362,7 @@ static int submit(struct uvfio_client *c, const void *msg, size_t len,
 		return -ENOTCONN;
 	if (c->q_len == CLI_MAX_PENDING)
 		return -EAGAIN;
-	int r = uvfio_tp_send(&c->tp, msg, len, fds, nfds);
+	int r = msg ? uvfio_tp_send(&c->tp, msg, len, fds, nfds) : 0;
 	if (r)
 		return r == -ENOBUFS ? -EAGAIN : r;
 	p->done = false;
@@ -827,23 +827,40 @@ static void complete_write(struct uvfio_client *c, struct pending *p,
 }
 
 /* One REGION_READ/WRITE message into the send queue (lock held). */
-static ssize_t build_rw(struct uvfio_client *c, uint8_t **msgp, size_t *capp,
-			unsigned index, uint64_t off, const void *data,
-			uint32_t n, bool is_write, bool no_reply, uint16_t id)
+/* Build a REGION_READ/WRITE straight into the send queue: a write's data
+ * is copied once, from the caller's buffer, and nothing is allocated. */
+static int queue_rw(struct uvfio_client *c, unsigned index, uint64_t off,
+		    const void *data, uint32_t n, bool is_write, bool no_reply,
+		    uint16_t id)
 {
 	size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) +
 		      (is_write ? n : 0);
-	if (*capp < need) {
-		uint8_t *m = realloc(*msgp, need);
-		if (!m)
-			return -ENOMEM;
-		*msgp = m;
-		*capp = need;
+	void *m = uvfio_tp_reserve(&c->tp, need);
+	if (!m)
+		return errno == ENOBUFS ? -EAGAIN : -errno;
+	ssize_t ml = is_write ? uvfio_build_region_write(m, need, id, no_reply,
+							 index, off, data, n)
+			      : uvfio_build_region_read(m, need, id, index,
+							off, n);
+	if (ml < 0) {
+		uvfio_tp_cancel(&c->tp);
+		return (int)ml;
 	}
-	(void)c;
-	return is_write ? uvfio_build_region_write(*msgp, *capp, id, no_reply,
-						   index, off, data, n)
-			: uvfio_build_region_read(*msgp, *capp, id, index, off, n);
+	return uvfio_tp_commit(&c->tp, (size_t)ml, NULL, 0);
+}
+
+/* Queue one region access with p waiting for its reply (lock held). */
+static int submit_rw(struct uvfio_client *c, unsigned index, uint64_t off,
+		     const void *data, uint32_t n, bool is_write,
+		     struct pending *p)
+{
+	if (!c->connected)
+		return -ENOTCONN;
+	if (c->q_len == CLI_MAX_PENDING)
+		return -EAGAIN;
+	int r = queue_rw(c, index, off, data, n, is_write, false,
+			 p->exp.msg_id);
+	return r ? r : submit(c, NULL, 0, NULL, 0, p);
 }
 
 /* Access through the client's mapping when the whole range is inside one
@@ -886,28 +903,37 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 		UNLOCK(c);
 		return 0;
 	}
-	uint8_t *b = buf, *msg = NULL;
-	size_t done = 0, cap = 0;
+	uint8_t *b = buf;
+	size_t done = 0;
 	int r = 0;
+	if (c->in_deliver) {
+		uvfio_err(&c->log, "synchronous region access from a completion "
+				   "or DMA callback; use the asynchronous calls "
+				   "there");
+		UNLOCK(c);
+		return -EDEADLK;
+	}
 	do {
 		uint32_t n = (uint32_t)(len - done < c->xfer ? len - done : c->xfer);
-		uint16_t id = next_id(c);
-		ssize_t ml = build_rw(c, &msg, &cap, index, offset + done,
-				      b + done, n, is_write, false, id);
-		if (ml < 0) {
-			r = (int)ml;
-			break;
-		}
 		struct rw_out o = { b + done, n, 0 };
 		struct pending p = {
 			.exp = { .cmd = is_write ? UVFIO_CMD_REGION_WRITE
 						 : UVFIO_CMD_REGION_READ,
-				 .msg_id = id, .count = n, .index = index,
-				 .addr = offset + done },
+				 .msg_id = next_id(c), .count = n,
+				 .index = index, .addr = offset + done },
 			.complete = is_write ? complete_write : complete_read,
 			.out = &o,
 		};
-		r = call(c, msg, (size_t)ml, NULL, 0, &p);
+		r = submit_rw(c, index, offset + done, b + done, n, is_write,
+			      &p);
+		if (r == -EAGAIN) {
+			/* Full queue: let replies drain, then try once more. */
+			pump(c);
+			r = submit_rw(c, index, offset + done, b + done, n,
+				      is_write, &p);
+		}
+		if (!r)
+			r = wait_for(c, &p);
 		if (r)
 			break;
 		if (o.got != n) {
@@ -916,7 +942,6 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 		}
 		done += n;
 	} while (done < len);
-	free(msg);
 	UNLOCK(c);
 	return r;
 }
@@ -958,17 +983,15 @@ static int region_rw_async(struct uvfio_client *c, unsigned index,
 		return -ENOMEM;
 	}
 	*op = (struct async_op){ .chunks = 1, .done = done, .opaque = opaque };
-	uint8_t *b = buf, *msg = NULL;
-	size_t off = 0, cap = 0;
+	uint8_t *b = buf;
+	size_t off = 0;
 	int r = 0;
 	do {
 		uint32_t n = (uint32_t)(len - off < c->xfer ? len - off : c->xfer);
 		uint16_t id = next_id(c);
-		ssize_t ml = build_rw(c, &msg, &cap, index, offset + off, b + off,
-				      n, is_write, false, id);
-		struct pending *p = ml < 0 ? NULL : calloc(1, sizeof(*p));
+		struct pending *p = calloc(1, sizeof(*p));
 		if (!p) {
-			r = ml < 0 ? (int)ml : -ENOMEM;
+			r = -ENOMEM;
 			break;
 		}
 		*p = (struct pending){
@@ -981,7 +1004,7 @@ static int region_rw_async(struct uvfio_client *c, unsigned index,
 			.op = op,
 		};
 		op->chunks++;
-		r = submit(c, msg, (size_t)ml, NULL, 0, p);
+		r = submit_rw(c, index, offset + off, b + off, n, is_write, p);
 		if (r) {
 			op->chunks--;
 			free(p);
@@ -989,7 +1012,6 @@ static int region_rw_async(struct uvfio_client *c, unsigned index,
 		}
 		off += n;
 	} while (off < len);
-	free(msg);
 	/* Drop the submission's own count.  If some chunks went out, done()
 	 * will run and carry the error; the call itself then succeeds, so
 	 * the caller hears of the outcome exactly once. */
