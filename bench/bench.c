@@ -1147,12 +1147,65 @@ static uint64_t xs(void)
 	return xs_state;
 }
 
+/* One dependent load that misses every cache, ns: what any lookup that
+ * must touch a random part of a large table pays at least once. */
+static double mem_miss_ns(void)
+{
+	const size_t n = (64u << 20) / sizeof(size_t);
+	size_t *next = malloc(n * sizeof(size_t));
+	if (!next)
+		die("out of memory");
+	/* One random cycle over the whole array (Sattolo). */
+	for (size_t i = 0; i < n; i++)
+		next[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = xs() % i, t = next[i];
+		next[i] = next[j];
+		next[j] = t;
+	}
+	const size_t steps = G.quick ? (1u << 16) : (1u << 22);
+	size_t k = 0;
+	uint64_t t0 = now_ns();
+	for (size_t i = 0; i < steps; i++)
+		k = next[k];
+	double r = (double)(now_ns() - t0) / (double)steps;
+	if (k == n)
+		note("impossible");
+	free(next);
+	return r;
+}
+
+/* ns per uvfio_dma_get + put over the iovas, best of three passes: the
+ * table is what is measured, not the neighbours of this VM. */
+static double xlat_pass(struct uvfio_dma *d, const uint64_t *iovas,
+			size_t nlook)
+{
+	uintptr_t sink = 0;
+	uint64_t best = UINT64_MAX;
+	for (int pass = 0; pass < 3; pass++) {
+		uint64_t t0 = now_ns();
+		for (size_t j = 0; j < nlook; j++) {
+			struct uvfio_dma_ref ref;
+			if (uvfio_dma_get(d, iovas[j], 8, UVFIO_DMA_READ, &ref))
+				die("lookup of 0x%" PRIx64 " failed", iovas[j]);
+			sink += (uintptr_t)ref.ptr;
+			uvfio_dma_put(d, &ref);
+		}
+		uint64_t dt = now_ns() - t0;
+		if (dt < best)
+			best = dt;
+	}
+	if (!sink)
+		note("no pointers?");
+	return (double)best / (double)nlook;
+}
+
 static void test_xlat(void)
 {
 	static const uint32_t counts[] = { 1, 1000, 65535 };
 	const size_t nlook = G.quick ? (1u << 16) : (1u << 20);
 	uint64_t *iovas = malloc(nlook * sizeof(uint64_t));
-	double ns[3];
+	double ns[3], lns[3];
 	if (!iovas)
 		die("out of memory");
 	for (size_t k = 0; k < 3; k++) {
@@ -1178,34 +1231,23 @@ static void test_xlat(void)
 			}
 		}
 		close(fd);
+		/* Pattern 0: every lookup a random window.  Pattern 1: a
+		 * device moving a 4 KiB buffer in 512-byte pieces, i.e. 8
+		 * lookups per randomly chosen window. */
 		for (size_t j = 0; j < nlook; j++)
 			iovas[j] = (xs() % nw) * 8192 + xs() % 4088;
-		uintptr_t sink = 0;
-		uint64_t best = UINT64_MAX;
-		/* Best of a few passes: the table is what is measured, not
-		 * the neighbours of this VM. */
-		for (int pass = 0; pass < 3; pass++) {
-			uint64_t t0 = now_ns();
-			for (size_t j = 0; j < nlook; j++) {
-				struct uvfio_dma_ref ref;
-				if (uvfio_dma_get(&d, iovas[j], 8, UVFIO_DMA_READ,
-						  &ref))
-					die("lookup of 0x%" PRIx64 " failed",
-					    iovas[j]);
-				sink += (uintptr_t)ref.ptr;
-				uvfio_dma_put(&d, &ref);
-			}
-			uint64_t dt = now_ns() - t0;
-			if (dt < best)
-				best = dt;
-		}
-		if (!sink)
-			note("no pointers?");
-		ns[k] = (double)best / (double)nlook;
+		ns[k] = xlat_pass(&d, iovas, nlook);
 		rec("ns", 1, ns[k], "xlat_%u_ns", nw);
+		for (size_t j = 0; j < nlook; j++)
+			iovas[j] = j % 8 ? iovas[j - 1] + 511
+					 : (xs() % nw) * 8192;
+		lns[k] = xlat_pass(&d, iovas, nlook);
+		rec("ns", 1, lns[k], "xlat_%u_local_ns", nw);
 		uvfio_dma_fini(&d);
 	}
 	rec("x", 3, ns[2] / ns[0], "xlat_65535_vs_1_ratio");
+	rec("x", 3, lns[2] / lns[0], "xlat_65535_local_vs_1_ratio");
+	rec("ns", 1, mem_miss_ns(), "mem_miss_ns");
 	free(iovas);
 }
 
