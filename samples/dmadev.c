@@ -21,6 +21,17 @@
  * client, libvfio-user's); QEMU cannot, so against QEMU STATUS says
  * EDEADLK and GO=2 is the way.
  *
+ * Live migration (STOP_COPY and PRE_COPY; docs/migration.md): the stream
+ * is a sequence of records, each a 16-byte little-endian header
+ *   u32 magic "UVDM", u16 version 1, u16 kind, u32 regs bytes, u32 mem bytes
+ * followed by that many register bytes, then BAR2 bytes.  PRE_COPY sends
+ * one record of kind 1 (BAR2 only, taken while the device runs); STOP_COPY
+ * then sends kind 2 (registers and all of BAR2 again: the simplest choice
+ * that is always right, as BAR2 may have changed after the pre-copy).  The
+ * destination applies records in order and needs a kind 2 last.  In STOP
+ * (and STOP_COPY, RESUMING) a GO is refused with EBUSY, and STOP itself is
+ * refused (EBUSY, still running) while a background GO=2 runs.
+ *
  *   uvfio-dmadev --socket PATH [-v]
  */
 #include <errno.h>
@@ -57,6 +68,11 @@ struct dmadev {
 	bool busy;
 	uint32_t left;
 	int result;
+	/* migration: the outgoing stream and its read position, or the
+	 * incoming one */
+	enum uvfio_mig_state mig;
+	uint8_t *out, *in;
+	size_t out_len, out_pos, in_len, in_cap;
 };
 
 static struct uvfio_server *the_srv;
@@ -129,7 +145,8 @@ static void async_step(void *opaque, int result)
 
 static int go(struct dmadev *d, uint32_t how)
 {
-	if (d->busy)
+	/* Stopped for migration: no DMA, no interrupts. */
+	if (d->busy || (d->mig != UVFIO_MIG_RUNNING && d->mig != UVFIO_MIG_PRE_COPY))
 		return -EBUSY;
 	if (rd32(d, REG_LEN) > BAR2_SIZE) {
 		wr32(d, REG_STATUS, EINVAL);
@@ -183,10 +200,181 @@ static int dmadev_reset(void *opaque, enum uvfio_reset_reason why)
 	if (d->busy)
 		return -EBUSY;
 	memset(d->regs, 0, sizeof(d->regs));
+	/* The library leaves ERROR and RESUMING for RUNNING after a reset;
+	 * a pre-copy goes on. */
+	if (uvfio_server_migration_state(d->srv) != UVFIO_MIG_PRE_COPY) {
+		d->mig = UVFIO_MIG_RUNNING;
+		free(d->in);
+		d->in = NULL;
+		d->in_len = d->in_cap = 0;
+	}
 	return 0;
 }
 
 static const struct uvfio_device_ops dmadev_ops = { .reset = dmadev_reset };
+
+/* ---- migration ---------------------------------------------------------------------- */
+
+#define MIG_MAGIC 0x4d445655u /* "UVDM" little-endian */
+#define MIG_VERSION 1
+#define MIG_HDR 16u
+enum { MIG_KIND_PRECOPY = 1, MIG_KIND_FINAL = 2 };
+
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Append a record to what is still unread of the outgoing stream. */
+static int append_record(struct dmadev *d, unsigned kind)
+{
+	size_t regs = kind == MIG_KIND_FINAL ? REG_END : 0;
+	size_t rec = MIG_HDR + regs + BAR2_SIZE;
+	size_t left = d->out_len - d->out_pos;
+	uint8_t *n = malloc(left + rec);
+	if (!n)
+		return -ENOMEM;
+	if (left)
+		memcpy(n, d->out + d->out_pos, left);
+	uint8_t *p = n + left;
+	put_le(p, MIG_MAGIC, 4);
+	put_le(p + 4, MIG_VERSION, 2);
+	put_le(p + 6, kind, 2);
+	put_le(p + 8, regs, 4);
+	put_le(p + 12, BAR2_SIZE, 4);
+	memcpy(p + MIG_HDR, d->regs, regs);
+	memcpy(p + MIG_HDR + regs, d->mem, BAR2_SIZE);
+	free(d->out);
+	d->out = n;
+	d->out_len = left + rec;
+	d->out_pos = 0;
+	return 0;
+}
+
+static void drop_streams(struct dmadev *d)
+{
+	free(d->out);
+	free(d->in);
+	d->out = d->in = NULL;
+	d->out_len = d->out_pos = d->in_len = d->in_cap = 0;
+}
+
+/* Check the whole incoming stream, then apply it: all or nothing. */
+static int load_stream(struct dmadev *d)
+{
+	size_t off = 0;
+	bool final = false;
+	for (int pass = 0; pass < 2; pass++) {
+		off = 0;
+		final = false;
+		while (off < d->in_len) {
+			const uint8_t *p = d->in + off;
+			if (d->in_len - off < MIG_HDR)
+				return -EINVAL;
+			uint64_t kind = get_le(p + 6, 2), regs = get_le(p + 8, 4);
+			uint64_t mem = get_le(p + 12, 4);
+			if (get_le(p, 4) != MIG_MAGIC || get_le(p + 4, 2) != MIG_VERSION ||
+			    (kind != MIG_KIND_PRECOPY && kind != MIG_KIND_FINAL) ||
+			    regs != (kind == MIG_KIND_FINAL ? REG_END : 0) ||
+			    mem != BAR2_SIZE || d->in_len - off - MIG_HDR < regs + mem)
+				return -EINVAL;
+			if (pass == 1) {
+				memcpy(d->regs, p + MIG_HDR, regs);
+				memcpy(d->mem, p + MIG_HDR + regs, mem);
+			}
+			final = kind == MIG_KIND_FINAL;
+			off += MIG_HDR + regs + mem;
+		}
+		if (!final)
+			return -EINVAL; /* incomplete: the device state never came */
+	}
+	return 0;
+}
+
+static int dmadev_transition(void *opaque, enum uvfio_mig_state from,
+			     enum uvfio_mig_state to)
+{
+	struct dmadev *d = opaque;
+	int r = 0;
+
+	if ((from == UVFIO_MIG_RUNNING || from == UVFIO_MIG_PRE_COPY) &&
+	    to != UVFIO_MIG_RUNNING && to != UVFIO_MIG_PRE_COPY && d->busy)
+		return -EBUSY; /* a background GO still runs: try again */
+	switch (to) {
+	case UVFIO_MIG_PRE_COPY: /* from RUNNING: a save session starts */
+		drop_streams(d);
+		r = append_record(d, MIG_KIND_PRECOPY);
+		break;
+	case UVFIO_MIG_STOP_COPY: /* from STOP or PRE_COPY */
+		if (from == UVFIO_MIG_STOP)
+			drop_streams(d);
+		r = append_record(d, MIG_KIND_FINAL);
+		break;
+	case UVFIO_MIG_RESUMING:
+		drop_streams(d);
+		break;
+	case UVFIO_MIG_STOP:
+		if (from == UVFIO_MIG_RESUMING)
+			r = load_stream(d);
+		drop_streams(d);
+		break;
+	case UVFIO_MIG_RUNNING:
+		drop_streams(d);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!r)
+		d->mig = to;
+	return r;
+}
+
+static ssize_t dmadev_read_data(void *opaque, void *buf, size_t len)
+{
+	struct dmadev *d = opaque;
+	size_t n = d->out_len - d->out_pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, d->out + d->out_pos, n);
+	d->out_pos += n;
+	return (ssize_t)n;
+}
+
+static ssize_t dmadev_write_data(void *opaque, const void *buf, size_t len)
+{
+	struct dmadev *d = opaque;
+	/* Bounded: a stream longer than a few records is not ours. */
+	if (len > 8 * (MIG_HDR + REG_END + BAR2_SIZE) - d->in_len)
+		return -EFBIG;
+	if (d->in_len + len > d->in_cap) {
+		size_t cap = d->in_cap ? d->in_cap : 64 * 1024;
+		while (cap < d->in_len + len)
+			cap *= 2;
+		uint8_t *n = realloc(d->in, cap);
+		if (!n)
+			return -ENOMEM;
+		d->in = n;
+		d->in_cap = cap;
+	}
+	memcpy(d->in + d->in_len, buf, len);
+	d->in_len += len;
+	return (ssize_t)len;
+}
+
+static const struct uvfio_migration_ops dmadev_mig_ops = {
+	.transition = dmadev_transition,
+	.read_data = dmadev_read_data,
+	.write_data = dmadev_write_data,
+};
 
 static void on_signal(int sig)
 {
@@ -218,7 +406,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct dmadev d = { 0 };
+	struct dmadev d = { .mig = UVFIO_MIG_RUNNING };
 	const char *path = NULL;
 	int fd = -1, level = UVFIO_LOG_WARN, c, r;
 
@@ -288,6 +476,15 @@ int main(int argc, char **argv)
 	}
 	d.mem = uvfio_server_region_mem(d.srv, 2);
 	uvfio_server_set_ops(d.srv, &dmadev_ops, &d);
+	r = uvfio_server_set_migration(d.srv, &dmadev_mig_ops, &d,
+				       UVFIO_MIGRATION_STOP_COPY |
+					       UVFIO_MIGRATION_PRE_COPY);
+	if (r) {
+		fprintf(stderr, "uvfio-dmadev: migration setup failed: %s\n",
+			strerror(-r));
+		uvfio_server_destroy(d.srv);
+		return 1;
+	}
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
@@ -296,6 +493,7 @@ int main(int argc, char **argv)
 
 	r = uvfio_server_run(d.srv);
 	uvfio_server_destroy(d.srv);
+	drop_streams(&d);
 	if (r) {
 		fprintf(stderr, "uvfio-dmadev: %s\n", strerror(-r));
 		return 1;

@@ -19,6 +19,13 @@
  * check what it wrote), inverted, or fixed.  An input change raises INTx
  * while the driver has interrupts enabled.
  *
+ * Live migration (STOP_COPY; docs/migration.md): the state is one 16-byte
+ * little-endian record: u32 magic "UVGP", u16 version 1, u16 payload
+ * bytes (8), then u16 outputs, u16 inputs, u8 IRQ status, u8 IRQ enabled,
+ * 2 zero bytes.  While stopped (STOP, STOP_COPY, RESUMING) the card
+ * changes nothing: writes and the IRQ-enabling read of register 2 fail
+ * with EBUSY, so no input changes and no interrupt either.
+ *
  *   uvfio-gpio --socket PATH [--inputs loopback|invert|0xNNNN] [-v]
  */
 #include <errno.h>
@@ -39,6 +46,10 @@ struct gpio {
 	uint16_t out, in;
 	uint8_t irq_status;
 	bool irq_enabled;
+	/* migration */
+	enum uvfio_mig_state mig;
+	uint8_t rec[16];
+	size_t rec_pos, rec_len;
 };
 
 static struct uvfio_server *the_srv;
@@ -75,6 +86,11 @@ static ssize_t bar2_access(void *opaque, unsigned index, uint64_t off,
 	struct gpio *g = opaque;
 	uint8_t *b = buf;
 	(void)index;
+
+	/* Stopped for migration: no change of state, hence no interrupt. */
+	if (g->mig != UVFIO_MIG_RUNNING &&
+	    (is_write || (off <= 2 && off + count > 2)))
+		return -EBUSY;
 
 	/* Byte registers; wider accesses are handled byte by byte. */
 	for (size_t i = 0; i < count; i++) {
@@ -137,11 +153,95 @@ static int gpio_reset(void *opaque, enum uvfio_reset_reason why)
 	if (why == UVFIO_RESET_CLIENT) {
 		g->out = 0;
 		g->in = model_inputs(g);
+		/* The library leaves ERROR or RESUMING for RUNNING (reset is
+		 * refused in STOP and STOP_COPY). */
+		g->mig = UVFIO_MIG_RUNNING;
+		g->rec_len = g->rec_pos = 0;
 	}
 	return 0;
 }
 
 static const struct uvfio_device_ops gpio_ops = { .reset = gpio_reset };
+
+/* ---- migration ---------------------------------------------------------------------- */
+
+#define MIG_MAGIC 0x50475655u /* "UVGP" little-endian */
+
+static int gpio_transition(void *opaque, enum uvfio_mig_state from,
+			   enum uvfio_mig_state to)
+{
+	struct gpio *g = opaque;
+	uint8_t *r = g->rec;
+	(void)from;
+
+	switch (to) {
+	case UVFIO_MIG_STOP_COPY: /* from STOP: snapshot the registers */
+		memset(r, 0, sizeof(g->rec));
+		for (unsigned i = 0; i < 4; i++)
+			r[i] = (uint8_t)(MIG_MAGIC >> (8 * i));
+		r[4] = 1; /* version */
+		r[6] = 8; /* payload bytes */
+		r[8] = (uint8_t)g->out;
+		r[9] = (uint8_t)(g->out >> 8);
+		r[10] = (uint8_t)g->in;
+		r[11] = (uint8_t)(g->in >> 8);
+		r[12] = g->irq_status;
+		r[13] = g->irq_enabled;
+		g->rec_pos = 0;
+		g->rec_len = sizeof(g->rec);
+		break;
+	case UVFIO_MIG_RESUMING:
+		g->rec_len = 0;
+		break;
+	case UVFIO_MIG_STOP:
+		if (from == UVFIO_MIG_RESUMING) {
+			uint32_t magic = (uint32_t)r[0] | (uint32_t)r[1] << 8 |
+					 (uint32_t)r[2] << 16 | (uint32_t)r[3] << 24;
+			if (g->rec_len != sizeof(g->rec) || magic != MIG_MAGIC ||
+			    r[4] != 1 || r[5] || r[6] != 8 || r[7])
+				return -EINVAL;
+			g->out = (uint16_t)(r[8] | r[9] << 8);
+			g->in = (uint16_t)(r[10] | r[11] << 8);
+			g->irq_status = r[12];
+			g->irq_enabled = r[13] != 0;
+		}
+		g->rec_len = g->rec_pos = 0;
+		break;
+	case UVFIO_MIG_RUNNING:
+		break;
+	default:
+		return -EINVAL;
+	}
+	g->mig = to;
+	return 0;
+}
+
+static ssize_t gpio_read_data(void *opaque, void *buf, size_t len)
+{
+	struct gpio *g = opaque;
+	size_t n = g->rec_len - g->rec_pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, g->rec + g->rec_pos, n);
+	g->rec_pos += n;
+	return (ssize_t)n;
+}
+
+static ssize_t gpio_write_data(void *opaque, const void *buf, size_t len)
+{
+	struct gpio *g = opaque;
+	if (len > sizeof(g->rec) - g->rec_len)
+		return -EINVAL; /* longer than any state of ours */
+	memcpy(g->rec + g->rec_len, buf, len);
+	g->rec_len += len;
+	return (ssize_t)len;
+}
+
+static const struct uvfio_migration_ops gpio_mig_ops = {
+	.transition = gpio_transition,
+	.read_data = gpio_read_data,
+	.write_data = gpio_write_data,
+};
 
 static void on_signal(int sig)
 {
@@ -173,7 +273,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct gpio g = { .model = LOOPBACK };
+	struct gpio g = { .model = LOOPBACK, .mig = UVFIO_MIG_RUNNING };
 	const char *path = NULL;
 	int fd = -1, level = UVFIO_LOG_WARN, c;
 
@@ -249,6 +349,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	uvfio_server_set_ops(g.srv, &gpio_ops, &g);
+	r = uvfio_server_set_migration(g.srv, &gpio_mig_ops, &g,
+				       UVFIO_MIGRATION_STOP_COPY);
+	if (r) {
+		fprintf(stderr, "uvfio-gpio: migration setup failed: %s\n",
+			strerror(-r));
+		uvfio_server_destroy(g.srv);
+		return 1;
+	}
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);

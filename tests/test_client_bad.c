@@ -79,6 +79,7 @@ static void send_fd(int sock, const void *b, size_t len, int fd)
 	} u;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (fd >= 0) {
+		memset(&u, 0, sizeof(u)); /* the padding goes out too */
 		mh.msg_control = u.c;
 		mh.msg_controllen = sizeof(u.c);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);

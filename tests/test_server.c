@@ -1893,6 +1893,11 @@ static void test_dmadev_bad_inputs(void **state)
 			       .msg_size = 1u << 30 };
 	send_all(c->fd, &h, sizeof(h), NULL, 0);
 	wait_readable(c->fd);
+	/* An E2BIG reply says why, then the server hangs up. */
+	assert_int_equal(recv(c->fd, m, UVFIO_HDR_SIZE, MSG_WAITALL),
+			 UVFIO_HDR_SIZE);
+	memcpy(&h, m, sizeof(h));
+	assert_int_equal(h.error_no, E2BIG);
 	assert_int_equal(recv(c->fd, m, sizeof(m), 0), 0);
 	cl_close(c);
 	assert_int_equal(wait_fd_count(p->pid, before), before);

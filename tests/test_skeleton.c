@@ -342,6 +342,7 @@ static void raw_send(int fd, const void *msg, size_t len, int sfd)
 	} ctl;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (sfd >= 0) {
+		memset(&ctl, 0, sizeof(ctl)); /* the padding goes out too */
 		mh.msg_control = ctl.b;
 		mh.msg_controllen = sizeof(ctl.b);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -499,11 +500,12 @@ static void test_bad_clients(void **state)
 	memcpy(msg + 16, &rw, sizeof(rw));
 	raw_send(fd, msg, (size_t)n, -1);
 	expect_error(fd, 14, UVFIO_CMD_REGION_WRITE, EINVAL);
-	/* A header announcing a 1 GiB message: the server hangs up at
-	 * once instead of waiting for (or allocating) the body. */
+	/* A header announcing a 1 GiB message: the server says E2BIG and
+	 * hangs up at once instead of waiting for (or allocating) the body. */
 	h = (struct uvfio_hdr){ .msg_id = 15, .cmd = UVFIO_CMD_REGION_WRITE,
 				.msg_size = 1u << 30 };
 	raw_send(fd, &h, sizeof(h), -1);
+	expect_error(fd, 15, UVFIO_CMD_REGION_WRITE, E2BIG);
 	assert_int_equal(raw_recv(fd, msg, sizeof(msg)), 0);
 	close(fd);
 

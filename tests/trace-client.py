@@ -8,6 +8,7 @@ import os, socket, struct, sys
 HDR = struct.Struct('<HHIII')
 REPLY, NO_REPLY, ERROR = 0x1, 0x10, 0x20
 ENOTSUP = 95
+EINVAL = 22
 MSG_IOVA, FD_IOVA, LEN = 0x20000000, 0x10000000, 0x100
 
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -166,11 +167,12 @@ go()
 assert guest[:LEN] == bytes(range(LEN)), guest[:LEN]
 assert 11 in dma_seen and 12 in dma_seen, dma_seen
 # DEVICE_FEATURE (16): MIGRATION GET, MIG_DEVICE_STATE SET|PROBE
-call(16, struct.pack('<II', 16, 1 | 1 << 16), err=ENOTSUP)
-call(16, struct.pack('<II', 8, 2 | 1 << 17 | 1 << 18), err=ENOTSUP)
-# MIG_DATA_READ (17), MIG_DATA_WRITE (18)
-call(17, struct.pack('<II', 8 + 64, 64), err=ENOTSUP)
-call(18, struct.pack('<II', 16, 8) + bytes(range(8)), err=ENOTSUP)
+# (uvfio-dmadev migrates: docs/migration.md)
+call(16, struct.pack('<II', 16, 1 | 1 << 16))
+call(16, struct.pack('<II', 8, 2 | 1 << 17 | 1 << 18))
+# MIG_DATA_READ (17), MIG_DATA_WRITE (18): refused while RUNNING
+call(17, struct.pack('<II', 8 + 64, 64), err=EINVAL)
+call(18, struct.pack('<II', 16, 8) + bytes(range(8)), err=EINVAL)
 # DIRTY_PAGES (14): legacy START
 call(14, struct.pack('<II', 8, 1), err=ENOTSUP)
 # DEVICE_RESET (13), then DMA_UNMAP ALL (3)

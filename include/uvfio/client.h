@@ -216,6 +216,162 @@ UVFIO_API int uvfio_client_twin_fd(struct uvfio_client *c);
  * failed). */
 UVFIO_API int uvfio_client_process(struct uvfio_client *c);
 
+/* ---- live migration (v2) and dirty page logging --------------------------------------- */
+
+/*
+ * Migration uses DEVICE_FEATURE (MIGRATION, MIG_DEVICE_STATE, DMA_LOGGING_*)
+ * and MIG_DATA_READ/MIG_DATA_WRITE; see docs/migration.md.  Every call is
+ * synchronous and may fail with what any request fails with (-ENOTCONN,
+ * -ETIMEDOUT, -EPROTO for a malformed reply, which also closes the
+ * connection) as well as the errors listed.  States are enum
+ * uvfio_mig_state (<uvfio/wire.h>).
+ */
+
+/* "RUNNING", "STOP_COPY", ... or "UNKNOWN". */
+UVFIO_API const char *uvfio_mig_state_name(unsigned state);
+
+/*
+ * GET MIGRATION: *flags receives UVFIO_MIGRATION_STOP_COPY (always set by
+ * a device that migrates), _P2P, _PRE_COPY.  -ENOTSUP when the device
+ * does not support migration (the server answered ENOTSUP, ENOTTY or
+ * EINVAL, or left STOP_COPY out); -EPROTO for a reply without flags.
+ */
+UVFIO_API int uvfio_client_mig_query(struct uvfio_client *c, uint64_t *flags);
+
+/* GET MIG_DEVICE_STATE.  -EPROTO if the device names a state that does not
+ * exist. */
+UVFIO_API int uvfio_client_mig_get_state(struct uvfio_client *c,
+					 enum uvfio_mig_state *st);
+
+/*
+ * SET MIG_DEVICE_STATE: the server walks the path to st (e.g. RUNNING to
+ * STOP_COPY passes through STOP) and answers once the device is there.
+ * -EINVAL locally for ERROR, the P2P states or a value out of range (never
+ * sent); otherwise the server's error, typically -EINVAL for a transition
+ * it does not allow (STOP_COPY to PRE_COPY) or data it could not load
+ * (RESUMING to STOP).  After a failed SET the device may be in ERROR; ask
+ * with uvfio_client_mig_get_state().
+ */
+UVFIO_API int uvfio_client_mig_set_state(struct uvfio_client *c,
+					 enum uvfio_mig_state st);
+
+/*
+ * MIG_DATA_READ, in PRE_COPY or STOP_COPY: fill buf with up to len bytes
+ * of the device's migration stream, one message per max_data_xfer_size.
+ * Returns the bytes read; fewer than len means the device has no more for
+ * now (in STOP_COPY: read until 0 to be sure the stream ended).  -EINVAL
+ * from the server in another state.
+ */
+UVFIO_API ssize_t uvfio_client_mig_read(struct uvfio_client *c, void *buf,
+					size_t len);
+
+/*
+ * MIG_DATA_WRITE, in RESUMING: give the device len bytes of a stream read
+ * from another device of its kind, in messages of max_data_xfer_size.
+ * 0, or the server's error (-EINVAL: wrong state or data it refuses).
+ */
+UVFIO_API int uvfio_client_mig_write(struct uvfio_client *c, const void *buf,
+				     size_t len);
+
+/*
+ * Dirty page logging (DEVICE_FEATURE DMA_LOGGING_START/STOP/REPORT): the
+ * device records which pages of guest memory it writes.  page_size is a
+ * power of two; n ranges (n 0: everything mapped).  *granularity, if not
+ * NULL, receives the page size the device chose (the one asked for when
+ * the server does not say).  -EINVAL locally for a bad page size or
+ * overlapping/wrapping ranges, -E2BIG when the ranges do not fit one
+ * message; -ENOTSUP/-EINVAL from a device that cannot log, -EBUSY or
+ * -EINVAL when it already logs with another page size.
+ */
+UVFIO_API int uvfio_client_dma_logging_start(
+	struct uvfio_client *c, uint64_t page_size,
+	const struct uvfio_log_range *ranges, uint32_t n,
+	uint64_t *granularity);
+UVFIO_API int uvfio_client_dma_logging_stop(struct uvfio_client *c);
+
+/* Bytes of bitmap a report of length bytes at page_size needs: one bit per
+ * page, rounded up to whole 64-bit words.  0 for page_size 0. */
+UVFIO_API size_t uvfio_dma_logging_bitmap_size(uint64_t length,
+					       uint64_t page_size);
+
+/*
+ * Fetch and clear the dirty bits of [iova, iova + length): bit n (word
+ * n / 64, bit n % 64) is page iova + n * page_size.  bitmap holds
+ * uvfio_dma_logging_bitmap_size(length, page_size) bytes.  Reports too big
+ * for one message are asked for in pieces of whole 64-page words (some
+ * servers, libvfio-user among them, only report a range that is exactly
+ * one DMA window, and refuse pieces).  -EINVAL locally for a page size
+ * that is not a power of two, length 0 or a wrapping range; from the
+ * server -EINVAL when not logging, -ENOTSUP for a range it cannot report.
+ */
+UVFIO_API int uvfio_client_dma_logging_report(struct uvfio_client *c,
+					      uint64_t iova, uint64_t length,
+					      uint64_t page_size,
+					      uint64_t *bitmap);
+
+/* ---- one-call migration ---------------------------------------------------------------- */
+
+enum uvfio_migrate_mode {
+	/* Stop the source, copy its whole state, start the destination. */
+	UVFIO_MIGRATE_STOP_COPY = 0,
+	/* Copy while the source runs (PRE_COPY), then stop-copy the rest. */
+	UVFIO_MIGRATE_PRE_COPY = 1,
+};
+
+struct uvfio_migrate_stats {
+	uint64_t bytes_precopy;  /* moved while the source ran */
+	uint64_t bytes_stopcopy; /* moved with the source stopped */
+	unsigned iterations;     /* pre-copy passes, each read until the
+				    device had nothing more for now */
+	uint64_t downtime_ns;    /* source leaving RUNNING/PRE_COPY to the
+				    destination RUNNING */
+	uint64_t total_ns;       /* the whole call */
+	enum uvfio_mig_state phase; /* the source's state, for progress */
+};
+
+/* Called after every chunk moved; non-zero cancels the migration
+ * (-ECANCELED, both sides put back as on any failure). */
+typedef int (*uvfio_migrate_progress_fn)(void *opaque,
+					 const struct uvfio_migrate_stats *s);
+
+struct uvfio_migrate_opts {
+	enum uvfio_migrate_mode mode;
+	/* PRE_COPY: most passes before stopping the source (0: 8). */
+	unsigned max_iterations;
+	/* PRE_COPY: stop iterating once a pass moved at most this many bytes
+	 * (0: only when a pass moves nothing). */
+	uint64_t precopy_threshold;
+	/* Bytes read from the source before writing them to the destination
+	 * (0: the smaller max_data_xfer_size of the two connections). */
+	size_t chunk_size;
+	uvfio_migrate_progress_fn progress; /* optional */
+	void *opaque;
+};
+
+/*
+ * Move the state of the device behind `from` into the device behind `to`
+ * (another device of the same kind).  opts NULL: stop-copy with defaults;
+ * stats may be NULL.  Sequence: both must support migration; destination
+ * to RESUMING; with PRE_COPY the source goes RUNNING -> PRE_COPY and its
+ * stream is fed to the destination pass after pass; then the source goes
+ * to STOP_COPY and its stream is copied until it ends; source to STOP;
+ * destination to STOP (which loads the state) then RUNNING.  The source
+ * ends in STOP: resume it (uvfio_client_mig_set_state(from, RUNNING)) or
+ * retire it, as the caller decides.
+ *
+ * Errors: -ENOTSUP when either side cannot migrate (or PRE_COPY asked of a
+ * source without it), -EINVAL for from == to or a source in a state it
+ * cannot be migrated from (it must be RUNNING, or STOP for stop-copy),
+ * -ECANCELED from the progress callback, or the error of the failing
+ * step.  On failure the source is put back in the state it was in and
+ * the destination is reset (its state is not usable); each step that
+ * failed is logged on from's log.
+ */
+UVFIO_API int uvfio_client_migrate(struct uvfio_client *from,
+				   struct uvfio_client *to,
+				   const struct uvfio_migrate_opts *opts,
+				   struct uvfio_migrate_stats *stats);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,11 +52,23 @@ typedef ssize_t (*uvfio_region_fn)(void *opaque, unsigned index,
 				   bool is_write);
 
 /*
- * Create a server listening on socket_path (a stale socket file there is
- * replaced; any other file is an error, -EEXIST).  flags: UVFIO_SERVER_*.
+ * Create a server listening on socket_path.  The socket file is created
+ * with mode 0600 (only this user may connect), whatever the umask; see
+ * uvfio_server_set_socket_mode().  A stale socket file there (nobody
+ * listening) is replaced; -EADDRINUSE when another process still listens
+ * on it, -EEXIST when a file that is not a socket is in the way (both
+ * logged).  flags: UVFIO_SERVER_*.
  */
 UVFIO_API int uvfio_server_create(struct uvfio_server **srvp,
 				  const char *socket_path, unsigned flags);
+
+/*
+ * Permission bits (e.g. 0660 to let a group connect) of the socket file
+ * uvfio_server_create() made.  -EINVAL for bits outside 0777, -ENOENT for
+ * a server created on an fd (its owner chose the file's mode).
+ */
+UVFIO_API int uvfio_server_set_socket_mode(struct uvfio_server *srv,
+					   unsigned mode);
 
 /*
  * Create a server on an fd you own and hand over: a listening UNIX socket,
@@ -225,6 +237,17 @@ UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
  * answers DMA only after the command being handled (use the async form),
  * or when called from a completion run during such a wait.
  */
+/*
+ * How long a synchronous message DMA waits for the client's replies before
+ * it returns -ETIMEDOUT (default 5000 ms; 0 restores the default).  The
+ * connection stays up; replies that come later are dropped.  Asynchronous
+ * transfers have no timeout: they complete when the client answers or
+ * goes away; at most 64 requests are in flight and 1024 transfers queued
+ * (then the async calls return -EAGAIN).
+ */
+UVFIO_API void uvfio_server_set_dma_timeout(struct uvfio_server *srv,
+					    unsigned timeout_ms);
+
 UVFIO_API int uvfio_server_dma_read(struct uvfio_server *srv, uint64_t iova,
 				    void *buf, size_t len);
 UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
@@ -237,8 +260,9 @@ UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
  * callback: the server keeps answering commands while the transfer runs.
  * Fd-backed transfers complete before the call returns, done included.
  * Errors found before anything is sent (-ENOENT, -EACCES: the range is not
- * all inside windows with the right; -ENOTCONN) are returned, and then
- * done is not called; otherwise done is called exactly once.
+ * all inside windows with the right; -ENOTCONN; -EAGAIN: too many
+ * transfers queued, see uvfio_server_set_dma_timeout) are returned, and
+ * then done is not called; otherwise done is called exactly once.
  */
 typedef void (*uvfio_dma_done_fn)(void *opaque, int result);
 UVFIO_API int uvfio_server_dma_read_async(struct uvfio_server *srv,
@@ -305,6 +329,96 @@ UVFIO_API void uvfio_server_stop(struct uvfio_server *srv);
 
 /* true while a client is connected and has completed VERSION.  Any thread. */
 UVFIO_API bool uvfio_server_connected(struct uvfio_server *srv);
+
+/* ---- live migration (docs/migration.md) ------------------------------------ */
+
+/*
+ * A device that can be migrated registers these callbacks; the library then
+ * answers DEVICE_FEATURE (MIGRATION, MIG_DEVICE_STATE, DMA_LOGGING_*),
+ * MIG_DATA_READ and MIG_DATA_WRITE, and advertises "migration" in VERSION.
+ * Without them those commands fail with ENOTSUP.  All callbacks run on the
+ * server thread, between client commands, and may use every server call
+ * except the synchronous message DMA (uvfio_server_dma_read/write of a
+ * message-only window), which they must not wait on.
+ *
+ * transition(from, to) is called once per single arc of the state machine
+ * (enum uvfio_mig_state); a SET to a state no arc reaches is split into
+ * the shortest legal chain of arcs, as <linux/vfio.h> defines, and
+ * transition sees each step (e.g. RUNNING -> STOP, then STOP -> STOP_COPY).
+ * Return 0 when the device is in `to`.  Return -EBUSY or -EAGAIN when it
+ * cannot move now but is still fully in `from`: the SET fails with that
+ * errno and the state stays at `from` (earlier steps of the chain are kept,
+ * as the uapi allows).  Any other -errno means the device is in no valid
+ * state: the state becomes ERROR, the SET fails with that errno, and only
+ * DEVICE_RESET (-> RUNNING) leaves ERROR.  What each arc means:
+ *   RUNNING -> STOP, PRE_COPY -> ...: stop: no DMA, no interrupts, no
+ *     change of state until RUNNING again (region accesses may still come
+ *     in STOP, config and MSI-X ones above all);
+ *   STOP -> STOP_COPY, RUNNING -> PRE_COPY: a save session starts: the
+ *     next read_data returns the stream from its beginning;
+ *   PRE_COPY -> STOP_COPY: same session, the device now stopped;
+ *   STOP_COPY -> STOP, PRE_COPY -> RUNNING: the save session ends;
+ *   STOP -> RESUMING: a load session starts (write_data follows);
+ *   RESUMING -> STOP: the load ends: check the data and apply it, and fail
+ *     (-EINVAL) if it is incomplete or inconsistent.
+ *
+ * read_data(buf, len): in PRE_COPY and STOP_COPY, produce up to len bytes
+ * of the stream; return the count, or -errno.  0 in STOP_COPY means the
+ * end of the stream; 0 in PRE_COPY means nothing more for now (the device
+ * may produce more later, and again in STOP_COPY).  One MIG_DATA_READ of
+ * n bytes calls read_data until n bytes are produced or it returns 0, so a
+ * device may hand out any chunk sizes; n is at most max_data_xfer_size.
+ *
+ * write_data(buf, len): in RESUMING, take len bytes of the stream (in
+ * order, any chunking).  Return the bytes taken (the library calls again
+ * for the rest) or -errno; 0 before all is taken fails the MIG_DATA_WRITE
+ * with EINVAL.
+ *
+ * log_start/log_stop (optional): DMA dirty logging began (page size the
+ * library tracks at) or ended.  The library marks everything it writes
+ * for the device itself (see uvfio_server_dma_mark_dirty()); a device only
+ * needs these to start or stop its own tracking.
+ */
+struct uvfio_migration_ops {
+	int (*transition)(void *opaque, enum uvfio_mig_state from,
+			  enum uvfio_mig_state to);
+	ssize_t (*read_data)(void *opaque, void *buf, size_t len);
+	ssize_t (*write_data)(void *opaque, const void *buf, size_t len);
+	int (*log_start)(void *opaque, uint64_t page_size);
+	void (*log_stop)(void *opaque);
+};
+
+/*
+ * Make the device migratable.  flags: UVFIO_MIGRATION_STOP_COPY (required)
+ * | UVFIO_MIGRATION_PRE_COPY | UVFIO_MIGRATION_P2P, the optional states it
+ * implements.  transition, read_data and write_data are required.  Before
+ * the first client only (-EBUSY after), -EINVAL for bad flags or ops.  The
+ * state starts as RUNNING.
+ */
+UVFIO_API int uvfio_server_set_migration(struct uvfio_server *srv,
+					 const struct uvfio_migration_ops *ops,
+					 void *opaque, uint64_t flags);
+
+/* Current migration state (RUNNING for a device without migration).
+ * Any thread. */
+UVFIO_API enum uvfio_mig_state
+uvfio_server_migration_state(struct uvfio_server *srv);
+
+/*
+ * DMA dirty logging.  While the client logs (DMA_LOGGING_START ..
+ * DMA_LOGGING_STOP), every byte the library writes into client memory for
+ * the device is marked: uvfio_server_dma_write() and its async form,
+ * through fd-backed windows and with DMA_WRITE messages alike.  A device
+ * that changes client memory any other way (its own mapping of the same
+ * memory) calls uvfio_server_dma_mark_dirty() after writing.  Any thread;
+ * returns 0 (also when nothing is logged: cheap then), or -ENOENT if part
+ * of the range lies in no window (the rest is still marked).
+ */
+UVFIO_API int uvfio_server_dma_mark_dirty(struct uvfio_server *srv,
+					  uint64_t iova, uint64_t len);
+
+/* true while the client has DMA logging on.  Any thread. */
+UVFIO_API bool uvfio_server_dma_logging(struct uvfio_server *srv);
 
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dma/dma.h"
+#include "migration/dirty.h"
 
 #define DMA_PROT_ALL (UVFIO_DMA_READ | UVFIO_DMA_WRITE)
 #define DMA_DEFAULT_MAX_WINDOWS 65535u /* what the server advertises */
@@ -180,7 +181,12 @@ struct uvfio_dma_window {
 	struct uvfio_dma_file *file; /* NULL: message-only */
 	uint32_t refs;
 	uint8_t prot;
+	bool dirty_all;   /* logging, but no bitmap fitted: all dirty */
+	uint32_t dirty_gen; /* logging session the bitmap belongs to */
+	uint64_t *dirty;  /* tracking bitmap while logging, or NULL */
 };
+
+static void win_dirty_free(struct uvfio_dma *d, struct uvfio_dma_window *w);
 
 #define W(n) ((struct uvfio_dma_window *)(n))
 #define F(n) ((struct uvfio_dma_file *)(n))
@@ -532,6 +538,16 @@ out_free:
 	return ret;
 }
 
+/* Take w out of the tree (locked).  The lookup hint goes with it before
+ * anything can wait, so no new reference can reach w through the hint. */
+static void win_unlink(struct uvfio_dma *d, struct uvfio_dma_window *w)
+{
+	d->root = W(avl_remove(N(d->root), N(w), win_cmp));
+	d->n--;
+	if (d->hint == w)
+		d->hint = NULL;
+}
+
 /* Called locked with w already out of the tree. */
 static void win_drain(struct uvfio_dma *d, struct uvfio_dma_window *w)
 {
@@ -539,6 +555,7 @@ static void win_drain(struct uvfio_dma *d, struct uvfio_dma_window *w)
 		pthread_cond_wait(&d->idle, &d->lock);
 	if (w->file)
 		file_release(d, w->file);
+	win_dirty_free(d, w);
 }
 
 int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size)
@@ -552,8 +569,7 @@ int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size)
 		return -ENOENT;
 	}
 	/* Out of the tree first: new lookups fail while we wait. */
-	d->root = W(avl_remove(N(d->root), N(w), win_cmp));
-	d->n--;
+	win_unlink(d, w);
 	win_drain(d, w);
 	pthread_mutex_unlock(&d->lock);
 	free(w);
@@ -581,6 +597,7 @@ int uvfio_dma_unmap_all(struct uvfio_dma *d)
 	n = (int)d->n;
 	d->root = NULL;
 	d->n = 0;
+	d->hint = NULL;
 	drain_tree(d, root);
 	pthread_mutex_unlock(&d->lock);
 	return n;
@@ -594,10 +611,16 @@ int uvfio_dma_get(struct uvfio_dma *d, uint64_t iova, uint64_t want,
 	int ret = 0;
 
 	pthread_mutex_lock(&d->lock);
-	w = win_floor(d, iova);
-	if (!w || iova > win_last(w)) {
-		ret = -ENOENT;
-		goto out;
+	/* Devices stream through one window at a time: try the window of the
+	 * last lookup before walking the tree. */
+	w = d->hint;
+	if (!w || iova < w->iova || iova > win_last(w)) {
+		w = win_floor(d, iova);
+		if (!w || iova > win_last(w)) {
+			ret = -ENOENT;
+			goto out;
+		}
+		d->hint = w;
 	}
 	if (prot & ~(uint32_t)w->prot) {
 		ret = -EACCES;
@@ -658,4 +681,260 @@ uint32_t uvfio_dma_file_count(struct uvfio_dma *d)
 	n = avl_count(N(d->files));
 	pthread_mutex_unlock(&d->lock);
 	return n;
+}
+
+/* ---- dirty logging ------------------------------------------------------- */
+
+/* Called locked.  Bitmaps of an earlier session count as none. */
+static void win_dirty_free(struct uvfio_dma *d, struct uvfio_dma_window *w)
+{
+	if (w->dirty) {
+		d->log_bytes -= dirty_track_words(w->iova, win_last(w),
+						  d->log_shift) * 8;
+		free(w->dirty);
+		w->dirty = NULL;
+	}
+	w->dirty_all = false;
+}
+
+static bool win_logged(struct uvfio_dma *d, struct uvfio_dma_window *w)
+{
+	return !d->n_log_ranges ||
+	       dirty_ranges_overlap(d->log_ranges, d->n_log_ranges, w->iova,
+				    win_last(w));
+}
+
+/* Called locked while logging: the bitmap of w for this session, created
+ * if needed; NULL when w is not logged or is reported all dirty. */
+static uint64_t *win_bitmap(struct uvfio_dma *d, struct uvfio_dma_window *w)
+{
+	if (w->dirty_gen == d->log_gen)
+		return w->dirty;
+	w->dirty_gen = d->log_gen;
+	if (!win_logged(d, w))
+		return NULL;
+	uint64_t bytes = dirty_track_words(w->iova, win_last(w), d->log_shift) * 8;
+	if (bytes > d->log_max_bytes - d->log_bytes || bytes > SIZE_MAX ||
+	    !(w->dirty = calloc(1, (size_t)bytes))) {
+		w->dirty_all = true;
+		return NULL;
+	}
+	d->log_bytes += bytes;
+	return w->dirty;
+}
+
+static void tree_dirty_free(struct uvfio_dma *d, struct avl *n)
+{
+	if (!n)
+		return;
+	tree_dirty_free(d, n->l);
+	tree_dirty_free(d, n->r);
+	win_dirty_free(d, W(n));
+}
+
+/* Bitmap bytes windows logged now would take. */
+static uint64_t tree_dirty_need(struct uvfio_dma *d, struct avl *n)
+{
+	if (!n)
+		return 0;
+	uint64_t b = tree_dirty_need(d, n->l) + tree_dirty_need(d, n->r);
+	if (win_logged(d, W(n)))
+		b += dirty_track_words(W(n)->iova, win_last(W(n)), d->log_shift) * 8;
+	return b;
+}
+
+static bool tree_dirty_alloc(struct uvfio_dma *d, struct avl *n)
+{
+	if (!n)
+		return true;
+	if (!tree_dirty_alloc(d, n->l) || !tree_dirty_alloc(d, n->r))
+		return false;
+	win_bitmap(d, W(n));
+	return !W(n)->dirty_all;
+}
+
+int uvfio_dma_log_start(struct uvfio_dma *d, uint32_t shift,
+			const struct uvfio_dma_range *ranges, uint32_t n,
+			uint64_t max_bytes)
+{
+	struct uvfio_dma_range *r = NULL;
+
+	if (shift >= 63)
+		return -EINVAL;
+	if (n) {
+		r = malloc(n * sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < n; i++) {
+			if (!ranges[i].len) {
+				free(r);
+				return -EINVAL;
+			}
+			r[i] = ranges[i];
+		}
+		n = dirty_ranges_normalize(r, n);
+	}
+	pthread_mutex_lock(&d->lock);
+	if (d->logging) {
+		pthread_mutex_unlock(&d->lock);
+		free(r);
+		return -EBUSY;
+	}
+	tree_dirty_free(d, N(d->root)); /* nothing should be left; be sure */
+	d->log_shift = shift;
+	d->log_ranges = r;
+	d->n_log_ranges = n;
+	d->log_max_bytes = max_bytes;
+	d->log_gen++;
+	int ret = 0;
+	if (tree_dirty_need(d, N(d->root)) > max_bytes)
+		ret = -E2BIG;
+	else if (!tree_dirty_alloc(d, N(d->root)))
+		ret = -ENOMEM;
+	if (ret) {
+		tree_dirty_free(d, N(d->root));
+		d->log_ranges = NULL;
+		d->n_log_ranges = 0;
+		d->log_gen++;
+		free(r);
+	} else {
+		__atomic_store_n(&d->logging, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+void uvfio_dma_log_stop(struct uvfio_dma *d)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->logging) {
+		__atomic_store_n(&d->logging, false, __ATOMIC_RELEASE);
+		tree_dirty_free(d, N(d->root));
+		free(d->log_ranges);
+		d->log_ranges = NULL;
+		d->n_log_ranges = 0;
+		d->log_gen++;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Called locked while logging. */
+static void win_mark(struct uvfio_dma *d, struct uvfio_dma_window *w,
+		     uint64_t a, uint64_t b)
+{
+	uint64_t *bm = win_bitmap(d, w);
+	if (bm)
+		dirty_track_mark(bm, w->iova, win_last(w), d->log_shift, a, b);
+}
+
+int uvfio_dma_mark_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t len)
+{
+	if (!len || !__atomic_load_n(&d->logging, __ATOMIC_ACQUIRE))
+		return 0;
+	uint64_t last = len - 1 > UINT64_MAX - iova ? UINT64_MAX : iova + (len - 1);
+	int ret = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->logging)
+		goto out;
+	struct uvfio_dma_window *w = win_floor(d, iova);
+	uint64_t covered = iova; /* first byte not yet seen in a window */
+	if (!w || win_last(w) < iova)
+		w = win_above(d, iova);
+	while (w && w->iova <= last) {
+		if (w->iova > covered)
+			ret = -ENOENT;
+		win_mark(d, w, iova, last);
+		if (win_last(w) >= last) {
+			covered = last;
+			goto out;
+		}
+		covered = win_last(w) + 1;
+		w = win_above(d, w->iova);
+	}
+	ret = -ENOENT;
+out:
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
+			      const struct uvfio_dma_ref *ref, uint64_t iova,
+			      uint64_t len)
+{
+	if (!len || !ref->w || !__atomic_load_n(&d->logging, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->logging)
+		win_mark(d, ref->w, iova,
+			 len - 1 > UINT64_MAX - iova ? UINT64_MAX
+						     : iova + (len - 1));
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Called locked while logging. */
+static void win_report(struct uvfio_dma *d, struct uvfio_dma_window *w,
+		       uint64_t iova, uint64_t len, uint32_t pg_shift,
+		       uint64_t *out)
+{
+	if (w->dirty_gen != d->log_gen)
+		return; /* never written this session */
+	dirty_track_report(w->dirty, w->dirty_all, w->iova, win_last(w),
+			   d->log_shift, iova, len, pg_shift, out, true);
+}
+
+int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
+			 uint32_t pg_shift, uint64_t *out)
+{
+	if (!len || pg_shift >= 64 || len - 1 > UINT64_MAX - iova)
+		return -EINVAL;
+	uint64_t last = iova + (len - 1);
+	uint64_t pages = (len >> pg_shift) + ((len & ((1ull << pg_shift) - 1)) != 0);
+	memset(out, 0, (size_t)((pages + 63) / 64 * 8));
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->logging) {
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	struct uvfio_dma_window *w = win_floor(d, iova);
+	if (!w || win_last(w) < iova)
+		w = win_above(d, iova);
+	for (; w && w->iova <= last; w = win_above(d, w->iova))
+		win_report(d, w, iova, len, pg_shift, out);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+int uvfio_dma_unmap_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+			  uint32_t pg_shift, uint64_t *out)
+{
+	struct uvfio_dma_window *w;
+
+	if (!size || pg_shift >= 64 || size - 1 > UINT64_MAX - iova)
+		return -EINVAL;
+	uint64_t pages = (size >> pg_shift) +
+			 ((size & ((1ull << pg_shift) - 1)) != 0);
+	memset(out, 0, (size_t)((pages + 63) / 64 * 8));
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->logging) {
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	w = win_floor(d, iova);
+	if (!w || w->iova != iova || w->size != size) {
+		pthread_mutex_unlock(&d->lock);
+		return -ENOENT;
+	}
+	win_unlink(d, w);
+	/* Writes through references still held end (and mark) first. */
+	while (w->refs)
+		pthread_cond_wait(&d->idle, &d->lock);
+	if (d->logging)
+		win_report(d, w, iova, size, pg_shift, out);
+	win_drain(d, w);
+	pthread_mutex_unlock(&d->lock);
+	free(w);
+	return 0;
 }

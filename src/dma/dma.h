@@ -35,9 +35,21 @@ struct uvfio_dma {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;       /* signalled when a reference is put */
 	struct uvfio_dma_window *root; /* balanced tree by iova */
+	struct uvfio_dma_window *hint; /* window of the last lookup, or NULL */
 	struct uvfio_dma_file *files;  /* shared mappings, by (dev, ino) */
 	uint32_t n, max;
 	uint64_t max_window; /* largest window accepted, bytes */
+	/* Dirty logging (uvfio_dma_log_*): read unlocked as a cheap hint. */
+	bool logging;
+	uint32_t log_shift;  /* log2 of the tracking page size */
+	uint32_t log_gen;    /* session number: stale window bitmaps differ */
+	struct uvfio_dma_range *log_ranges; /* sorted, merged; NULL: all */
+	uint32_t n_log_ranges;
+	uint64_t log_bytes, log_max_bytes; /* bitmap memory used / allowed */
+};
+
+struct uvfio_dma_range {
+	uint64_t iova, len;
 };
 
 /* What uvfio_dma_get() found for the start of a range. */
@@ -85,6 +97,43 @@ int uvfio_dma_unmap_all(struct uvfio_dma *d);
 int uvfio_dma_get(struct uvfio_dma *d, uint64_t iova, uint64_t want,
 		  uint32_t prot, struct uvfio_dma_ref *ref);
 void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref);
+
+/*
+ * Dirty logging.  Each window that overlaps a logged range gets a bitmap,
+ * one bit per tracking page (1 << shift bytes, aligned in IOVA space),
+ * created at start for existing windows and on first write for later
+ * ones.  Memory for all bitmaps together stays under max_bytes: start
+ * fails with -E2BIG when existing windows would exceed it; a later window
+ * that does not fit is reported all dirty instead (never clean by mistake).
+ * ranges: n sorted or not, overlapping or not; n == 0 logs everything.
+ * Returns 0, -EBUSY (already logging), -EINVAL, -E2BIG or -ENOMEM.
+ */
+int uvfio_dma_log_start(struct uvfio_dma *d, uint32_t shift,
+			const struct uvfio_dma_range *ranges, uint32_t n,
+			uint64_t max_bytes);
+/* Stop and free every bitmap.  Harmless when not logging. */
+void uvfio_dma_log_stop(struct uvfio_dma *d);
+/* Mark [iova, iova + len) written.  0, or -ENOENT if part of it lies in no
+ * window (the rest is marked).  Cheap when not logging. */
+int uvfio_dma_mark_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t len);
+/* The same through a reference held on the window (a write just done
+ * through ref->ptr), which finds the window even while an unmap waits. */
+void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
+			      const struct uvfio_dma_ref *ref, uint64_t iova,
+			      uint64_t len);
+/*
+ * Bitmap of [iova, iova + len) at 1 << pg_shift bytes per bit into out
+ * (uvfio_bitmap_bytes(len, 1 << pg_shift) bytes, zeroed here), and clear
+ * the tracking pages wholly inside the range.  Bit n covers
+ * [iova + n * page, iova + (n + 1) * page).  -EINVAL when not logging.
+ */
+int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
+			 uint32_t pg_shift, uint64_t *out);
+/* Unmap the window that is exactly [iova, iova + size), like
+ * uvfio_dma_unmap(), and give its bitmap (as uvfio_dma_log_report) once
+ * no reference is held any more, so no write is missed. */
+int uvfio_dma_unmap_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+			  uint32_t pg_shift, uint64_t *out);
 
 /* Number of windows, and of distinct file mappings (for tests). */
 uint32_t uvfio_dma_count(struct uvfio_dma *d);

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "priv.h"
@@ -43,6 +44,7 @@ static int server_alloc(struct uvfio_server **out, unsigned flags)
 	s->pcie = flags & UVFIO_SERVER_PCIE;
 	s->max_data_xfer = SRV_MAX_DATA_XFER;
 	s->max_msg_fds = SRV_MAX_MSG_FDS;
+	s->dma_timeout_ms = SRV_DMA_TIMEOUT_MS;
 	s->dma_q_tail = &s->dma_q;
 	pthread_mutex_init(&s->lock, NULL);
 	int r = uvfio_pci_init(&s->pci, s->pcie);
@@ -78,6 +80,13 @@ int uvfio_server_create(struct uvfio_server **srvp, const char *socket_path,
 		return r;
 	r = uvfio_sock_listen(socket_path);
 	if (r < 0) {
+		uvfio_err(&s->log, "cannot listen on %s: %s", socket_path,
+			  r == -EADDRINUSE
+				  ? "another process is serving that socket; "
+				    "stop it or choose another path"
+			  : r == -EEXIST ? "a file that is not a socket is "
+					   "in the way"
+					 : strerror(-r));
 		uvfio_server_destroy(s);
 		return r;
 	}
@@ -121,6 +130,20 @@ int uvfio_server_create_fd(struct uvfio_server **srvp, int fd, unsigned flags)
 	}
 	*srvp = s;
 	return 0;
+}
+
+int uvfio_server_set_socket_mode(struct uvfio_server *s, unsigned mode)
+{
+	if (mode & ~0777u)
+		return -EINVAL;
+	if (!s->path)
+		return -ENOENT; /* created on an fd: the caller owns the file */
+	return chmod(s->path, mode) < 0 ? -errno : 0;
+}
+
+void uvfio_server_set_dma_timeout(struct uvfio_server *s, unsigned timeout_ms)
+{
+	s->dma_timeout_ms = timeout_ms ? timeout_ms : SRV_DMA_TIMEOUT_MS;
 }
 
 void uvfio_server_set_log(struct uvfio_server *s, uvfio_log_fn fn,
@@ -288,6 +311,7 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	/* The spec: drop every DMA window and eventfd of the client, keep
 	 * the device's state; the device decides what a lost client resets. */
 	uvfio_dma_unmap_all(&s->dma);
+	srv_mig_disconnect(s);
 	srv_irqs_release(s);
 	if (was_negotiated && s->ops && s->ops->reset)
 		s->ops->reset(s->ops_opaque, UVFIO_RESET_LOST_CONN);
@@ -309,7 +333,10 @@ static int conn_open(struct uvfio_server *s, int fd)
 	/* Until VERSION, only a small message makes sense. */
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + sizeof(struct uvfio_version) +
 			     UVFIO_MAX_JSON_LEN;
-	c->tp.max_fds = s->max_msg_fds;
+	/* More fds than max_msg_fds (up to the transport's hard cap) reach
+	 * the codec, which refuses the command with EINVAL and closes them;
+	 * the connection goes on. */
+	c->tp.max_fds = UVFIO_TP_MAX_FDS;
 	c->lim.max_data_xfer = s->max_data_xfer;
 	c->lim.max_msg_fds = s->max_msg_fds;
 	int r = ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_CONN);
@@ -440,6 +467,12 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	unsigned which = UVFIO_CAP_HAS_MAX_MSG_FDS | UVFIO_CAP_HAS_MAX_DATA_XFER |
 			 UVFIO_CAP_HAS_MAX_DMA_MAPS | UVFIO_CAP_HAS_PGSIZES |
 			 UVFIO_CAP_HAS_WRITE_MULTIPLE;
+	if (s->mig.ops) {
+		/* Any client page size is fine: we report at any size. */
+		mine.mig_pgsize = 4096;
+		mine.mig_max_bitmap_size = SRV_MAX_REPORT_BITMAP;
+		which |= UVFIO_CAP_HAS_MIGRATION;
+	}
 
 	if (c->peer.twin_socket && c->peer.max_msg_fds >= 1) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0 &&
@@ -536,6 +569,7 @@ static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	pthread_mutex_lock(&s->lock);
 	uvfio_pci_reset(&s->pci);
 	pthread_mutex_unlock(&s->lock);
+	srv_mig_reset(s);
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 
@@ -583,6 +617,8 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 		return -EPROTO;
 	}
 
+	if (srv_mig_gate(s, &v))
+		goto handled;
 	switch (v.hdr.cmd) {
 	case UVFIO_CMD_VERSION:
 		handle_version(s, &v);
@@ -630,11 +666,19 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 				"DIRTY_PAGES was removed from the protocol; use "
 				"DEVICE_FEATURE DMA logging");
 		break;
+	case UVFIO_CMD_DEVICE_FEATURE:
+		srv_handle_feature(s, &v);
+		break;
+	case UVFIO_CMD_MIG_DATA_READ:
+	case UVFIO_CMD_MIG_DATA_WRITE:
+		srv_handle_mig_data(s, &v);
+		break;
 	default:
-		srv_reply_error(s, &v.hdr, ENOTSUP, "migration is not supported "
-						    "by this device");
+		srv_reply_error(s, &v.hdr, ENOTSUP,
+				"command not supported by this server");
 		break;
 	}
+handled:
 	/* Commands that came while the handler waited for DMA go next. */
 	if (!c->drop && c->stash.len && uvfio_tp_unstash(&c->tp, &c->stash))
 		c->drop = true;
@@ -694,6 +738,28 @@ static void conn_arm(struct uvfio_server *s, bool tx_full)
 	}
 }
 
+/*
+ * A command too large for any buffer cannot be skipped (its body would
+ * have to be read), so the connection ends; the client first gets an
+ * E2BIG reply for it, so it learns why.
+ */
+static void refuse_oversize(struct uvfio_server *s, int err)
+{
+	struct conn *c = s->conn;
+	struct uvfio_hdr h;
+	if (err != -EMSGSIZE || uvfio_tp_rx_pending(&c->tp) < UVFIO_HDR_SIZE)
+		return;
+	memcpy(&h, c->tp.rx + c->tp.rx_start, sizeof(h));
+	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_COMMAND ||
+	    h.msg_size <= c->tp.max_msg_size)
+		return;
+	uvfio_tp_cancel(&c->tp);
+	srv_reply_error(s, &h, E2BIG,
+			"message larger than max_data_xfer_size allows; "
+			"closing the connection");
+	(void)uvfio_tp_flush(&c->tp);
+}
+
 static void conn_service(struct uvfio_server *s, bool twin)
 {
 	struct conn *c = s->conn;
@@ -715,6 +781,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 	for (int round = 0; round < 8; round++) {
 		r = uvfio_tp_recv(&c->tp, deliver, s);
 		if (r < 0 && !c->drop) {
+			refuse_oversize(s, r);
 			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
 			return;
 		}

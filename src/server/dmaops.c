@@ -66,8 +66,7 @@ void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	int r;
 
 	if (u->flags & UVFIO_DMA_UNMAP_GET_DIRTY_BITMAP) {
-		srv_reply_error(s, &v->hdr, ENOTSUP,
-				"dirty page logging is not active");
+		srv_handle_unmap_dirty(s, v); /* migration.c */
 		return;
 	}
 	/* The device hears first so it can stop using the window; the
@@ -145,6 +144,7 @@ static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
 	if (s->dma_q_tail == &op->next)
 		s->dma_q_tail = pp;
 	op->queued = false;
+	s->dma_q_len--;
 }
 
 void srv_dma_pump(struct uvfio_server *s)
@@ -261,6 +261,9 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 		queue_remove_locked(s, op); /* send no more of it */
 	} else if (rq->exp.cmd == UVFIO_CMD_DMA_READ && op->buf) {
 		memcpy(op->buf + rq->buf_off, v.u.dma_rw.data, v.u.dma_rw.count);
+	} else if (rq->exp.cmd == UVFIO_CMD_DMA_WRITE) {
+		/* Again now that the client has written (see op_start). */
+		uvfio_dma_mark_dirty(&s->dma, rq->exp.addr, rq->exp.count);
 	}
 	if (!op->inflight && !op->queued && !op->finished)
 		op_finish_locked(s, op, &completed);
@@ -327,9 +330,10 @@ static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
 			return 0;
 		}
 		size_t n = ref.len < len - *done ? (size_t)ref.len : len - *done;
-		if (is_write)
+		if (is_write) {
 			memcpy(ref.ptr, buf + *done, n);
-		else
+			uvfio_dma_ref_mark_dirty(&s->dma, &ref, at, n);
+		} else
 			memcpy(buf + *done, ref.ptr, n);
 		uvfio_dma_put(&s->dma, &ref);
 		*done += n;
@@ -375,6 +379,11 @@ static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 		*err = r;
 		return NULL;
 	}
+	/* Dirty logging: marked before the client writes, so a report it
+	 * answers in between cannot miss the write, and again when it has
+	 * (srv_dma_reply), so a report between those two cannot either. */
+	if (is_write)
+		uvfio_dma_mark_dirty(&s->dma, iova, len);
 	struct dma_op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		*err = -ENOMEM;
@@ -393,8 +402,19 @@ static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 		*err = -ENOTCONN;
 		return NULL;
 	}
+	if (s->dma_q_len >= SRV_DMA_MAX_QUEUED) {
+		pthread_mutex_unlock(&s->lock);
+		op_free(op);
+		uvfio_warn(&s->log, "%u message DMA transfers already queued "
+				    "(the client answers slowly or not at all); "
+				    "refusing more with EAGAIN",
+			   SRV_DMA_MAX_QUEUED);
+		*err = -EAGAIN;
+		return NULL;
+	}
 	*s->dma_q_tail = op;
 	s->dma_q_tail = &op->next;
+	s->dma_q_len++;
 	pthread_mutex_unlock(&s->lock);
 	return op;
 }
@@ -418,7 +438,7 @@ static int64_t now_ms(void)
  * replies, and nothing else reads it meanwhile. */
 static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
 {
-	int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+	int64_t deadline = now_ms() + s->dma_timeout_ms;
 	while (!op->finished) {
 		struct conn *c = s->conn;
 		srv_dma_pump(s);
@@ -466,7 +486,7 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 {
 	struct conn *c = s->conn;
 	struct uvfio_tp nest;
-	int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+	int64_t deadline = now_ms() + s->dma_timeout_ms;
 	int r = 0;
 
 	uvfio_tp_init(&nest, c->tp.fd);
@@ -498,7 +518,9 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 	}
 	c->nesting = false;
 	int rr = uvfio_tp_stash_rest(&c->stash, &nest);
-	if (r || rr) {
+	/* A timeout leaves the stream whole (what was read is stashed, late
+	 * replies find their orphaned request): the client stays. */
+	if ((r && r != -ETIMEDOUT) || rr) {
 		/* The stream is broken or cannot be kept in order. */
 		c->tp.why = nest.why ? nest.why : "lost the stream while "
 						  "waiting for DMA";
@@ -546,7 +568,7 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		r = wait_nested(s, op);
 	} else if (mine) {
 		/* Not inside a callback: run the loop until the op ends. */
-		int64_t deadline = now_ms() + SRV_DMA_TIMEOUT_MS;
+		int64_t deadline = now_ms() + s->dma_timeout_ms;
 		srv_dma_pump(s);
 		while (!op->finished && !r) {
 			struct pollfd pf = { .fd = s->epfd, .events = POLLIN };
@@ -568,7 +590,12 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		srv_wake(s);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SRV_DMA_TIMEOUT_MS / 1000 + 1;
+		ts.tv_sec += s->dma_timeout_ms / 1000;
+		ts.tv_nsec += (long)(s->dma_timeout_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
 		pthread_mutex_lock(&s->lock);
 		while (!op->finished && !r)
 			r = pthread_cond_timedwait(&op->cond, &s->lock, &ts) ==
@@ -589,6 +616,13 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		if (!op->inflight)
 			op_free(op);
 		pthread_mutex_unlock(&s->lock);
+		if (!r || r == -ETIMEDOUT)
+			uvfio_warn(&s->log, "synchronous DMA %s of %zu bytes at "
+					    "0x%llx timed out after %u ms: the "
+					    "client does not answer",
+				   is_write ? "write" : "read", len - done,
+				   (unsigned long long)(iova + done),
+				   s->dma_timeout_ms);
 		return r ? r : -ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&s->lock);

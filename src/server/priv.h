@@ -21,7 +21,11 @@
 #define SRV_CTRL_MAX 65536u  /* largest non-data command we accept */
 #define SRV_MAX_REGIONS 16u  /* 9 PCI regions + device-specific ones */
 #define SRV_QEMU_DMA_CHUNK (64u << 10) /* QEMU truncates larger replies */
-#define SRV_DMA_TIMEOUT_MS 5000
+#define SRV_DMA_TIMEOUT_MS 5000 /* default; uvfio_server_set_dma_timeout */
+/* Message DMA transfers queued and not yet fully sent: beyond, the async
+ * calls say -EAGAIN, so a client that stops answering cannot make a
+ * device's queue grow without bound (SRV_DMA_INFLIGHT caps what is sent). */
+#define SRV_DMA_MAX_QUEUED 1024u
 
 struct srv_region {
 	bool present;
@@ -37,6 +41,19 @@ struct srv_irq {
 	uint8_t *masked; /* client mask (ACTION_MASK) per vector */
 	bool intx_level; /* INTx: device holds the line asserted */
 };
+
+/* Live migration (migration.c). */
+struct srv_mig {
+	const struct uvfio_migration_ops *ops; /* NULL: not migratable */
+	void *opaque;
+	uint64_t flags;  /* UVFIO_MIGRATION_* */
+	uint32_t state;  /* enum uvfio_mig_state; atomic for other threads */
+};
+/* Largest dirty bitmap one REPORT or DMA_UNMAP answers (128 GiB at 4 KiB
+ * pages): it must fit the send queue, whose limit is 8 MiB. */
+#define SRV_MAX_REPORT_BITMAP (4u << 20)
+/* All tracking bitmaps of a logging session together (2 TiB at 4 KiB). */
+#define SRV_MAX_LOG_BYTES (64ull << 20)
 
 struct srv_ioeventfd {
 	unsigned index;
@@ -115,6 +132,8 @@ struct uvfio_server {
 	pthread_mutex_t lock;
 	struct conn *conn;
 	struct dma_op *dma_q, **dma_q_tail;
+	unsigned dma_q_len;
+	unsigned dma_timeout_ms; /* synchronous message DMA */
 
 	struct uvfio_dma dma; /* windows of the current client */
 	uint32_t max_data_xfer;
@@ -136,6 +155,7 @@ struct uvfio_server {
 
 	const struct uvfio_device_ops *ops;
 	void *ops_opaque;
+	struct srv_mig mig;
 	uvfio_config_fn config_fn;
 	void *config_opaque;
 };
@@ -185,5 +205,16 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m);
 void srv_dma_pump(struct uvfio_server *s);
 /* Fail every DMA op (connection gone). */
 void srv_dma_abort(struct uvfio_server *s, int err);
+
+/* migration.c */
+void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v);
+void srv_handle_mig_data(struct uvfio_server *s, struct uvfio_cmd_view *v);
+/* DMA_UNMAP with GET_DIRTY_BITMAP. */
+void srv_handle_unmap_dirty(struct uvfio_server *s, struct uvfio_cmd_view *v);
+/* Commands the migration state forbids are answered here: true if so. */
+bool srv_mig_gate(struct uvfio_server *s, const struct uvfio_cmd_view *v);
+/* After a successful DEVICE_RESET, and when the client goes away. */
+void srv_mig_reset(struct uvfio_server *s);
+void srv_mig_disconnect(struct uvfio_server *s);
 
 #endif

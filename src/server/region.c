@@ -362,6 +362,11 @@ static int check_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 		return -EINVAL;
 	}
 	struct srv_region *r = &s->regions[idx];
+	if (count == 0) {
+		/* Meaningless, and device callbacks need not handle it. */
+		*why = "zero-length access";
+		return -EINVAL;
+	}
 	if (off > r->d.size || count > r->d.size - off) {
 		*why = "access beyond the region's end";
 		return -EINVAL;

@@ -27,29 +27,69 @@ int uvfio_sock_set_nonblock(int fd)
 	return 0;
 }
 
-int uvfio_sock_listen(const char *path)
+/*
+ * Someone accepts connections on the socket file at path: 1; a socket file
+ * nobody listens on (left by a process that died): 0; -errno otherwise.
+ * A full backlog (EAGAIN) still means a live server.
+ */
+static int sock_is_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	int err = errno;
+	close(fd);
+	if (r == 0 || err == EAGAIN || err == EINPROGRESS)
+		return 1;
+	if (err == ECONNREFUSED || err == ENOENT)
+		return 0;
+	return -err;
+}
+
+int uvfio_sock_listen_mode(const char *path, unsigned mode)
 {
 	struct sockaddr_un sa;
 	struct stat st;
 	int r = fill_addr(&sa, path);
 	if (r)
 		return r;
-	/* Replace a socket left by a previous run, never any other file. */
+	if (mode & ~0777u)
+		return -EINVAL;
+	/* Replace a socket left by a previous run, never any other file, and
+	 * never a socket some process still serves. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return -EEXIST;
-		unlink(path);
+		r = sock_is_live(&sa);
+		if (r)
+			return r > 0 ? -EADDRINUSE : r;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 1) < 0) {
+	/* The file gets its mode between bind() and listen(): nobody can
+	 * connect before listen(), so no client ever sees the umask's mode,
+	 * and no process-wide umask change is needed. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
 		close(fd);
 		return r;
 	}
+	if (chmod(path, mode) < 0 || listen(fd, 1) < 0) {
+		r = -errno;
+		unlink(path);
+		close(fd);
+		return r;
+	}
 	return fd;
+}
+
+int uvfio_sock_listen(const char *path)
+{
+	return uvfio_sock_listen_mode(path, UVFIO_SOCK_DEFAULT_MODE);
 }
 
 int uvfio_sock_connect(const char *path)

@@ -5,8 +5,15 @@
 
 #include <stdbool.h>
 
-/* Listening socket bound to path (removed first if it is a stale socket).
- * Returns fd or -errno. */
+/* Mode of a socket file we create: only our user may connect. */
+#define UVFIO_SOCK_DEFAULT_MODE 0600u
+
+/* Listening socket bound to path with file mode `mode` (whatever the
+ * umask).  A stale socket file there (nobody listening) is replaced;
+ * -EADDRINUSE when a process still listens on it, -EEXIST when path is
+ * not a socket.  Returns fd or -errno. */
+int uvfio_sock_listen_mode(const char *path, unsigned mode);
+/* The same with UVFIO_SOCK_DEFAULT_MODE. */
 int uvfio_sock_listen(const char *path);
 /* Blocking connect to path, then switched to non-blocking. fd or -errno. */
 int uvfio_sock_connect(const char *path);
