@@ -53,3 +53,12 @@ clean:
 .PHONY: bench
 bench: build
 	$(BUILD)/bench/uvfio-bench
+
+# make valgrind: the integration tests under valgrind memcheck (installed
+# with apt-get when missing), on a plain debug build in build-valgrind/.
+# Fails on any memcheck error or definite leak.  Which tests and why:
+# scripts/valgrind.sh and docs/hardening.md.
+.PHONY: valgrind
+VALGRIND_BUILD ?= build-valgrind
+valgrind: deps
+	@scripts/valgrind.sh $(VALGRIND_BUILD)

@@ -222,6 +222,7 @@ static void send_all(int fd, const void *buf, size_t len, const int *fds,
 		struct iovec iov = { (void *)p, len };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		if (nfds) {
+			memset(&ctl, 0, sizeof(ctl)); /* padding goes out too */
 			mh.msg_control = ctl.b;
 			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
 			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);

@@ -884,7 +884,9 @@ int uvfio_server_process(struct uvfio_server *s)
 
 int uvfio_server_run(struct uvfio_server *s)
 {
-	s->stopping = 0;
+	/* A stop requested before the loop starts (a SIGTERM right after
+	 * the handler is installed) counts: stopping is cleared only on the
+	 * way out, so the server can be run again. */
 	while (!s->stopping) {
 		struct pollfd p = { .fd = s->epfd, .events = POLLIN };
 		if (poll(&p, 1, -1) < 0) {
@@ -900,6 +902,7 @@ int uvfio_server_run(struct uvfio_server *s)
 	 * once instead of at its timeout. */
 	if (s->conn)
 		srv_dma_abort(s, -ESHUTDOWN);
+	s->stopping = 0;
 	return 0;
 }
 

@@ -420,6 +420,12 @@ void srv_handle_region_rw(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		srv_reply_error(s, &v->hdr, -r, "device refused the read");
 		return;
 	}
+	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
+		/* The device saw the read (it may have side effects); the
+		 * client asked for no reply, so the data goes nowhere. */
+		uvfio_tp_cancel(&c->tp);
+		return;
+	}
 	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
 	memcpy(p + UVFIO_HDR_SIZE, req, sizeof(*req));
 	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
