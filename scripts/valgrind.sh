@@ -11,10 +11,7 @@
 # start are not traced.  The unit tests of pure code (codec, pci) add
 # little over ASan and are left to `make check`; fuzz replays likewise.
 # dma asserts timings (65535 maps in under a second) that cannot hold at
-# valgrind's speed.  client hangs in its teardown under valgrind: after
-# test_reconnect_and_kill the restarted sample device never sees the
-# SIGTERM that should end it (under investigation; fault-client covers
-# the client's failure paths meanwhile).
+# valgrind's speed.
 set -e
 build=${1:-build-valgrind}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +36,8 @@ supp=""
 
 # The library's own tests over real sockets and processes.  Each test's
 # timeout is multiplied: valgrind runs code 20-50 times slower.
-tests="fault fault-client client-bad skeleton device server transport"
+tests="fault fault-client client client-bad skeleton device server transport
+	migration migration-server"
 
 # shellcheck disable=SC2086
 exec meson test -C "$build" --no-rebuild --print-errorlogs \

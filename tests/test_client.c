@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,10 +59,20 @@ static pid_t start_dmadev(const char *path)
 		execl(dmadev_bin, dmadev_bin, "--socket", path, (char *)NULL);
 		_exit(127);
 	}
-	struct stat st;
-	for (int i = 0; i < 300 && stat(path, &st) != 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(path, &st), 0);
+	/* Wait until it accepts: the file alone may be the stale one a
+	 * killed device left behind. */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int ok = 0;
+	for (int i = 0; i < 300 && !ok; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(fd >= 0);
+		ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		if (!ok)
+			usleep(10000);
+	}
+	assert_true(ok);
 	return pid;
 }
 

@@ -492,6 +492,7 @@ static int dma_map(struct cl *c, uint64_t iova, uint64_t size, int fd)
 	} ctl;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	if (fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl)); /* the padding goes out too */
 		mh.msg_control = ctl.b;
 		mh.msg_controllen = sizeof(ctl.b);
 		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
@@ -590,7 +591,7 @@ static void test_features(void **st)
 						UVFIO_FEATURE_MIG_DEVICE_STATE,
 				 &ms, 4, NULL),
 			 -EINVAL); /* payload too short */
-	uint8_t buf[64];
+	uint8_t buf[64] = { 0 };
 	assert_int_equal(mig_read(c, 16, buf), -EINVAL);  /* not saving */
 	assert_int_equal(mig_write(c, buf, 16), -EINVAL); /* not resuming */
 	struct uvfio_feature_log_report rep = { 0, 4096, 4096 };
