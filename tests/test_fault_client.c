@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +457,49 @@ static void test_server_max_data_xfer(void **state)
 	}
 }
 
+/* A server that never accepts, its backlog full: connect gives up with
+ * -EAGAIN at the request timeout instead of blocking for good. */
+static void test_server_backlog_full(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/uvfio-fc-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s.sock", dir);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 0), 0);
+	/* Fill the backlog with connections nobody accepts. */
+	int q[4], nq = 0;
+	for (; nq < 4; nq++) {
+		q[nq] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (connect(q[nq], (struct sockaddr *)&sa, sizeof(sa))) {
+			assert_int_equal(errno, EAGAIN);
+			close(q[nq]);
+			break;
+		}
+	}
+	assert_true(nq < 4);
+
+	struct uvfio_client *c;
+	assert_int_equal(uvfio_client_create(&c), 0);
+	uvfio_client_set_log(c, NULL, NULL, UVFIO_LOG_ERR);
+	uvfio_client_set_timeout(c, 200);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(uvfio_client_connect(c, sa.sun_path), -EAGAIN);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		  (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 190 && ms < 5000);
+	uvfio_client_destroy(c);
+	for (int i = 0; i < nq; i++)
+		close(q[i]);
+	close(l);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -465,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_server_dies_fds_in_flight),
 		cmocka_unit_test(test_server_dies_async_pending),
 		cmocka_unit_test(test_server_max_data_xfer),
+		cmocka_unit_test(test_server_backlog_full),
 	};
 	return cmocka_run_group_tests_name("fault-client", tests, NULL, NULL);
 }

@@ -52,8 +52,9 @@ UVFIO_API void uvfio_client_set_timeout(struct uvfio_client *c,
 
 /*
  * Connect to the server listening on path and negotiate.  -ENOENT: no such
- * socket; -ECONNREFUSED: nobody listens; -EPROTO: the server answered
- * VERSION with something we cannot accept (logged).
+ * socket; -ECONNREFUSED: nobody listens; -EAGAIN: the server's backlog
+ * stayed full for the request timeout (it serves another client); -EPROTO:
+ * the server answered VERSION with something we cannot accept (logged).
  */
 UVFIO_API int uvfio_client_connect(struct uvfio_client *c, const char *path);
 /* Same, on a connected socket whose ownership passes to the client. */

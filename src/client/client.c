@@ -561,10 +561,15 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 
 int uvfio_client_connect(struct uvfio_client *c, const char *path)
 {
-	int fd = uvfio_sock_connect(path);
+	LOCK(c);
+	unsigned wait_ms = c->timeout_ms ? c->timeout_ms : UINT32_MAX;
+	UNLOCK(c);
+	int fd = uvfio_sock_connect(path, wait_ms);
 	if (fd < 0) {
 		uvfio_err(&c->log, "cannot connect to %s: %s", path,
-			  strerror(-fd));
+			  fd == -EAGAIN ? "the server is busy with another "
+					  "client (its backlog stayed full)"
+					: strerror(-fd));
 		return fd;
 	}
 	LOCK(c);

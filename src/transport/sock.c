@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+#include <stdint.h>
 
 #include "sock.h"
 
@@ -92,24 +94,38 @@ int uvfio_sock_listen(const char *path)
 	return uvfio_sock_listen_mode(path, UVFIO_SOCK_DEFAULT_MODE);
 }
 
-int uvfio_sock_connect(const char *path)
+int uvfio_sock_connect(const char *path, unsigned timeout_ms)
 {
 	struct sockaddr_un sa;
 	int r = fill_addr(&sa, path);
 	if (r)
 		return r;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	do {
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	} while (r < 0 && errno == EINTR);
-	if (r < 0 || (r = uvfio_sock_set_nonblock(fd)) < 0) {
-		r = r < 0 && errno ? -errno : r;
-		close(fd);
-		return r;
+	/* A blocking connect() to a server whose backlog is full (it serves
+	 * one client at a time) would wait for as long as that client stays.
+	 * Non-blocking, AF_UNIX says EAGAIN instead: retry until the
+	 * deadline. */
+	struct timespec t0, now, nap = { 0, 5 * 1000 * 1000 };
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		r = -errno;
+		if (r == -EINTR)
+			continue;
+		if (r != -EAGAIN)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t ms = (now.tv_sec - t0.tv_sec) * 1000 +
+			     (now.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms >= timeout_ms)
+			break;
+		nanosleep(&nap, NULL);
 	}
-	return fd;
+	close(fd);
+	return r;
 }
 
 int uvfio_sock_is_listening(int fd)

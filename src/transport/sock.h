@@ -15,8 +15,10 @@
 int uvfio_sock_listen_mode(const char *path, unsigned mode);
 /* The same with UVFIO_SOCK_DEFAULT_MODE. */
 int uvfio_sock_listen(const char *path);
-/* Blocking connect to path, then switched to non-blocking. fd or -errno. */
-int uvfio_sock_connect(const char *path);
+/* Non-blocking socket connected to path, or -errno: -EAGAIN when the
+ * server's backlog stayed full for timeout_ms (it is busy with another
+ * client), -ECONNREFUSED when nobody listens, -ENOENT when no file. */
+int uvfio_sock_connect(const char *path, unsigned timeout_ms);
 int uvfio_sock_set_nonblock(int fd);
 /* 1 if fd is a listening socket, 0 if a connected stream socket, -errno if
  * it is not a UNIX stream socket at all. */
