@@ -40,6 +40,9 @@ struct got {
 	unsigned nfds;
 	int fds[UVFIO_TP_MAX_FDS];
 	bool fds_open; /* every fd was valid while the callback ran */
+	bool is_direct;
+	uint8_t *direct;
+	uint32_t direct_size;
 };
 
 struct sink {
@@ -63,6 +66,9 @@ static int sink_fn(void *opaque, struct uvfio_tp_msg *m)
 	memcpy(g->buf, m->buf, m->size);
 	g->size = m->size;
 	g->nfds = m->nfds;
+	g->is_direct = m->is_direct;
+	g->direct = m->direct;
+	g->direct_size = m->direct_size;
 	g->fds_open = true;
 	for (unsigned i = 0; i < m->nfds; i++) {
 		g->fds[i] = m->fds[i];
@@ -1370,12 +1376,338 @@ static void test_pause_keeps_message_and_fds(void **state)
 	pair_close(&p);
 }
 
+/* ---- 5. bodies sent and received in place ------------------------------------ */
+
+/* Flush one transport into another until `want` messages arrived. */
+static void pump_pair(struct uvfio_tp *tx, struct uvfio_tp *rx, struct sink *s,
+		      unsigned want, void (*between)(void *), void *arg)
+{
+	for (int i = 0; i < 100000 && s->n < want; i++) {
+		int r = uvfio_tp_flush(tx);
+		assert_true(r == 0 || r == -EAGAIN);
+		if (between)
+			between(arg);
+		assert_true(uvfio_tp_recv(rx, sink_fn, s) >= 0);
+	}
+	assert_int_equal(s->n, want);
+}
+
+static void tp_pair(struct uvfio_tp *a, struct uvfio_tp *b)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	set_nonblock(sv[0]);
+	set_nonblock(sv[1]);
+	uvfio_tp_init(a, sv[0]);
+	uvfio_tp_init(b, sv[1]);
+	b->max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
+	small_sndbuf(sv[0]);
+}
+
+/* Header and region_rw prefix of a REGION_WRITE whose data is elsewhere. */
+static void *reserve_prefix(struct uvfio_tp *tp, uint16_t id, size_t data)
+{
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	uint8_t *p = uvfio_tp_reserve(tp, pre);
+	assert_non_null(p);
+	struct uvfio_region_rw rw = { .offset = 0, .region = 2,
+				      .count = (uint32_t)data };
+	assert_int_equal(uvfio_build_hdr(p, id, UVFIO_CMD_REGION_WRITE, 0,
+					 pre + data),
+			 (ssize_t)(pre + data));
+	memcpy(p + UVFIO_HDR_SIZE, &rw, sizeof(rw));
+	return p;
+}
+
+struct ext_ctx {
+	uint8_t *data;
+	bool touched;
+};
+
+/* After the first flush: what has not left yet is read from data itself. */
+static void touch_last(void *arg)
+{
+	struct ext_ctx *x = arg;
+	if (!x->touched)
+		x->data[BIG - 1] ^= 0xff;
+	x->touched = true;
+}
+
+static void test_ext_send(void **state)
+{
+	struct uvfio_tp tx, rx;
+	struct sink *s = sink_new();
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	uint8_t *data = malloc(BIG), small[64], small2[48];
+	assert_non_null(data);
+	for (size_t i = 0; i < BIG; i++)
+		data[i] = pat(5, i);
+	tp_pair(&tx, &rx);
+	int before = count_fds();
+
+	/* A buffered message, one with its body in place, one carrying an
+	 * fd right behind it, and a last buffered one. */
+	size_t sl = mk_msg(small, 1, UVFIO_CMD_REGION_READ, 0, sizeof(small));
+	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+	reserve_prefix(&tx, 2, BIG);
+	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_true(uvfio_tp_ext_busy(&tx, data));
+	assert_int_equal(uvfio_tp_tx_pending(&tx), sl + pre + BIG);
+	int efd = new_eventfd();
+	size_t sl2 = mk_msg(small2, 3, UVFIO_CMD_DMA_MAP, 0, sizeof(small2));
+	assert_int_equal(uvfio_tp_send(&tx, small2, sl2, &efd, 1), 0);
+	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+
+	struct ext_ctx x = { data, false };
+	s->keep = true;
+	pump_pair(&tx, &rx, s, 4, touch_last, &x);
+	assert_false(uvfio_tp_ext_busy(&tx, NULL));
+	assert_int_equal(uvfio_tp_tx_pending(&tx), 0);
+	assert_int_equal(tx.n_tx_ext, 1);
+
+	assert_got(&s->m[0], small, sl, 0);
+	assert_int_equal(s->m[1].size, pre + BIG);
+	/* The byte changed after the first flush arrived changed: the body
+	 * went from where it lies, not from a copy. */
+	assert_memory_equal(s->m[1].buf + pre, data, BIG);
+	assert_int_equal(s->m[1].buf[pre + BIG - 1], pat(5, BIG - 1) ^ 0xff);
+	assert_int_equal(s->m[2].nfds, 1);
+	assert_memory_equal(s->m[2].buf, small2, sl2);
+	assert_same_eventfd(s->m[2].fds[0], efd);
+	assert_got(&s->m[3], small, sl, 0);
+
+	close(s->m[2].fds[0]);
+	close(efd);
+	sink_free(s);
+	uvfio_tp_fini(&rx);
+	uvfio_tp_fini(&tx);
+	assert_int_equal(count_fds(), before - 2);
+	free(data);
+}
+
+static void test_ext_detach(void **state)
+{
+	struct uvfio_tp tx, rx;
+	struct sink *s = sink_new();
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	uint8_t *data = malloc(BIG);
+	assert_non_null(data);
+	for (size_t i = 0; i < BIG; i++)
+		data[i] = pat(6, i);
+	tp_pair(&tx, &rx);
+	reserve_prefix(&tx, 7, BIG);
+	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_int_equal(uvfio_tp_flush(&tx), -EAGAIN); /* partly sent */
+	assert_true(uvfio_tp_ext_busy(&tx, data));
+	assert_false(uvfio_tp_ext_busy(&tx, s)); /* another owner's */
+	assert_int_equal(uvfio_tp_ext_detach(&tx, data), 0);
+	assert_false(uvfio_tp_ext_busy(&tx, data));
+	/* The owner may now reuse or free its memory. */
+	memset(data, 0xee, BIG);
+	pump_pair(&tx, &rx, s, 1, NULL, NULL);
+	for (size_t i = 0; i < BIG; i++)
+		if (s->m[0].buf[pre + i] != pat(6, i))
+			fail_msg("byte %zu differs after detach", i);
+	/* A fini with a body still queued frees its copy (ASan checks). */
+	reserve_prefix(&tx, 8, BIG);
+	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_int_equal(uvfio_tp_flush(&tx), -EAGAIN);
+	assert_int_equal(uvfio_tp_ext_detach(&tx, NULL), 0);
+	sink_free(s);
+	uvfio_tp_fini(&rx);
+	uvfio_tp_fini(&tx);
+	free(data);
+}
+
+struct direct_sink {
+	uint8_t *dst;
+	unsigned offered;
+};
+
+/* Takes the data of REGION_WRITEs of at least 64 KiB. */
+static void *test_sink(void *opaque, const uint8_t *msg, size_t have,
+		       size_t *skip)
+{
+	struct direct_sink *d = opaque;
+	struct uvfio_hdr h;
+	memcpy(&h, msg, sizeof(h));
+	d->offered++;
+	assert_true(have >= UVFIO_HDR_SIZE && have < h.msg_size);
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	if (h.cmd != UVFIO_CMD_REGION_WRITE || have < pre)
+		return NULL;
+	*skip = pre;
+	return d->dst;
+}
+
+/* The deliver side of the direct tests: the sink state and messages. */
+struct direct_ctx {
+	struct direct_sink ds;
+	struct sink s;
+};
+
+static int direct_deliver(void *opaque, struct uvfio_tp_msg *m)
+{
+	struct direct_ctx *x = opaque;
+	return sink_fn(&x->s, m);
+}
+
+static void *direct_sink_fn(void *opaque, const uint8_t *msg, size_t have,
+			    size_t *skip)
+{
+	struct direct_ctx *x = opaque;
+	return test_sink(&x->ds, msg, have, skip);
+}
+
+static void test_direct_recv(void **state)
+{
+	uint8_t *msg;
+	size_t len = big_msg(&msg, 0x42);
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	uint8_t small[64];
+	size_t sl = mk_msg(small, 9, UVFIO_CMD_REGION_READ, 0, sizeof(small));
+	/* The big message and a small one in one stream, in odd chunks. */
+	uint8_t *all = malloc(len + sl);
+	assert_non_null(all);
+	memcpy(all, msg, len);
+	memcpy(all + len, small, sl);
+	struct direct_ctx *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->ds.dst = calloc(1, BIG);
+	assert_non_null(x->ds.dst);
+	struct pair p;
+	pthread_t th;
+	pair_open(&p);
+	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
+	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	small_sndbuf(p.peer);
+	struct io_job j = { .fd = p.peer, .buf = all, .len = len + sl,
+			    .chunk = 65537 };
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
+	while (x->s.n < 2) {
+		wait_fd(p.tp.fd, POLLIN);
+		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+		/* The body never passes through the receive buffer. */
+		assert_true(p.tp.rx_cap < 4 * UVFIO_TP_RX_INITIAL);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(j.err, 0);
+	assert_int_equal(x->ds.offered, 1);
+	assert_true(x->s.m[0].is_direct);
+	assert_ptr_equal(x->s.m[0].direct, x->ds.dst);
+	assert_int_equal(x->s.m[0].direct_size, len);
+	assert_int_equal(x->s.m[0].size, pre);
+	assert_memory_equal(x->s.m[0].buf, msg, pre);
+	assert_memory_equal(x->ds.dst, msg + pre, BIG);
+	assert_false(x->s.m[1].is_direct);
+	assert_got(&x->s.m[1], small, sl, 0);
+	assert_int_equal(p.tp.n_rx_direct, 1);
+	assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+
+	pair_close(&p);
+	sink_reset(&x->s);
+	free(x->ds.dst);
+	free(x);
+	free(all);
+	free(msg);
+}
+
+static void test_direct_cancel(void **state)
+{
+	uint8_t *msg;
+	size_t len = big_msg(&msg, 0x43);
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	uint8_t small[64];
+	size_t sl = mk_msg(small, 10, UVFIO_CMD_REGION_READ, 0, sizeof(small));
+	struct direct_ctx *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->ds.dst = calloc(1, BIG);
+	assert_non_null(x->ds.dst);
+	struct pair p;
+	pair_open(&p);
+	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
+	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+
+	const size_t half = pre + 4096;
+	write_all(p.peer, msg, half);
+	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), 0);
+	assert_memory_equal(x->ds.dst, msg + pre, 4096);
+	/* Other memory: nothing happens. */
+	assert_false(uvfio_tp_direct_cancel(&p.tp, msg, len));
+	assert_true(uvfio_tp_direct_cancel(&p.tp, x->ds.dst + 100, 1));
+	memset(x->ds.dst, 0, BIG);
+	/* The rest is read and dropped; the stream stays in step. */
+	struct io_job j = { .fd = p.peer, .buf = msg + half,
+			    .len = len - half, .chunk = 65536 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
+	while (x->s.n < 1) {
+		wait_fd(p.tp.fd, POLLIN);
+		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	write_all(p.peer, small, sl);
+	while (x->s.n < 2) {
+		wait_fd(p.tp.fd, POLLIN);
+		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+	}
+	assert_true(x->s.m[0].is_direct);
+	assert_null(x->s.m[0].direct);
+	assert_int_equal(x->s.m[0].direct_size, len);
+	for (size_t i = 0; i < BIG; i++)
+		if (x->ds.dst[i])
+			fail_msg("byte %zu written after the cancel", i);
+	assert_got(&x->s.m[1], small, sl, 0);
+
+	pair_close(&p);
+	sink_reset(&x->s);
+	free(x->ds.dst);
+	free(x);
+	free(msg);
+}
+
+/* Fds on body bytes are as wrong in a body received in place. */
+static void test_direct_fds_on_body(void **state)
+{
+	uint8_t *msg;
+	big_msg(&msg, 0x44);
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
+	struct direct_ctx *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->ds.dst = calloc(1, BIG);
+	assert_non_null(x->ds.dst);
+	struct pair p;
+	pair_open(&p);
+	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
+	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	int before = count_fds();
+	write_all(p.peer, msg, pre + 100);
+	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), 0);
+	int efd = new_eventfd();
+	send_fds(p.peer, msg + pre + 100, 100, &efd, 1);
+	close(efd);
+	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), -EPROTO);
+	assert_non_null(p.tp.why);
+	assert_int_equal(x->s.n, 0);
+	assert_int_equal(count_fds(), before);
+	pair_close(&p);
+	free(x->ds.dst);
+	free(x);
+	free(msg);
+}
+
 int main(void)
 {
 	/* An inherited SIG_IGN would hide a missing MSG_NOSIGNAL. */
 	signal(SIGPIPE, SIG_DFL);
 
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ext_send),
+		cmocka_unit_test(test_ext_detach),
+		cmocka_unit_test(test_direct_recv),
+		cmocka_unit_test(test_direct_cancel),
+		cmocka_unit_test(test_direct_fds_on_body),
 		cmocka_unit_test(test_split_every_offset),
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_batch_recv),

@@ -94,8 +94,41 @@ out:
 	return r;
 }
 
+/* The client address of [addr, addr + count) if one window with `need`
+ * holds all of it, else NULL. */
+static uint8_t *win_span(struct uvfio_client *c, uint64_t addr,
+			 uint64_t count, uint32_t need)
+{
+	uint32_t i = win_find(c, addr);
+	if (!count || i >= c->nwin)
+		return NULL;
+	struct cli_window *w = &c->win[i];
+	if (w->iova > addr || !(w->prot & need) || !w->vaddr ||
+	    count > w->size - (addr - w->iova))
+		return NULL;
+	return w->vaddr + (addr - w->iova);
+}
+
+/* A window's memory may go once this returns: replies still sending from
+ * it get a copy, and a DMA_WRITE being received into it drops its data. */
+static void win_release(struct uvfio_client *c, struct cli_window *w)
+{
+	if (!c->connected || !w->vaddr)
+		return;
+	struct uvfio_tp *tps[2] = { &c->tp, c->has_twin ? &c->twin : NULL };
+	for (int k = 0; k < 2 && c->connected; k++) {
+		if (!tps[k])
+			continue;
+		uvfio_tp_direct_cancel(tps[k], w->vaddr, w->size);
+		if (uvfio_tp_ext_detach(tps[k], w->vaddr))
+			cli_fail(c, -ENOMEM, "out of memory keeping a reply "
+					     "whose window was unmapped");
+	}
+}
+
 static void win_remove(struct uvfio_client *c, uint32_t i)
 {
+	win_release(c, &c->win[i]);
 	if (c->win[i].fd >= 0)
 		close(c->win[i].fd);
 	memmove(&c->win[i], &c->win[i + 1], (c->nwin - i - 1) * sizeof(c->win[0]));
@@ -148,9 +181,11 @@ int uvfio_client_dma_unmap_all(struct uvfio_client *c)
 
 void cli_windows_drop(struct uvfio_client *c)
 {
-	for (uint32_t i = 0; i < c->nwin; i++)
+	for (uint32_t i = 0; i < c->nwin; i++) {
+		win_release(c, &c->win[i]);
 		if (c->win[i].fd >= 0)
 			close(c->win[i].fd);
+	}
 	free(c->win);
 	c->win = NULL;
 	c->nwin = c->win_cap = 0;
@@ -207,10 +242,74 @@ static int reply_error(struct uvfio_tp *tp, const struct uvfio_hdr *h, int err)
 	return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
 }
 
+/*
+ * The direct-receive sink for a large DMA_WRITE: its data goes straight
+ * into the window it names, if one message window with the right holds it
+ * all.  Everything else is received (and checked) the usual way.
+ */
+void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
+		   size_t *skip)
+{
+	struct uvfio_hdr h;
+	struct uvfio_dma_rw d;
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(d);
+	memcpy(&h, msg, sizeof(h));
+	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_COMMAND ||
+	    h.cmd != UVFIO_CMD_DMA_WRITE || have < pre)
+		return NULL;
+	memcpy(&d, msg + UVFIO_HDR_SIZE, sizeof(d));
+	if (d.count > CLI_MAX_DATA_XFER || h.msg_size != pre + d.count)
+		return NULL;
+	/* Every other rule is the codec's: it checks the head as if the
+	 * message carried no data. */
+	uint8_t head[UVFIO_HDR_SIZE + sizeof(d)];
+	struct uvfio_hdr hh = h;
+	struct uvfio_dma_rw dd = d;
+	hh.msg_size = (uint32_t)pre;
+	dd.count = 0;
+	memcpy(head, &hh, sizeof(hh));
+	memcpy(head + UVFIO_HDR_SIZE, &dd, sizeof(dd));
+	struct uvfio_cmd_view v;
+	struct uvfio_limits lim = { CLI_MAX_DATA_XFER, 0, false };
+	if (uvfio_parse_command(head, pre, 0, UVFIO_ROLE_CLIENT, &lim, &v))
+		return NULL;
+	uint8_t *dst = win_span(c, d.addr, d.count, UVFIO_DMA_MAP_WRITE);
+	if (dst)
+		*skip = pre;
+	return dst;
+}
+
+/* The rest of a DMA_WRITE whose data cli_dma_sink() placed. */
+static int serve_direct_write(struct uvfio_client *c, struct uvfio_tp *tp,
+			      struct uvfio_tp_msg *m)
+{
+	struct uvfio_hdr h;
+	struct uvfio_dma_rw d;
+	memcpy(&h, m->buf, sizeof(h));
+	memcpy(&d, m->buf + UVFIO_HDR_SIZE, sizeof(d));
+	if (!m->direct) {
+		/* Its window was unmapped while the data came in. */
+		uvfio_warn(&c->log, "DMA_WRITE of %llu bytes at %#llx dropped: "
+				    "the window was unmapped meanwhile",
+			   (unsigned long long)d.count,
+			   (unsigned long long)d.addr);
+		return reply_error(tp, &h, EFAULT);
+	}
+	c->dma_served += d.count;
+	if (h.flags & UVFIO_F_NO_REPLY)
+		return 0;
+	uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
+	ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), h.msg_id, d.addr,
+						(uint32_t)d.count);
+	return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
+}
+
 int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 		  struct uvfio_tp_msg *m)
 {
 	struct uvfio_cmd_view v;
+	if (m->is_direct)
+		return serve_direct_write(c, tp, m);
 	struct uvfio_limits lim = { CLI_MAX_DATA_XFER, 0, false };
 	int r = uvfio_parse_command(m->buf, m->size, m->nfds, UVFIO_ROLE_CLIENT,
 				    &lim, &v);
@@ -239,8 +338,30 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 		return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
 	}
 
-	/* DMA_READ: the data goes straight from the window into the reply. */
-	size_t total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw) + count;
+	/* DMA_READ.  A large one inside one window is sent from the window
+	 * itself (win_release() copies what is left if it goes first). */
+	size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw);
+	size_t total = pre + count;
+	uint8_t *src = count >= UVFIO_TP_DIRECT_MIN
+			       ? win_span(c, addr, count, UVFIO_DMA_MAP_READ)
+			       : NULL;
+	if (src) {
+		uint8_t *h = uvfio_tp_reserve(tp, pre);
+		if (!h)
+			return -errno;
+		struct uvfio_dma_rw d = { .addr = addr, .count = count };
+		uvfio_build_hdr(h, v.hdr.msg_id, v.hdr.cmd, UVFIO_F_TYPE_REPLY,
+				total);
+		memcpy(h + UVFIO_HDR_SIZE, &d, sizeof(d));
+		uint32_t i = win_find(c, addr);
+		r = uvfio_tp_commit_ext(tp, pre, src, count, c->win[i].vaddr);
+		if (r != -ENOBUFS) {
+			if (!r)
+				c->dma_served += count;
+			return r;
+		}
+	}
+	/* Otherwise the data is copied from the windows into the reply. */
 	uint8_t *p = uvfio_tp_reserve(tp, total);
 	if (!p)
 		return -errno;

@@ -103,7 +103,13 @@ uint16_t cli_next_id(struct uvfio_client *c);
 int cli_call(struct uvfio_client *c, const void *msg, size_t len,
 	     const int *fds, unsigned nfds, struct pending *p);
 
+/* The connection cannot go on: log why, fail everything pending. */
+void cli_fail(struct uvfio_client *c, int err, const char *why);
+
 /* dma.c */
+/* Direct-receive sink for DMA_WRITE data (see uvfio_tp_set_sink). */
+void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
+		   size_t *skip);
 /* A DMA_READ/DMA_WRITE from the server on tp (main or twin). */
 int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 		  struct uvfio_tp_msg *m);

@@ -329,6 +329,7 @@ static int conn_open(struct uvfio_server *s, int fd)
 	if (!c)
 		return -ENOMEM;
 	uvfio_tp_init(&c->tp, fd);
+	uvfio_tp_set_sink(&c->tp, srv_dma_sink_main);
 	c->twin.fd = -1;
 	/* Until VERSION, only a small message makes sense. */
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + sizeof(struct uvfio_version) +
@@ -511,6 +512,7 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		     sp[1] >= 0 ? &sp[1] : NULL, sp[1] >= 0 ? 1 : 0);
 	if (sp[0] >= 0) {
 		uvfio_tp_init(&c->twin, sp[0]);
+		uvfio_tp_set_sink(&c->twin, srv_dma_sink_twin);
 		c->twin.max_fds = 0;
 		c->twin.max_msg_size = UVFIO_HDR_SIZE + 16 + s->max_data_xfer;
 		if (ep_ctl(s, EPOLL_CTL_ADD, sp[0], EPOLLIN, TAG_TWIN)) {

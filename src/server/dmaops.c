@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "priv.h"
@@ -122,11 +123,14 @@ static void op_finish_locked(struct uvfio_server *s, struct dma_op *op,
 	(void)s;
 }
 
-static void run_completions(struct dma_op *list)
+static void op_release(struct uvfio_server *s, struct dma_op *op);
+
+static void run_completions(struct uvfio_server *s, struct dma_op *list)
 {
 	while (list) {
 		struct dma_op *op = list;
 		list = op->next;
+		op_release(s, op);
 		if (op->done)
 			op->done(op->opaque, op->result);
 		op_free(op);
@@ -145,6 +149,119 @@ static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
 		s->dma_q_tail = pp;
 	op->queued = false;
 	s->dma_q_len--;
+}
+
+/*
+ * Queue a large DMA_WRITE of an asynchronous transfer with its data sent
+ * from op->buf itself, which stays valid until the op completes.  0, or
+ * -errno to build it the usual way.
+ */
+static int send_write_ext(struct conn *c, struct uvfio_tp *tp,
+			  struct dma_op *op, uint16_t id, uint64_t addr,
+			  uint32_t n, size_t *total)
+{
+	size_t pre = UVFIO_HDR_SIZE + (c->qemu ? sizeof(struct uvfio_dma_rw_qemu)
+					       : sizeof(struct uvfio_dma_rw));
+	uint8_t *p = uvfio_tp_reserve(tp, pre);
+	if (!p)
+		return -errno;
+	*total = pre + n;
+	memset(p, 0, pre);
+	uvfio_build_hdr(p, id, UVFIO_CMD_DMA_WRITE, 0, (uint32_t)*total);
+	if (c->qemu) {
+		/* QEMU reads a 4-byte count and data from payload offset 12. */
+		struct uvfio_dma_rw_qemu q = { .addr = addr, .count = n };
+		memcpy(p + UVFIO_HDR_SIZE, &q, sizeof(q));
+	} else {
+		struct uvfio_dma_rw d = { .addr = addr, .count = n };
+		memcpy(p + UVFIO_HDR_SIZE, &d, sizeof(d));
+	}
+	return uvfio_tp_commit_ext(tp, pre, op->buf + op->sent, n, op);
+}
+
+/*
+ * An asynchronous op that ends early (error, disconnect, stop) may still
+ * have data queued to go from its buffer, or a reply being received into
+ * it; its owner frees the buffer in done(), so both stop referring to it
+ * here first.
+ */
+static void op_release(struct uvfio_server *s, struct dma_op *op)
+{
+	struct conn *c = s->conn;
+	if (!c || !op->result || !op->buf)
+		return;
+	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
+	uvfio_tp_direct_cancel(tp, op->buf, op->len);
+	if (uvfio_tp_ext_detach(tp, op)) {
+		/* Cannot keep the bytes: the stream must end here. */
+		tp->why = "out of memory keeping DMA data of a failed transfer";
+		c->drop = true;
+		shutdown(tp->fd, SHUT_RDWR);
+	}
+}
+
+/*
+ * Direct-receive sink: the data of a large DMA_READ reply to an
+ * asynchronous transfer goes straight into the transfer's buffer.
+ */
+static void *dma_sink(struct uvfio_server *s, const uint8_t *msg,
+		      size_t have, size_t *skip)
+{
+	struct conn *c = s->conn;
+	struct uvfio_hdr h;
+	struct uvfio_dma_rw d;
+	const size_t pre = UVFIO_HDR_SIZE + sizeof(d);
+	memcpy(&h, msg, sizeof(h));
+	if (!c || (h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_REPLY ||
+	    h.cmd != UVFIO_CMD_DMA_READ || have < pre)
+		return NULL;
+	void *dst = NULL;
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < c->req_len; i++) {
+		struct dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
+		if (!q->active || q->exp.msg_id != h.msg_id)
+			continue;
+		struct dma_op *op = q->op;
+		if (q->exp.cmd != UVFIO_CMD_DMA_READ ||
+		    q->exp.dma_layout != UVFIO_DMA_LAYOUT_SPEC || !op->done ||
+		    !op->buf || h.msg_size != pre + q->exp.count)
+			break;
+		/* The codec checks the head as if no data followed. */
+		uint8_t head[UVFIO_HDR_SIZE + sizeof(d)];
+		memcpy(&d, msg + UVFIO_HDR_SIZE, sizeof(d));
+		struct uvfio_hdr hh = h;
+		hh.msg_size = (uint32_t)pre;
+		if (d.count != q->exp.count)
+			break;
+		d.count = 0;
+		memcpy(head, &hh, sizeof(hh));
+		memcpy(head + UVFIO_HDR_SIZE, &d, sizeof(d));
+		struct uvfio_expect e = q->exp;
+		e.count = 0;
+		struct uvfio_reply_view v;
+		if (uvfio_parse_reply(head, pre, 0, &e, &v) || v.error)
+			break;
+		*skip = pre;
+		dst = op->buf + q->buf_off;
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return dst;
+}
+
+void *srv_dma_sink_main(void *opaque, const uint8_t *msg, size_t have,
+			size_t *skip)
+{
+	struct uvfio_server *s = opaque;
+	if (!s->conn || s->conn->has_twin)
+		return NULL;
+	return dma_sink(s, msg, have, skip);
+}
+
+void *srv_dma_sink_twin(void *opaque, const uint8_t *msg, size_t have,
+			size_t *skip)
+{
+	return dma_sink(opaque, msg, have, skip);
 }
 
 void srv_dma_pump(struct uvfio_server *s)
@@ -171,6 +288,10 @@ void srv_dma_pump(struct uvfio_server *s)
 			if (!p)
 				break;
 			uvfio_build_dma_read(p, total, id, addr, n);
+		} else if (op->done && n >= UVFIO_TP_DIRECT_MIN &&
+			   !send_write_ext(c, tp, op, id, addr, n, &total)) {
+			/* Sent from op->buf where it lies: see op_release. */
+			goto queued;
 		} else if (!c->qemu) {
 			total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw) + n;
 			p = uvfio_tp_reserve(tp, total);
@@ -195,6 +316,7 @@ void srv_dma_pump(struct uvfio_server *s)
 		}
 		if (uvfio_tp_commit(tp, total, NULL, 0))
 			break;
+queued:;
 		struct dma_req *rq =
 			&c->reqs[(c->req_head + c->req_len) % SRV_DMA_INFLIGHT];
 		c->req_len++;
@@ -240,7 +362,14 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 		tp->why = "reply from the client matches no pending DMA request";
 		return -EPROTO;
 	}
-	int r = uvfio_parse_reply(m->buf, m->size, m->nfds, &rq->exp, &v);
+	int r = 0;
+	if (m->is_direct) {
+		/* dma_sink matched it to this request and put the data in
+		 * place; only the header is here. */
+		v = (struct uvfio_reply_view){ .hdr = h };
+	} else {
+		r = uvfio_parse_reply(m->buf, m->size, m->nfds, &rq->exp, &v);
+	}
 	if (r) {
 		uvfio_err(&s->log, "bad reply to %s (id %u): %s",
 			  uvfio_cmd_name(rq->exp.cmd), rq->exp.msg_id, v.why);
@@ -259,7 +388,8 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 		if (!op->result)
 			op->result = v.error;
 		queue_remove_locked(s, op); /* send no more of it */
-	} else if (rq->exp.cmd == UVFIO_CMD_DMA_READ && op->buf) {
+	} else if (rq->exp.cmd == UVFIO_CMD_DMA_READ && op->buf &&
+		   !m->is_direct) {
 		memcpy(op->buf + rq->buf_off, v.u.dma_rw.data, v.u.dma_rw.count);
 	} else if (rq->exp.cmd == UVFIO_CMD_DMA_WRITE) {
 		/* Again now that the client has written (see op_start). */
@@ -268,7 +398,7 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 	if (!op->inflight && !op->queued && !op->finished)
 		op_finish_locked(s, op, &completed);
 	pthread_mutex_unlock(&s->lock);
-	run_completions(completed);
+	run_completions(s, completed);
 	return 0;
 }
 
@@ -301,7 +431,7 @@ void srv_dma_abort(struct uvfio_server *s, int err)
 			op_finish_locked(s, op, &completed);
 	}
 	pthread_mutex_unlock(&s->lock);
-	run_completions(completed);
+	run_completions(s, completed);
 }
 
 /* ---- the device's API ----------------------------------------------------------------- */

@@ -201,6 +201,12 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v);
 /* A reply to one of our DMA messages (main or twin socket). */
 int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m);
+/* Direct-receive sinks for DMA_READ replies (uvfio_tp_set_sink), for the
+ * main socket and the twin socket. */
+void *srv_dma_sink_main(void *opaque, const uint8_t *msg, size_t have,
+			size_t *skip);
+void *srv_dma_sink_twin(void *opaque, const uint8_t *msg, size_t have,
+			size_t *skip);
 /* Send queued DMA work (server thread). */
 void srv_dma_pump(struct uvfio_server *s);
 /* Fail every DMA op (connection gone). */

@@ -48,6 +48,13 @@ void uvfio_tp_fini(struct uvfio_tp *tp)
 			close_fds(f->fds, f->nfds);
 		}
 	}
+	for (unsigned i = 0; i < tp->txe_len; i++)
+		free(tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS].owned);
+	free(tp->txe);
+	tp->txe = NULL;
+	tp->txe_len = 0;
+	tp->txe_bytes = 0;
+	tp->direct.dst = NULL;
 	free(tp->txq);
 	free(tp->rx);
 	free(tp->tx);
@@ -218,6 +225,139 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 	return 0;
 }
 
+/* ---- direct receive ------------------------------------------------------- */
+
+void uvfio_tp_set_sink(struct uvfio_tp *tp, uvfio_tp_sink_fn sink)
+{
+	tp->sink = sink;
+}
+
+bool uvfio_tp_direct_cancel(struct uvfio_tp *tp, const void *p, size_t len)
+{
+	struct uvfio_rx_direct *d = &tp->direct;
+	const uint8_t *a = p;
+	if (!d->dst || d->cancelled || d->dst + d->want <= a ||
+	    d->dst >= a + len)
+		return false;
+	d->cancelled = true;
+	return true;
+}
+
+/* Offer the incomplete message at rx_start to the sink. */
+static void rx_try_direct(struct uvfio_tp *tp, void *opaque)
+{
+	size_t have = tp->rx_end - tp->rx_start;
+	struct uvfio_hdr h;
+	if (have < UVFIO_HDR_SIZE)
+		return;
+	memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
+	const char *why;
+	if (h.msg_size < UVFIO_TP_DIRECT_MIN || have >= h.msg_size ||
+	    uvfio_check_header(&h, tp->max_msg_size, &why))
+		return; /* small, complete, or for the usual path to refuse */
+	/* A message that came with fds is not what a sink takes. */
+	if (tp->rx_nfdq && tp->rx_fdq[0].owner == tp->rx_base + tp->rx_start)
+		return;
+	size_t skip = 0;
+	uint8_t *dst = tp->sink(opaque, tp->rx + tp->rx_start, have, &skip);
+	if (!dst || skip < UVFIO_HDR_SIZE || skip > have)
+		return;
+	size_t early = have - skip; /* body bytes read with the head */
+	memcpy(dst, tp->rx + tp->rx_start + skip, early);
+	tp->direct = (struct uvfio_rx_direct){
+		.dst = dst, .skip = skip, .got = early,
+		.want = h.msg_size - skip, .size = h.msg_size,
+	};
+	tp->rx_end = tp->rx_start + skip;
+}
+
+/*
+ * Read the rest of the direct message and deliver it.  1: delivered (or
+ * paused on), 0: more bytes to come, or -errno.
+ */
+static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+		     void *opaque, int *delivered)
+{
+	struct uvfio_rx_direct *d = &tp->direct;
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t scratch[4096];
+
+	while (d->got < d->want) {
+		size_t room = d->want - d->got;
+		void *to = d->dst + d->got;
+		if (d->cancelled) {
+			to = scratch;
+			if (room > sizeof(scratch))
+				room = sizeof(scratch);
+		}
+		struct iovec iov = { to, room };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = sizeof(ctl.buf),
+		};
+		ssize_t n = recvmsg(tp->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == ECONNRESET)
+				return fail(tp, -ECONNRESET,
+					    "connection reset by peer");
+			return fail(tp, -errno, "recvmsg failed");
+		}
+		tp->n_recvmsg++;
+		bool fds = false;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+		     c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
+				continue;
+			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
+						sizeof(int));
+			for (unsigned i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
+				       sizeof(int));
+				close(fd);
+			}
+			fds = true;
+		}
+		if (fds || (mh.msg_flags & MSG_CTRUNC))
+			return fail(tp, -EPROTO,
+				    "fds arrived with message body bytes, not "
+				    "with the first byte of a message");
+		if (n == 0)
+			return fail(tp, -ECONNRESET,
+				    "peer closed the connection in the middle "
+				    "of a message");
+		d->got += (size_t)n;
+	}
+	struct uvfio_tp_msg m = {
+		.buf = tp->rx + tp->rx_start,
+		.size = (uint32_t)d->skip,
+		.is_direct = true,
+		.direct = d->cancelled ? NULL : d->dst,
+		.direct_size = d->size,
+	};
+	int r = fn(opaque, &m);
+	if (r == UVFIO_TP_PAUSE) {
+		tp->rx_paused = true;
+		return 1;
+	}
+	tp->rx_start += d->skip;
+	tp->n_rx_msgs++;
+	tp->n_rx_direct++;
+	(*delivered)++;
+	tp->direct = (struct uvfio_rx_direct){ 0 };
+	return r < 0 ? r : 1;
+}
+
 int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 {
 	int delivered = 0;
@@ -226,6 +366,12 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		struct cmsghdr align;
 	} ctl;
 
+	if (tp->direct.dst) {
+		tp->rx_paused = false;
+		int r = rx_direct(tp, fn, opaque, &delivered);
+		if (r <= 0 || tp->rx_paused)
+			return r < 0 ? r : delivered;
+	}
 	/* Messages left by a pause go first, and while the consumer still
 	 * pauses nothing more is read: that is the back-pressure. */
 	int r0 = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
@@ -235,6 +381,14 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		return delivered;
 
 	for (int burst = 0; burst < RX_BURST; burst++) {
+		if (tp->sink)
+			rx_try_direct(tp, opaque);
+		if (tp->direct.dst) {
+			int r = rx_direct(tp, fn, opaque, &delivered);
+			if (r <= 0 || tp->rx_paused)
+				return r < 0 ? r : delivered;
+			continue;
+		}
 		int r = rx_make_room(tp);
 		if (r)
 			return r;
@@ -314,6 +468,10 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		if ((size_t)n < room && !nfds)
 			break;
 	}
+	/* A large message begun in this read: the rest of it can already go
+	 * where it belongs. */
+	if (tp->sink && !tp->direct.dst)
+		rx_try_direct(tp, opaque);
 	return delivered;
 }
 
@@ -327,7 +485,8 @@ void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len)
 		errno = EBUSY;
 		return NULL;
 	}
-	if (pending && pending + len > tp->tx_limit) {
+	size_t queued = pending + tp->txe_bytes;
+	if (queued && queued + len > tp->tx_limit) {
 		errno = ENOBUFS;
 		return NULL;
 	}
@@ -397,6 +556,76 @@ int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
 	return 0;
 }
 
+int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
+			size_t ext_len, const void *tag)
+{
+	if (!ext_len)
+		return uvfio_tp_commit(tp, len, NULL, 0);
+	if (!tp->txe) {
+		tp->txe = calloc(UVFIO_TP_TX_EXTS, sizeof(*tp->txe));
+		if (!tp->txe) {
+			tp->tx_reserved = 0;
+			return -ENOMEM;
+		}
+	}
+	if (tp->txe_len == UVFIO_TP_TX_EXTS) {
+		tp->tx_reserved = 0;
+		return -ENOBUFS;
+	}
+	int r = uvfio_tp_commit(tp, len, NULL, 0);
+	if (r)
+		return r;
+	tp->txe[(tp->txe_head + tp->txe_len) % UVFIO_TP_TX_EXTS] =
+		(struct uvfio_tx_ext){ .pos = tp->tx_base + tp->tx_end,
+				       .p = ext, .left = ext_len, .tag = tag };
+	tp->txe_len++;
+	tp->txe_bytes += ext_len;
+	tp->n_tx_ext++;
+	return 0;
+}
+
+bool uvfio_tp_ext_busy(const struct uvfio_tp *tp, const void *tag)
+{
+	for (unsigned i = 0; i < tp->txe_len; i++) {
+		const struct uvfio_tx_ext *e =
+			&tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS];
+		if (!e->owned && (!tag || e->tag == tag))
+			return true;
+	}
+	return false;
+}
+
+int uvfio_tp_ext_detach(struct uvfio_tp *tp, const void *tag)
+{
+	for (unsigned i = 0; i < tp->txe_len; i++) {
+		struct uvfio_tx_ext *e =
+			&tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS];
+		if (e->owned || (tag && e->tag != tag))
+			continue;
+		uint8_t *copy = malloc(e->left);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, e->p, e->left);
+		e->owned = copy;
+		e->p = copy;
+	}
+	return 0;
+}
+
+static void ext_advance(struct uvfio_tp *tp, size_t n)
+{
+	struct uvfio_tx_ext *e = &tp->txe[tp->txe_head];
+	e->p += n;
+	e->left -= n;
+	tp->txe_bytes -= n;
+	if (!e->left) {
+		free(e->owned);
+		*e = (struct uvfio_tx_ext){ 0 };
+		tp->txe_head = (tp->txe_head + 1) % UVFIO_TP_TX_EXTS;
+		tp->txe_len--;
+	}
+}
+
 int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
 		  const int *fds, unsigned nfds)
 {
@@ -414,11 +643,22 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 		struct cmsghdr align;
 	} ctl;
 
-	while (tp->tx_start < tp->tx_end) {
+	while (tp->tx_start < tp->tx_end || tp->txe_len) {
 		uint64_t pos = tp->tx_base + tp->tx_start;
 		size_t end = tp->tx_end;
 		struct uvfio_tx_fds *f = NULL;
+		struct uvfio_tx_ext *e = tp->txe_len ? &tp->txe[tp->txe_head]
+						     : NULL;
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
 
+		bool ext_first = e && e->pos == pos;
+		if (ext_first) {
+			/* The rest of a body sent from its place comes
+			 * before any buffered byte. */
+			iov[0] = (struct iovec){ (void *)e->p, e->left };
+			goto send;
+		}
 		if (tp->txq_len) {
 			struct uvfio_tx_fds *head = &tp->txq[tp->txq_head];
 			if (head->off == pos) {
@@ -434,9 +674,15 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 				end = (size_t)(head->off - tp->tx_base);
 			}
 		}
-
-		struct iovec iov = { tp->tx + tp->tx_start, end - tp->tx_start };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		/* A message with fds never has an outside body, so one that
+		 * follows the buffered bytes belongs to a message before. */
+		if (e && !f && e->pos - tp->tx_base <= end) {
+			end = (size_t)(e->pos - tp->tx_base);
+			iov[1] = (struct iovec){ (void *)e->p, e->left };
+			mh.msg_iovlen = 2;
+		}
+		iov[0] = (struct iovec){ tp->tx + tp->tx_start,
+					 end - tp->tx_start };
 		if (f) {
 			memset(ctl.buf, 0, sizeof(ctl.buf));
 			mh.msg_control = ctl.buf;
@@ -447,6 +693,7 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 			c->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
 			memcpy(CMSG_DATA(c), f->fds, sizeof(int) * f->nfds);
 		}
+send:;
 		ssize_t n = sendmsg(tp->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -466,7 +713,11 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 			tp->txq_head = (tp->txq_head + 1) % UVFIO_TP_TX_FD_MSGS;
 			tp->txq_len--;
 		}
-		tp->tx_start += (size_t)n;
+		size_t from_buf = ext_first ? 0 : iov[0].iov_len;
+		size_t b = (size_t)n < from_buf ? (size_t)n : from_buf;
+		tp->tx_start += b;
+		if ((size_t)n > b)
+			ext_advance(tp, (size_t)n - b);
 	}
 	if (tp->tx_reserved)
 		return 0; /* the reservation sits at tx_end: leave it there */
@@ -485,6 +736,8 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 bool uvfio_tp_rx_ready(const struct uvfio_tp *tp)
 {
 	struct uvfio_hdr h;
+	if (tp->direct.dst)
+		return tp->direct.got == tp->direct.want;
 	if (tp->rx_end - tp->rx_start < UVFIO_HDR_SIZE)
 		return false;
 	memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
@@ -554,6 +807,8 @@ int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st)
 {
 	if (!st->len)
 		return 0;
+	if (to->direct.dst)
+		return -EBUSY; /* bytes cannot go in the middle of a body */
 	if (to->rx_nfdq + st->nfdq > UVFIO_TP_RX_FDSETS)
 		return -ENOBUFS;
 	size_t pending = to->rx_end - to->rx_start;

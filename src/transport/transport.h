@@ -20,6 +20,12 @@
  * must end its sendmsg(): the receiver gives the fds to the last message
  * starting in the read, and a read ends with the segment carrying fds.
  *
+ * Large bodies skip the buffers (the kernel copy is then the only one):
+ * uvfio_tp_commit_ext() sends a message's data from where it lies, and a
+ * sink (uvfio_tp_set_sink) may take the body of an incoming message of 64
+ * KiB or more straight into its destination, e.g. a DMA_READ reply into
+ * the device's buffer or a DMA_WRITE into the client's window.
+ *
  * Memory is bounded: the receive buffer grows only to hold one message of
  * at most max_msg_size (it starts at 16 KiB and shrinks back when idle);
  * the send buffer refuses to queue beyond tx_limit (a single message larger
@@ -42,6 +48,12 @@
 struct uvfio_tp_msg {
 	const uint8_t *buf; /* whole message, header first */
 	uint32_t size;
+	/* Received through the sink: buf/size hold only the first bytes, the
+	 * rest is at direct (NULL if the destination was cancelled, and then
+	 * the bytes were dropped).  direct_size is the message's size. */
+	bool is_direct;
+	uint8_t *direct;
+	uint32_t direct_size;
 	int *fds; /* callee sets an entry to -1 to keep that fd */
 	unsigned nfds;
 };
@@ -68,6 +80,38 @@ struct uvfio_tx_fds {
 	int fds[UVFIO_TP_MAX_FDS];
 };
 
+/* Data sent from where it lies instead of from the send buffer. */
+struct uvfio_tx_ext {
+	uint64_t pos;       /* stream offset of the buffer byte it follows */
+	const uint8_t *p;   /* the next byte to send */
+	size_t left;
+	const void *tag;    /* the owner's, for uvfio_tp_ext_detach() */
+	uint8_t *owned;     /* a detached copy, freed when sent */
+};
+
+/* The body of a message being received straight into its destination. */
+struct uvfio_rx_direct {
+	uint8_t *dst;   /* NULL: none */
+	size_t skip;    /* message bytes kept in the buffer (header, fixed part) */
+	size_t got, want; /* body bytes in dst / expected */
+	uint32_t size;  /* the message's msg_size */
+	bool cancelled; /* the destination went away: bytes are dropped */
+};
+
+/*
+ * A consumer may take the body of a large message (at least
+ * UVFIO_TP_DIRECT_MIN bytes) straight into memory of its own instead of
+ * having it pass through the receive buffer.  The sink is offered the
+ * first `have` bytes (at least the header) of an incomplete message; it
+ * returns where message bytes [*skip, msg_size) go, or NULL to receive it
+ * the usual way.  *skip must be >= UVFIO_HDR_SIZE and <= have.  The
+ * message is then delivered with buf holding its first *skip bytes, size
+ * *skip, direct the destination and direct_size its msg_size.
+ */
+#define UVFIO_TP_DIRECT_MIN (64u << 10)
+typedef void *(*uvfio_tp_sink_fn)(void *opaque, const uint8_t *msg,
+				  size_t have, size_t *skip);
+
 struct uvfio_tp {
 	int fd;
 	uint32_t max_msg_size; /* larger headers fail the connection */
@@ -91,9 +135,17 @@ struct uvfio_tp {
 	uint64_t tx_base; /* stream offset of tx[0] */
 	struct uvfio_tx_fds *txq; /* ring of UVFIO_TP_TX_FD_MSGS */
 	unsigned txq_head, txq_len;
+	struct uvfio_tx_ext *txe; /* ring of UVFIO_TP_TX_EXTS */
+	unsigned txe_head, txe_len;
+	size_t txe_bytes;         /* not yet sent */
+
+	/* direct receive (uvfio_tp_set_sink) */
+	uvfio_tp_sink_fn sink;
+	struct uvfio_rx_direct direct;
 
 	/* statistics, for tests and benchmarks */
 	uint64_t n_recvmsg, n_sendmsg, n_rx_msgs;
+	uint64_t n_rx_direct, n_tx_ext; /* bodies received / sent in place */
 };
 
 int uvfio_tp_init(struct uvfio_tp *tp, int fd);
@@ -130,6 +182,30 @@ static inline void uvfio_tp_cancel(struct uvfio_tp *tp)
 {
 	tp->tx_reserved = 0;
 }
+
+/*
+ * Queue the reserved message as its first len bytes followed by ext_len
+ * bytes sent from ext where they lie (the header's msg_size counts both).
+ * No copy is made: ext must stay valid and unchanged until
+ * uvfio_tp_ext_busy(tp, tag) is false, or until uvfio_tp_ext_detach(tp,
+ * tag) (which copies what is left) or uvfio_tp_fini().  No fds.  -ENOBUFS
+ * when UVFIO_TP_TX_EXTS are queued already (copy instead).
+ */
+#define UVFIO_TP_TX_EXTS 64u
+int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
+			size_t ext_len, const void *tag);
+/* Some data of tag (NULL: of anyone) is still to be sent from its place. */
+bool uvfio_tp_ext_busy(const struct uvfio_tp *tp, const void *tag);
+/* Copy what is left of tag's (NULL: everyone's) data, so its memory may go.
+ * -ENOMEM: the copy failed, nothing changed. */
+int uvfio_tp_ext_detach(struct uvfio_tp *tp, const void *tag);
+
+/* Install the direct-receive sink (NULL: none). */
+void uvfio_tp_set_sink(struct uvfio_tp *tp, uvfio_tp_sink_fn sink);
+/* The memory [p, p + len) is going away: if a message is being received
+ * into it, the rest of its bytes are dropped and it is delivered with
+ * direct NULL.  Returns true if that happened. */
+bool uvfio_tp_direct_cancel(struct uvfio_tp *tp, const void *p, size_t len);
 
 /* Reserve + copy + commit. */
 int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
@@ -169,7 +245,7 @@ bool uvfio_tp_rx_ready(const struct uvfio_tp *tp);
 
 static inline size_t uvfio_tp_tx_pending(const struct uvfio_tp *tp)
 {
-	return tp->tx_end - tp->tx_start;
+	return tp->tx_end - tp->tx_start + tp->txe_bytes;
 }
 
 /* Bytes of a partially received message (0 between messages). */
