@@ -2521,6 +2521,67 @@ static void test_reply_builders(void **state)
 	assert_true(rc.has_type && rc.has_sparse);
 }
 
+/* Heads of large messages whose data goes straight to its destination. */
+static void test_check_head(void **state)
+{
+	(void)state;
+	const uint32_t big = 1u << 20;
+	uint8_t h[32];
+	struct uvfio_expect e = { .cmd = UVFIO_CMD_REGION_READ, .msg_id = 9,
+				  .count = big, .index = 2, .addr = 0x1000 };
+	struct uvfio_region_rw r = { .offset = 0x1000, .region = 2,
+				     .count = big };
+	struct uvfio_hdr hd = { .msg_id = 9, .cmd = UVFIO_CMD_REGION_READ,
+				.msg_size = 32 + big, .flags = RPL };
+	memcpy(h, &hd, 16);
+	memcpy(h + 16, &r, 16);
+	assert_int_equal(uvfio_check_head(h, 32, &e, NULL), 32);
+	assert_int_equal(uvfio_check_head(h, 31, &e, NULL), -EINVAL);
+	/* every other rule of the reply parser still holds */
+	e.count = big - 1;
+	assert_true(uvfio_check_head(h, 32, &e, NULL) < 0);
+	e.count = big;
+	e.addr = 0x2000;
+	assert_true(uvfio_check_head(h, 32, &e, NULL) < 0);
+	e.addr = 0x1000;
+	e.msg_id = 8;
+	assert_true(uvfio_check_head(h, 32, &e, NULL) < 0);
+	e.msg_id = 9;
+	hd.msg_size = 32 + big - 1; /* size and count disagree */
+	memcpy(h, &hd, 16);
+	assert_int_equal(uvfio_check_head(h, 32, &e, NULL), -EINVAL);
+	hd.msg_size = 32 + big;
+	hd.flags = RPL | UVFIO_F_ERROR;
+	hd.error_no = EIO;
+	memcpy(h, &hd, 16);
+	assert_true(uvfio_check_head(h, 32, &e, NULL) < 0);
+
+	/* a DMA_WRITE command, client side */
+	struct uvfio_limits hl = { 1u << 20, 0, false };
+	struct uvfio_dma_rw d = { .addr = 0x10000, .count = big };
+	hd = (struct uvfio_hdr){ .msg_id = 3, .cmd = UVFIO_CMD_DMA_WRITE,
+				 .msg_size = 32 + big };
+	memcpy(h, &hd, 16);
+	memcpy(h + 16, &d, 16);
+	assert_int_equal(uvfio_check_head(h, 32, NULL, &hl), 32);
+	hl.max_data_xfer = big - 1;
+	assert_int_equal(uvfio_check_head(h, 32, NULL, &hl), -EINVAL);
+	hl.max_data_xfer = big;
+	d.addr = UINT64_MAX - 10; /* wraps */
+	memcpy(h + 16, &d, 16);
+	assert_true(uvfio_check_head(h, 32, NULL, &hl) < 0);
+	d.addr = 0x10000;
+	memcpy(h + 16, &d, 16);
+	hd.flags = UVFIO_F_ERROR; /* no command carries it */
+	memcpy(h, &hd, 16);
+	assert_true(uvfio_check_head(h, 32, NULL, &hl) < 0);
+	/* other commands have no head of this kind */
+	hd = (struct uvfio_hdr){ .msg_id = 3, .cmd = UVFIO_CMD_DMA_MAP,
+				 .msg_size = 32 };
+	memcpy(h, &hd, 16);
+	assert_int_equal(uvfio_check_head(h, 32, NULL, &hl), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2551,6 +2612,7 @@ int main(void)
 		cmocka_unit_test(test_caps_errors),
 		cmocka_unit_test(test_caps_format),
 		cmocka_unit_test(test_reply_builders),
+		cmocka_unit_test(test_check_head),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

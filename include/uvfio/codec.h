@@ -194,6 +194,20 @@ UVFIO_API int uvfio_parse_reply(const void *buf, size_t len, unsigned nfds,
 				const struct uvfio_expect *exp,
 				struct uvfio_reply_view *v);
 
+/*
+ * Check the head of a large message whose data is received elsewhere (read
+ * straight into its destination): the first `have` bytes of a REGION_READ
+ * reply or DMA_READ reply (exp set, spec layout), or of a DMA_WRITE command
+ * (exp NULL, client role).  Every rule of uvfio_parse_reply() and
+ * uvfio_parse_command() is applied except those about the data bytes, and
+ * the header's msg_size must be exactly the head plus the count it names
+ * (and, for a reply, exp->count).  Returns the head's size (the data
+ * starts there) or -errno; an ERROR reply is -EPROTO here (it has no data).
+ */
+UVFIO_API ssize_t uvfio_check_head(const void *msg, size_t have,
+				   const struct uvfio_expect *exp,
+				   const struct uvfio_limits *lim);
+
 /* Region info capabilities, checked and decoded. */
 #define UVFIO_MAX_SPARSE_AREAS 1024u
 struct uvfio_region_caps {

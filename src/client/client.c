@@ -194,33 +194,18 @@ static void *main_sink(void *opaque, const uint8_t *msg, size_t have,
 {
 	struct uvfio_client *c = opaque;
 	struct uvfio_hdr h;
-	struct uvfio_region_rw rw;
-	const size_t pre = UVFIO_HDR_SIZE + sizeof(rw);
 	memcpy(&h, msg, sizeof(h));
 	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_COMMAND)
 		return c->has_twin ? NULL : cli_dma_sink(c, msg, have, skip);
-	if (!c->q_len || have < pre)
+	if (!c->q_len)
 		return NULL;
 	struct pending *p = c->q[c->q_head];
-	if (p->exp.cmd != UVFIO_CMD_REGION_READ ||
-	    h.msg_size != pre + p->exp.count)
+	if (p->exp.cmd != UVFIO_CMD_REGION_READ)
 		return NULL;
-	/* The codec checks the head as if no data followed. */
-	uint8_t head[UVFIO_HDR_SIZE + sizeof(rw)];
-	memcpy(head, msg, sizeof(head));
-	memcpy(&rw, msg + UVFIO_HDR_SIZE, sizeof(rw));
-	if (rw.count != p->exp.count)
+	ssize_t pre = uvfio_check_head(msg, have, &p->exp, NULL);
+	if (pre < 0)
 		return NULL;
-	h.msg_size = (uint32_t)pre;
-	rw.count = 0;
-	memcpy(head, &h, sizeof(h));
-	memcpy(head + UVFIO_HDR_SIZE, &rw, sizeof(rw));
-	struct uvfio_expect e = p->exp;
-	e.count = 0;
-	struct uvfio_reply_view v;
-	if (uvfio_parse_reply(head, pre, 0, &e, &v) || v.error)
-		return NULL;
-	*skip = pre;
+	*skip = (size_t)pre;
 	return p->op ? p->out : ((struct rw_out *)p->out)->buf;
 }
 
@@ -733,6 +718,11 @@ static int fetch_region(struct uvfio_client *c, unsigned index,
 			.out_len = argsz,
 		};
 		int r = call(c, msg, (size_t)n, NULL, 0, &p);
+		/* The reply can arrive in the same pump that then loses the
+		 * connection: teardown has dropped the cache already, so
+		 * caching now would keep the fd past the connection. */
+		if (!r && !c->connected)
+			r = -ENOTCONN;
 		struct uvfio_region_info ri;
 		if (!r)
 			memcpy(&ri, buf, sizeof(ri));

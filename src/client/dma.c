@@ -250,32 +250,15 @@ static int reply_error(struct uvfio_tp *tp, const struct uvfio_hdr *h, int err)
 void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
 		   size_t *skip)
 {
-	struct uvfio_hdr h;
+	struct uvfio_limits lim = { CLI_MAX_DATA_XFER, 0, false };
 	struct uvfio_dma_rw d;
-	const size_t pre = UVFIO_HDR_SIZE + sizeof(d);
-	memcpy(&h, msg, sizeof(h));
-	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_COMMAND ||
-	    h.cmd != UVFIO_CMD_DMA_WRITE || have < pre)
+	ssize_t pre = uvfio_check_head(msg, have, NULL, &lim);
+	if (pre < 0)
 		return NULL;
 	memcpy(&d, msg + UVFIO_HDR_SIZE, sizeof(d));
-	if (d.count > CLI_MAX_DATA_XFER || h.msg_size != pre + d.count)
-		return NULL;
-	/* Every other rule is the codec's: it checks the head as if the
-	 * message carried no data. */
-	uint8_t head[UVFIO_HDR_SIZE + sizeof(d)];
-	struct uvfio_hdr hh = h;
-	struct uvfio_dma_rw dd = d;
-	hh.msg_size = (uint32_t)pre;
-	dd.count = 0;
-	memcpy(head, &hh, sizeof(hh));
-	memcpy(head + UVFIO_HDR_SIZE, &dd, sizeof(dd));
-	struct uvfio_cmd_view v;
-	struct uvfio_limits lim = { CLI_MAX_DATA_XFER, 0, false };
-	if (uvfio_parse_command(head, pre, 0, UVFIO_ROLE_CLIENT, &lim, &v))
-		return NULL;
 	uint8_t *dst = win_span(c, d.addr, d.count, UVFIO_DMA_MAP_WRITE);
 	if (dst)
-		*skip = pre;
+		*skip = (size_t)pre;
 	return dst;
 }
 

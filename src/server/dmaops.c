@@ -209,11 +209,9 @@ static void *dma_sink(struct uvfio_server *s, const uint8_t *msg,
 {
 	struct conn *c = s->conn;
 	struct uvfio_hdr h;
-	struct uvfio_dma_rw d;
-	const size_t pre = UVFIO_HDR_SIZE + sizeof(d);
 	memcpy(&h, msg, sizeof(h));
 	if (!c || (h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_REPLY ||
-	    h.cmd != UVFIO_CMD_DMA_READ || have < pre)
+	    h.cmd != UVFIO_CMD_DMA_READ)
 		return NULL;
 	void *dst = NULL;
 	pthread_mutex_lock(&s->lock);
@@ -222,27 +220,11 @@ static void *dma_sink(struct uvfio_server *s, const uint8_t *msg,
 		if (!q->active || q->exp.msg_id != h.msg_id)
 			continue;
 		struct dma_op *op = q->op;
-		if (q->exp.cmd != UVFIO_CMD_DMA_READ ||
-		    q->exp.dma_layout != UVFIO_DMA_LAYOUT_SPEC || !op->done ||
-		    !op->buf || h.msg_size != pre + q->exp.count)
-			break;
-		/* The codec checks the head as if no data followed. */
-		uint8_t head[UVFIO_HDR_SIZE + sizeof(d)];
-		memcpy(&d, msg + UVFIO_HDR_SIZE, sizeof(d));
-		struct uvfio_hdr hh = h;
-		hh.msg_size = (uint32_t)pre;
-		if (d.count != q->exp.count)
-			break;
-		d.count = 0;
-		memcpy(head, &hh, sizeof(hh));
-		memcpy(head + UVFIO_HDR_SIZE, &d, sizeof(d));
-		struct uvfio_expect e = q->exp;
-		e.count = 0;
-		struct uvfio_reply_view v;
-		if (uvfio_parse_reply(head, pre, 0, &e, &v) || v.error)
-			break;
-		*skip = pre;
-		dst = op->buf + q->buf_off;
+		ssize_t pre = uvfio_check_head(msg, have, &q->exp, NULL);
+		if (pre >= 0 && op->done && op->buf) {
+			*skip = (size_t)pre;
+			dst = op->buf + q->buf_off;
+		}
 		break;
 	}
 	pthread_mutex_unlock(&s->lock);

@@ -225,6 +225,70 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 	return 0;
 }
 
+/*
+ * One non-blocking recvmsg() into [to, to + room), taking every fd that
+ * came with it into fds (*nfds of them; the caller closes them on any
+ * path).  Returns the bytes read, 0 at EOF, -EAGAIN when nothing is there,
+ * or a failure (the connection cannot go on, tp->why says why).
+ */
+static ssize_t rx_read(struct uvfio_tp *tp, void *to, size_t room, int *fds,
+		       unsigned *nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = { to, room };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n;
+	*nfds = 0;
+	do
+		n = recvmsg(tp->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
+		if (errno == ECONNRESET)
+			return fail(tp, -ECONNRESET, "connection reset by peer");
+		return fail(tp, -errno, "recvmsg failed");
+	}
+	tp->n_recvmsg++;
+	unsigned ncmsg = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
+	     c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		ncmsg++;
+		unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
+					sizeof(int));
+		for (unsigned i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < UVFIO_TP_MAX_FDS)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC) {
+		close_fds(fds, *nfds);
+		*nfds = 0;
+		return fail(tp, -EPROTO,
+			    "peer sent more fds than fit in one message");
+	}
+	if (ncmsg > 1) {
+		close_fds(fds, *nfds);
+		*nfds = 0;
+		return fail(tp, -EPROTO, "more than one SCM_RIGHTS block");
+	}
+	return n;
+}
+
 /* ---- direct receive ------------------------------------------------------- */
 
 void uvfio_tp_set_sink(struct uvfio_tp *tp, uvfio_tp_sink_fn sink)
@@ -279,10 +343,6 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		     void *opaque, int *delivered)
 {
 	struct uvfio_rx_direct *d = &tp->direct;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
 	uint8_t scratch[4096];
 
 	while (d->got < d->want) {
@@ -293,45 +353,19 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 			if (room > sizeof(scratch))
 				room = sizeof(scratch);
 		}
-		struct iovec iov = { to, room };
-		struct msghdr mh = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = ctl.buf,
-			.msg_controllen = sizeof(ctl.buf),
-		};
-		ssize_t n = recvmsg(tp->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			if (errno == ECONNRESET)
-				return fail(tp, -ECONNRESET,
-					    "connection reset by peer");
-			return fail(tp, -errno, "recvmsg failed");
-		}
-		tp->n_recvmsg++;
-		bool fds = false;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
-		     c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
-						sizeof(int));
-			for (unsigned i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
-				       sizeof(int));
-				close(fd);
-			}
-			fds = true;
-		}
-		if (fds || (mh.msg_flags & MSG_CTRUNC))
+		int fds[UVFIO_TP_MAX_FDS];
+		unsigned nfds;
+		ssize_t n = rx_read(tp, to, room, fds, &nfds);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		if (nfds) {
+			close_fds(fds, nfds);
 			return fail(tp, -EPROTO,
 				    "fds arrived with message body bytes, not "
 				    "with the first byte of a message");
+		}
 		if (n == 0)
 			return fail(tp, -ECONNRESET,
 				    "peer closed the connection in the middle "
@@ -361,10 +395,6 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 {
 	int delivered = 0;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
-		struct cmsghdr align;
-	} ctl;
 
 	if (tp->direct.dst) {
 		tp->rx_paused = false;
@@ -393,55 +423,15 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		if (r)
 			return r;
 		size_t room = tp->rx_cap - tp->rx_end;
-		struct iovec iov = { tp->rx + tp->rx_end, room };
-		struct msghdr mh = {
-			.msg_iov = &iov,
-			.msg_iovlen = 1,
-			.msg_control = ctl.buf,
-			.msg_controllen = sizeof(ctl.buf),
-		};
-		ssize_t n = recvmsg(tp->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (errno == ECONNRESET)
-				return fail(tp, -ECONNRESET, "connection reset by peer");
-			return fail(tp, -errno, "recvmsg failed");
-		}
-		tp->n_recvmsg++;
-
-		/* Collect every fd first, so that any error path closes all. */
+		/* Every fd is collected first, so that any error path closes
+		 * all. */
 		int fds[UVFIO_TP_MAX_FDS];
-		unsigned nfds = 0, ncmsg = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c;
-		     c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			ncmsg++;
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) /
-						sizeof(int));
-			for (unsigned i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int),
-				       sizeof(int));
-				if (nfds < UVFIO_TP_MAX_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		if (mh.msg_flags & MSG_CTRUNC) {
-			close_fds(fds, nfds);
-			return fail(tp, -EPROTO,
-				    "peer sent more fds than fit in one message");
-		}
-		if (ncmsg > 1) {
-			close_fds(fds, nfds);
-			return fail(tp, -EPROTO, "more than one SCM_RIGHTS block");
-		}
+		unsigned nfds;
+		ssize_t n = rx_read(tp, tp->rx + tp->rx_end, room, fds, &nfds);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
+			return (int)n;
 		if (n == 0) {
 			close_fds(fds, nfds);
 			return fail(tp, -ECONNRESET,

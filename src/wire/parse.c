@@ -854,3 +854,60 @@ int uvfio_parse_region_caps(const void *info, uint32_t len,
 	}
 	return 0;
 }
+
+ssize_t uvfio_check_head(const void *msg, size_t have,
+			 const struct uvfio_expect *exp,
+			 const struct uvfio_limits *lim)
+{
+	struct uvfio_hdr h;
+	uint8_t head[UVFIO_HDR_SIZE + 16];
+	size_t pre = sizeof(head);
+	uint64_t count;
+
+	if (have < pre)
+		return -EINVAL;
+	memcpy(&h, msg, sizeof(h));
+	memcpy(head, msg, pre);
+	/* Parsed as if the message ended after its head: count 0. */
+	if (h.cmd == UVFIO_CMD_REGION_READ) {
+		struct uvfio_region_rw rw;
+		memcpy(&rw, head + UVFIO_HDR_SIZE, sizeof(rw));
+		count = rw.count;
+		rw.count = 0;
+		memcpy(head + UVFIO_HDR_SIZE, &rw, sizeof(rw));
+	} else if (h.cmd == UVFIO_CMD_DMA_READ || h.cmd == UVFIO_CMD_DMA_WRITE) {
+		struct uvfio_dma_rw d;
+		memcpy(&d, head + UVFIO_HDR_SIZE, sizeof(d));
+		count = d.count;
+		if (add_overflows(d.addr, count))
+			return -EOVERFLOW; /* the check count 0 would skip */
+		d.count = 0;
+		memcpy(head + UVFIO_HDR_SIZE, &d, sizeof(d));
+	} else {
+		return -EINVAL;
+	}
+	if (h.msg_size != pre + count)
+		return -EINVAL;
+	h.msg_size = (uint32_t)pre;
+	memcpy(head, &h, sizeof(h));
+	if (!exp) {
+		struct uvfio_cmd_view v;
+		if (h.cmd != UVFIO_CMD_DMA_WRITE || !lim ||
+		    count > lim->max_data_xfer)
+			return -EINVAL;
+		int r = uvfio_parse_command(head, pre, 0, UVFIO_ROLE_CLIENT, lim,
+					    &v);
+		return r ? r : (ssize_t)pre;
+	}
+	if (exp->cmd != h.cmd || count != exp->count ||
+	    exp->dma_layout != UVFIO_DMA_LAYOUT_SPEC ||
+	    (h.cmd != UVFIO_CMD_REGION_READ && h.cmd != UVFIO_CMD_DMA_READ))
+		return -EINVAL;
+	struct uvfio_expect e = *exp;
+	e.count = 0;
+	struct uvfio_reply_view v;
+	int r = uvfio_parse_reply(head, pre, 0, &e, &v);
+	if (!r && v.error)
+		r = -EPROTO;
+	return r ? r : (ssize_t)pre;
+}
