@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "dma/dma.h"
+#include "util.h"
 
 #define PG 4096ull
 #define RW (UVFIO_DMA_READ | UVFIO_DMA_WRITE)
@@ -67,20 +68,6 @@ static int reopen_ro(int fd)
 static bool fd_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0;
-}
-
-static unsigned count_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-	unsigned n = 0;
-
-	assert_non_null(dir);
-	while ((e = readdir(dir)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1; /* the directory's own fd */
 }
 
 static unsigned count_maps(void)
@@ -314,15 +301,15 @@ static void test_identical_remap(void **state)
 {
 	struct uvfio_dma *d = *state;
 	int fd = new_memfd(8 * PG);
-	unsigned base = count_fds();
+	unsigned base = (unsigned)tu_fd_count(0);
 	int a = xdup(fd), b = xdup(fd), c = xdup(fd), e = xdup(fd);
 
-	assert_int_equal(count_fds(), base + 4);
+	assert_int_equal((unsigned)tu_fd_count(0), base + 4);
 	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, a, PG), 0);
 	assert_true(fd_open(a)); /* kept by the mapping */
 	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, b, PG), 0);
 	assert_false(fd_open(b)); /* consumed */
-	assert_int_equal(count_fds(), base + 3);
+	assert_int_equal((unsigned)tu_fd_count(0), base + 3);
 	assert_int_equal(uvfio_dma_count(d), 1);
 	/* other offset or other file: not identical */
 	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, c, 0), -EEXIST);
@@ -335,11 +322,11 @@ static void test_identical_remap(void **state)
 	assert_int_equal(uvfio_dma_map(d, 0x10000, PG, RW, e, 0), 0);
 	assert_false(fd_open(e));
 	assert_int_equal(uvfio_dma_file_count(d), 1);
-	assert_int_equal(count_fds(), base + 2); /* a and c */
+	assert_int_equal((unsigned)tu_fd_count(0), base + 2); /* a and c */
 	close(c);
 	assert_int_equal(uvfio_dma_unmap_all(d), 2);
 	assert_false(fd_open(a));
-	assert_int_equal(count_fds(), base);
+	assert_int_equal((unsigned)tu_fd_count(0), base);
 	close(fd);
 }
 
@@ -389,7 +376,7 @@ static void test_file_growth(void **state)
 	struct uvfio_dma *d = *state;
 	struct uvfio_dma_ref a, b;
 	int fd = new_memfd(2 * PG);
-	unsigned base = count_fds();
+	unsigned base = (unsigned)tu_fd_count(0);
 
 	assert_int_equal(uvfio_dma_map(d, 0, 2 * PG, RW, xdup(fd), 0), 0);
 	assert_int_equal(uvfio_dma_get(d, 0, 1, RW, &a), 0);
@@ -409,14 +396,14 @@ static void test_file_growth(void **state)
 	assert_int_equal(uvfio_dma_map(d, 0x200000, PG, RW, xdup(fd), 7 * PG),
 			 0);
 	assert_int_equal(uvfio_dma_file_count(d), 2);
-	assert_int_equal(count_fds(), base + 2);
+	assert_int_equal((unsigned)tu_fd_count(0), base + 2);
 
 	/* nothing held now: growing again replaces the current mapping */
 	assert_int_equal(ftruncate(fd, 16 * PG), 0);
 	assert_int_equal(uvfio_dma_map(d, 0x300000, PG, RW, xdup(fd), 15 * PG),
 			 0);
 	assert_int_equal(uvfio_dma_file_count(d), 2);
-	assert_int_equal(count_fds(), base + 2);
+	assert_int_equal((unsigned)tu_fd_count(0), base + 2);
 	assert_int_equal(uvfio_dma_get(d, 0x100000, 1, R, &b), 0);
 	assert_int_equal(*(char *)b.ptr, 'B'); /* remapped, same bytes */
 	uvfio_dma_put(d, &b);
@@ -427,10 +414,10 @@ static void test_file_growth(void **state)
 
 	assert_int_equal(uvfio_dma_unmap(d, 0, 2 * PG), 0);
 	assert_int_equal(uvfio_dma_file_count(d), 1);
-	assert_int_equal(count_fds(), base + 1);
+	assert_int_equal((unsigned)tu_fd_count(0), base + 1);
 	assert_int_equal(uvfio_dma_unmap_all(d), 3);
 	assert_int_equal(uvfio_dma_file_count(d), 0);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal((unsigned)tu_fd_count(0), base);
 	close(fd);
 }
 
@@ -501,7 +488,7 @@ static void test_many_windows(void **state)
 	/* a gap of one page after each window so misses are tested too */
 	const uint64_t stride = 2 * PG;
 	int fd = new_memfd(256ull << 20);
-	unsigned fds0 = count_fds(), maps0 = count_maps();
+	unsigned fds0 = (unsigned)tu_fd_count(0), maps0 = count_maps();
 	uint64_t rss0 = rss_bytes();
 	double t0, t_map, t_get, t_unmap;
 	uint32_t i;
@@ -524,7 +511,7 @@ static void test_many_windows(void **state)
 	unsigned maps = count_maps();
 	assert_int_equal(uvfio_dma_count(d), NWIN);
 	assert_int_equal(uvfio_dma_file_count(d), 1);
-	assert_int_equal(count_fds(), fds0 + 1);
+	assert_int_equal((unsigned)tu_fd_count(0), fds0 + 1);
 	assert_true(maps <= maps0 + 4);
 	assert_true(rss < (32ull << 20));
 
@@ -592,7 +579,7 @@ static void test_many_windows(void **state)
 
 	assert_int_equal(uvfio_dma_count(d), 0);
 	assert_int_equal(uvfio_dma_file_count(d), 0);
-	assert_int_equal(count_fds(), fds0);
+	assert_int_equal((unsigned)tu_fd_count(0), fds0);
 	print_message("65535 windows: map %.1f ms, 262140 lookups %.1f ms, "
 		      "unmap %.1f ms; RSS +%.2f MiB; maps +%d\n",
 		      t_map * 1e3, t_get * 1e3, t_unmap * 1e3,
@@ -754,7 +741,7 @@ static void test_concurrent_churn(void **state)
 	struct churn c = { .d = d };
 	pthread_t t[3];
 	int fd = new_memfd(64 * PG);
-	unsigned fds0 = count_fds();
+	unsigned fds0 = (unsigned)tu_fd_count(0);
 
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, reader_fn, &c), 0);
@@ -782,7 +769,7 @@ static void test_concurrent_churn(void **state)
 		pthread_join(t[i], NULL);
 	uvfio_dma_unmap_all(d);
 	assert_int_equal(uvfio_dma_file_count(d), 0);
-	assert_int_equal(count_fds(), fds0);
+	assert_int_equal((unsigned)tu_fd_count(0), fds0);
 	assert_true(atomic_load(&c.hits) > 0);
 	close(fd);
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+#include "util.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -248,16 +249,6 @@ static int group_teardown(void **state)
 
 /* ---- process measurements ---------------------------------------------------------- */
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* Lines of /proc/self/maps, or those naming `what`. */
 static int count_maps_of(const char *what)
 {
@@ -289,10 +280,10 @@ static long rss_kib(void)
  * settle at `want`, or give up after a while and return what it is. */
 static int wait_fds(int want)
 {
-	int n = count_fds();
+	int n = tu_fd_count(0);
 	for (int i = 0; i < 400 && n != want; i++) {
 		usleep(5000);
-		n = count_fds();
+		n = tu_fd_count(0);
 	}
 	return n;
 }
@@ -304,7 +295,7 @@ struct baseline {
 
 static struct baseline measure(void)
 {
-	struct baseline b = { count_fds(), count_maps(), rss_kib() };
+	struct baseline b = { tu_fd_count(0), count_maps(), rss_kib() };
 	return b;
 }
 
@@ -323,39 +314,6 @@ static int raw_connect(const char *path)
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -1;
 	return fd;
-}
-
-static int send_fds(int fd, const void *buf, size_t len, const int *fds,
-		    unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 80)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	if (n < 0)
-		return -errno;
-	/* The rest (fds went with the first bytes). */
-	for (size_t done = (size_t)n; done < len;) {
-		ssize_t k = send(fd, (const uint8_t *)buf + done, len - done,
-				 MSG_NOSIGNAL);
-		if (k < 0)
-			return -errno;
-		done += (size_t)k;
-	}
-	return 0;
 }
 
 /* One whole message (header, then body), its fds into fds[]; returns its
@@ -418,7 +376,7 @@ static int negotiate(int fd, const char *json)
 	int fds[16];
 	unsigned nfds;
 	ssize_t n = uvfio_build_version(m, sizeof(m), 1, false, 0, 2, json);
-	if (n < 0 || send_fds(fd, m, (size_t)n, NULL, 0))
+	if (n < 0 || tu_send(fd, m, (size_t)n, NULL, 0))
 		return -2;
 	n = recv_msg(fd, m, sizeof(m), fds, &nfds, 5000);
 	struct uvfio_hdr h;
@@ -443,7 +401,7 @@ static int call(int fd, const void *msg, size_t len, const int *fds,
 		rep = tmp;
 		cap = sizeof(tmp);
 	}
-	if (send_fds(fd, msg, len, fds, nfds))
+	if (tu_send(fd, msg, len, fds, nfds))
 		return -1;
 	ssize_t n = recv_msg(fd, rep, cap, NULL, NULL, 5000);
 	if (replen)
@@ -532,7 +490,7 @@ static int c_mid_header(int ready, uint32_t tag)
 		return 1;
 	uint8_t m[64];
 	ssize_t n = uvfio_build_region_read(m, sizeof(m), 3, 0, 0, 4);
-	if (send_fds(fd, m, 7, NULL, 0) || n < 7)
+	if (tu_send(fd, m, 7, NULL, 0) || n < 7)
 		return 1;
 	signal_ready(ready);
 	return 0;
@@ -546,7 +504,7 @@ static int c_mid_body(int ready, uint32_t tag)
 		return 1;
 	ssize_t n = uvfio_build_region_write(m, sizeof(m), 3, false, 2, 0,
 					     S->bar2, MIB);
-	if (n < 0 || send_fds(fd, m, (size_t)n / 2, NULL, 0))
+	if (n < 0 || tu_send(fd, m, (size_t)n / 2, NULL, 0))
 		return 1;
 	signal_ready(ready);
 	return 0;
@@ -573,7 +531,7 @@ static int c_mid_dma(int ready, uint32_t tag)
 					     tag & DMA_ASYNC ? TRIG_ASYNC
 							     : TRIG_SYNC,
 					     a, 16);
-	if (send_fds(fd, m, (size_t)n, NULL, 0))
+	if (tu_send(fd, m, (size_t)n, NULL, 0))
 		return 1;
 	/* Wait for the first DMA_READ, then die without answering. */
 	static uint8_t buf[MIB + 64];
@@ -636,7 +594,7 @@ static int c_fds_in_flight(int ready, uint32_t tag)
 				UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE, 0,
 				WIN_IOVA + WIN_SIZE, 4096);
 	if (mfd2 < 0 || ftruncate(mfd2, 4096) ||
-	    send_fds(fd, m, UVFIO_HDR_SIZE, &mfd2, 1))
+	    tu_send(fd, m, UVFIO_HDR_SIZE, &mfd2, 1))
 		return 1;
 	signal_ready(ready);
 	return 0;
@@ -942,7 +900,7 @@ static int c_never_answers(int ready, uint32_t tag)
 	uint8_t m[64];
 	ssize_t n = uvfio_build_region_write(m, sizeof(m), 4, false, 1,
 					     TRIG_SYNC, a, 16);
-	if (send_fds(fd, m, (size_t)n, NULL, 0))
+	if (tu_send(fd, m, (size_t)n, NULL, 0))
 		return 1;
 	static uint8_t buf[MIB + 64];
 	uint32_t dma_reqs = 0;
@@ -1077,7 +1035,7 @@ static void test_limits(void **state)
 
 	/* More fds than max_msg_fds (16): refused, all closed, and the
 	 * connection goes on. */
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	int efds[20];
 	for (int i = 0; i < 20; i++)
 		efds[i] = eventfd(0, EFD_CLOEXEC);
@@ -1090,7 +1048,7 @@ static void test_limits(void **state)
 	for (int i = 0; i < 20; i++)
 		close(efds[i]);
 	assert_int_equal(alive(fd, 5), 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 
 	/* A command larger than any buffer: E2BIG, then the server hangs up
 	 * (the body cannot be skipped without reading it). */
@@ -1113,7 +1071,7 @@ static void test_limits(void **state)
 	n = uvfio_build_set_irqs(m, sizeof(m), 7,
 				 UVFIO_IRQ_DATA_EVENTFD | UVFIO_IRQ_ACTION_TRIGGER,
 				 UVFIO_PCI_MSI_IRQ, 0, 70, NULL);
-	assert_int_equal(send_fds(fd, m, (size_t)n, many, 70), 0);
+	assert_int_equal(tu_send(fd, m, (size_t)n, many, 70), 0);
 	assert_true(recv_msg(fd, m, sizeof(m), NULL, NULL, 5000) <= 0);
 	for (int i = 0; i < 70; i++)
 		close(many[i]);
@@ -1158,7 +1116,7 @@ static unsigned serve_dma(struct srv *x, int fd, const uint8_t *guest,
 		ssize_t r = uvfio_build_dma_read_reply(rep, sizeof(rep), h.msg_id,
 						       a, guest + (a - WIN_IOVA),
 						       cnt);
-		assert_int_equal(send_fds(fd, rep, (size_t)r, NULL, 0), 0);
+		assert_int_equal(tu_send(fd, rep, (size_t)r, NULL, 0), 0);
 		reqs++;
 	}
 	return reqs;
@@ -1205,7 +1163,7 @@ static void test_client_max_data_xfer(void **state)
 		uint64_t a[2] = { WIN_IOVA + 3, cases[i].len };
 		n = uvfio_build_region_write(m, sizeof(m), 3, false, 1, TRIG_ASYNC,
 					     a, 16);
-		assert_int_equal(send_fds(fd, m, (size_t)n, NULL, 0), 0);
+		assert_int_equal(tu_send(fd, m, (size_t)n, NULL, 0), 0);
 		uint32_t maxc;
 		unsigned reqs = serve_dma(x, fd, guest, &maxc);
 		print_message("client max_data_xfer_size %s: %u bytes in %u "

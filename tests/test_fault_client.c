@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+#include "util.h"
 
 #define MIB (1024u * 1024u)
 #define REGION_SIZE (4 * MIB)
@@ -55,49 +56,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* ---- the fake server (child process) -------------------------------------------- */
-
-static int send_fds(int fd, const void *buf, size_t len, const int *fds,
-		    unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov = { (void *)buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	if (n < 0)
-		return -1;
-	for (size_t done = (size_t)n; done < len;) {
-		ssize_t k = send(fd, (const uint8_t *)buf + done, len - done,
-				 MSG_NOSIGNAL);
-		if (k <= 0)
-			return -1;
-		done += (size_t)k;
-	}
-	return 0;
-}
 
 /* A whole message; fds that come with it are closed.  Size, or 0 at EOF. */
 static ssize_t recv_msg(int fd, uint8_t *buf, size_t cap)
@@ -176,14 +135,14 @@ static int fake_server(int fd, enum mode mode, const char *json, int stats_fd)
 							  rw.offset, data,
 							  rw.count);
 			if (mode == M_DIE_MID_REPLY) {
-				if (send_fds(fd, out, (size_t)m / 2, NULL, 0))
+				if (tu_send(fd, out, (size_t)m / 2, NULL, 0))
 					return 1;
 				die();
 			}
 			if (mode == M_DIE_MID_DMA) {
 				m = uvfio_build_dma_read(out, sizeof(out), 1,
 							 0x10000, 4096);
-				if (send_fds(fd, out, (size_t)m - 8, NULL, 0))
+				if (tu_send(fd, out, (size_t)m - 8, NULL, 0))
 					return 1;
 				die();
 			}
@@ -191,14 +150,14 @@ static int fake_server(int fd, enum mode mode, const char *json, int stats_fd)
 				static const uint8_t d[64] = { 1, 2, 3 };
 				m = uvfio_build_dma_write(out, sizeof(out), 1,
 							  0x10000, d, sizeof(d));
-				if (send_fds(fd, out, (size_t)m, NULL, 0))
+				if (tu_send(fd, out, (size_t)m, NULL, 0))
 					return 1;
 				die();
 			}
 			if (mode == M_DIE_FDS) {
 				int mfd = memfd_create("region", MFD_CLOEXEC);
 				if (mfd < 0 ||
-				    send_fds(fd, out, UVFIO_HDR_SIZE + 4, &mfd, 1))
+				    tu_send(fd, out, UVFIO_HDR_SIZE + 4, &mfd, 1))
 					return 1;
 				die();
 			}
@@ -217,7 +176,7 @@ static int fake_server(int fd, enum mode mode, const char *json, int stats_fd)
 					      ENOTSUP);
 			break;
 		}
-		if (m < 0 || send_fds(fd, out, (size_t)m, NULL, 0))
+		if (m < 0 || tu_send(fd, out, (size_t)m, NULL, 0))
 			break;
 	}
 	if (stats_fd >= 0 && write(stats_fd, &st, sizeof(st)) != sizeof(st))
@@ -316,7 +275,7 @@ static bool conn_error(int r)
 static void server_dies(enum mode mode, const char *what)
 {
 	struct uvfio_client *c = new_client();
-	int base = count_fds();
+	int base = tu_fd_count(0);
 	struct fake f = fake_start(mode, serve_json);
 	assert_int_equal(uvfio_client_adopt_fd(c, f.client_fd), 0);
 
@@ -339,9 +298,9 @@ static void server_dies(enum mode mode, const char *what)
 				 -ENOTCONN);
 	assert_false(uvfio_client_connected(c));
 	assert_true(n_log > 0);
-	assert_int_equal(count_fds(), base + 1); /* the fake's stats pipe */
+	assert_int_equal(tu_fd_count(0), base + 1); /* the fake's stats pipe */
 	fake_end(&f, NULL);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(tu_fd_count(0), base);
 	uvfio_client_destroy(c);
 }
 
@@ -370,7 +329,7 @@ static void test_server_dies_async_pending(void **state)
 {
 	(void)state;
 	struct uvfio_client *c = new_client();
-	int base = count_fds();
+	int base = tu_fd_count(0);
 	struct fake f = fake_start(M_DIE_MID_REPLY, serve_json);
 	assert_int_equal(uvfio_client_adopt_fd(c, f.client_fd), 0);
 	enum { N = 16 };
@@ -399,7 +358,7 @@ static void test_server_dies_async_pending(void **state)
 		assert_true(conn_error(d[i].result));
 	}
 	fake_end(&f, NULL);
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(tu_fd_count(0), base);
 	uvfio_client_destroy(c);
 }
 

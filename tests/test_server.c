@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+#include "util.h"
 
 #define MIB (1u << 20)
 #define KIB 1024u
@@ -71,21 +72,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int proc_fd_count(pid_t pid)
-{
-	char p[64];
-	snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(p);
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int proc_maps_count(pid_t pid)
 {
 	char p[64];
@@ -102,10 +88,10 @@ static int proc_maps_count(pid_t pid)
 /* The server notices a hang-up asynchronously: poll /proc for up to 2 s. */
 static int wait_fd_count(pid_t pid, int want)
 {
-	int n = proc_fd_count(pid);
+	int n = tu_fd_count(pid);
 	for (int i = 0; i < 200 && n != want; i++) {
 		usleep(10000);
-		n = proc_fd_count(pid);
+		n = tu_fd_count(pid);
 	}
 	return n;
 }
@@ -212,33 +198,7 @@ struct cl {
 static void send_all(int fd, const void *buf, size_t len, const int *fds,
 		     unsigned nfds)
 {
-	const uint8_t *p = buf;
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr a;
-	} ctl;
-	assert_true(nfds <= 4);
-	while (len) {
-		struct iovec iov = { (void *)p, len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (nfds) {
-			memset(&ctl, 0, sizeof(ctl)); /* padding goes out too */
-			mh.msg_control = ctl.b;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		assert_true(n > 0);
-		p += n;
-		len -= (size_t)n;
-		nfds = 0; /* fds travel with the first byte only */
-	}
+	assert_int_equal(tu_send(fd, buf, len, fds, nfds), 0);
 }
 
 static void wait_readable(int fd)
@@ -1818,10 +1778,10 @@ static int idle_fd_count(struct proc *p)
 	struct cl *c = cl_open(p->path, NEG_PLAIN);
 	assert_int_equal(rd32(c, UVFIO_PCI_CONFIG, 0), 0xd3a01234);
 	cl_close(c);
-	int n = proc_fd_count(p->pid), stable = 0;
+	int n = tu_fd_count(p->pid), stable = 0;
 	for (int i = 0; i < 200 && stable < 10; i++) {
 		usleep(10000);
-		int m = proc_fd_count(p->pid);
+		int m = tu_fd_count(p->pid);
 		stable = m == n ? stable + 1 : 0;
 		n = m;
 	}

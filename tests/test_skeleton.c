@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+#include "util.h"
 
 #define BIG_SIZE (4u << 20) /* larger than one max_data_xfer_size chunk */
 
@@ -143,16 +144,6 @@ static int srv_teardown(void **state)
 	free(x->big);
 	free(x);
 	return 0;
-}
-
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* The server notices a hang-up asynchronously; wait until it has. */
@@ -335,23 +326,7 @@ static int raw_connect(const char *path)
 
 static void raw_send(int fd, const void *msg, size_t len, int sfd)
 {
-	struct iovec iov = { (void *)msg, len };
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr a;
-	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (sfd >= 0) {
-		memset(&ctl, 0, sizeof(ctl)); /* the padding goes out too */
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &sfd, sizeof(int));
-	}
-	assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(tu_send(fd, msg, len, &sfd, sfd >= 0 ? 1 : 0), 0);
 }
 
 /* Read one message; returns its size, 0 on EOF. */
@@ -464,7 +439,7 @@ static void test_bad_clients(void **state)
 	/* After negotiation, bad commands get error replies and the
 	 * connection goes on. */
 	wait_idle(x);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	fd = raw_connect(x->path);
 	raw_negotiate(fd, qemu_json, 0);
 	struct uvfio_hdr h = { .msg_id = 9, .cmd = 99, .msg_size = 16 };
@@ -515,7 +490,7 @@ static void test_bad_clients(void **state)
 	c = connect_client(x->path);
 	uvfio_client_destroy(c);
 	wait_idle(x);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 }
 
 /* ---- a fake server against the client ----------------------------------------- */

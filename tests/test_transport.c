@@ -27,6 +27,7 @@
 
 #include <uvfio/codec.h>
 #include "transport/transport.h"
+#include "util.h"
 
 #define MAX_SINK 256
 #define POLL_MS 5000 /* a hang fails the test instead of stalling it */
@@ -108,19 +109,6 @@ static bool fd_closed(int fd)
 }
 
 /* Compare fd numbers alone and a recycled number could hide a leak. */
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 struct pair {
 	struct uvfio_tp tp;
 	int peer; /* blocking raw end */
@@ -670,14 +658,14 @@ static void test_fd_on_header_closed(void **state)
 	struct pair p;
 
 	pair_open(&p);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	send_fds(p.peer, msg, len, &efd, 1);
 	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), 1);
 	assert_got(&s->m[0], msg, len, 1);
 	assert_true(s->m[0].fds_open);
 	assert_true(s->m[0].fds[0] != efd);
 	assert_true(fd_closed(s->m[0].fds[0]));
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	assert_true(fcntl(efd, F_GETFD) >= 0);
 	close(efd);
 	pair_close(&p);
@@ -693,7 +681,7 @@ static void test_fd_on_body(void **state)
 	struct pair p;
 
 	pair_open(&p);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	write_all(p.peer, msg, UVFIO_HDR_SIZE);
 	/* The header is consumed first, so the read carrying the fd starts
 	 * in the body; a read gluing both would be indistinguishable from a
@@ -705,7 +693,7 @@ static void test_fd_on_body(void **state)
 	assert_non_null(p.tp.why);
 	assert_non_null(strstr(p.tp.why, "body"));
 	assert_int_equal(s->n, 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	close(efd);
 	pair_close(&p);
 	sink_free(s);
@@ -727,11 +715,11 @@ static void too_many_fds(unsigned max_fds, unsigned nfds)
 	}
 	pair_open(&p);
 	p.tp.max_fds = max_fds;
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	send_fds(p.peer, msg, len, fds, nfds);
 	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), -EPROTO);
 	assert_int_equal(s->n, 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	pair_close(&p);
@@ -799,7 +787,7 @@ static void test_fds_two_messages_across_reads(void **state)
 
 	pair_open(&p);
 	s->keep = true;
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	write_all(p.peer, fill, nfill);
 	send_fds(p.peer, b, lb, &e1, 1);
 	send_fds(p.peer, c, lc, &e2, 1);
@@ -814,7 +802,7 @@ static void test_fds_two_messages_across_reads(void **state)
 	assert_same_eventfd(e2, s->m[nf + 1].fds[0]);
 	close(s->m[nf].fds[0]);
 	close(s->m[nf + 1].fds[0]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	close(e1);
 	close(e2);
 	pair_close(&p);
@@ -933,7 +921,7 @@ static void test_fds_big_tp_to_tp(void **state)
 	p.peer = -1;
 	b.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
 	s->keep = true;
-	int before = count_fds();
+	int before = tu_fd_count(0);
 
 	assert_int_equal(uvfio_tp_send(&p.tp, m[0], l[0], NULL, 0), 0);
 	assert_int_equal(uvfio_tp_send(&p.tp, big, lbig, &efd, 1), 0);
@@ -959,7 +947,7 @@ static void test_fds_big_tp_to_tp(void **state)
 	assert_same_eventfd(e2, s->m[3].fds[0]);
 	close(s->m[1].fds[0]);
 	close(s->m[3].fds[0]);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 
 	uvfio_tp_fini(&b);
 	close(efd);
@@ -1291,7 +1279,7 @@ static void test_callback_error_closes_fds(void **state)
 	struct pair p;
 
 	pair_open(&p);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	s->fail_at = 2;
 	s->fail_err = -EIO;
 	write_all(p.peer, m1, l1);
@@ -1302,7 +1290,7 @@ static void test_callback_error_closes_fds(void **state)
 	assert_got(&s->m[1], m2, l2, 1);
 	assert_true(s->m[1].fds_open);
 	assert_true(fd_closed(s->m[1].fds[0]));
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	close(efd);
 	pair_close(&p);
 	sink_free(s);
@@ -1335,7 +1323,7 @@ static void test_pause_keeps_message_and_fds(void **state)
 	int efd = eventfd(0, EFD_CLOEXEC);
 
 	pair_open(&p);
-	int base = count_fds();
+	int base = tu_fd_count(0);
 	mk_msg(a, 1, UVFIO_CMD_REGION_WRITE, 0, sizeof(a));
 	mk_msg(b, 2, UVFIO_CMD_DMA_MAP, 0, sizeof(b));
 	mk_msg(c, 3, UVFIO_CMD_DEVICE_RESET, 0, sizeof(c));
@@ -1357,7 +1345,7 @@ static void test_pause_keeps_message_and_fds(void **state)
 	uint64_t reads = p.tp.n_recvmsg;
 	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 0);
 	assert_int_equal(p.tp.n_recvmsg, reads);
-	assert_int_equal(count_fds(), base + 1); /* b's fd, held */
+	assert_int_equal(tu_fd_count(0), base + 1); /* b's fd, held */
 
 	pz.pause = false;
 	pz.sink->keep = false;
@@ -1369,7 +1357,7 @@ static void test_pause_keeps_message_and_fds(void **state)
 	assert_true(pz.sink->m[1].fds_open);
 	assert_int_equal(pz.sink->m[2].nfds, 0);
 	assert_memory_equal(pz.sink->m[2].buf, c, sizeof(c));
-	assert_int_equal(count_fds(), base);
+	assert_int_equal(tu_fd_count(0), base);
 
 	close(efd);
 	sink_free(pz.sink);
@@ -1444,7 +1432,7 @@ static void test_ext_send(void **state)
 	for (size_t i = 0; i < BIG; i++)
 		data[i] = pat(5, i);
 	tp_pair(&tx, &rx);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 
 	/* A buffered message, one with its body in place, one carrying an
 	 * fd right behind it, and a last buffered one. */
@@ -1482,7 +1470,7 @@ static void test_ext_send(void **state)
 	sink_free(s);
 	uvfio_tp_fini(&rx);
 	uvfio_tp_fini(&tx);
-	assert_int_equal(count_fds(), before - 2);
+	assert_int_equal(tu_fd_count(0), before - 2);
 	free(data);
 }
 
@@ -1681,7 +1669,7 @@ static void test_direct_fds_on_body(void **state)
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
 	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
-	int before = count_fds();
+	int before = tu_fd_count(0);
 	write_all(p.peer, msg, pre + 100);
 	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), 0);
 	int efd = new_eventfd();
@@ -1690,7 +1678,7 @@ static void test_direct_fds_on_body(void **state)
 	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), -EPROTO);
 	assert_non_null(p.tp.why);
 	assert_int_equal(x->s.n, 0);
-	assert_int_equal(count_fds(), before);
+	assert_int_equal(tu_fd_count(0), before);
 	pair_close(&p);
 	free(x->ds.dst);
 	free(x);
