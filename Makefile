@@ -54,6 +54,12 @@ clean:
 bench: build
 	$(BUILD)/bench/uvfio-bench
 
+# make fuzz: libFuzzer harnesses (fuzz/) built with clang, ASan and UBSan
+# into build-fuzz/, each run FUZZ_SECONDS (default 60); docs/hardening.md.
+.PHONY: fuzz
+fuzz: deps
+	@scripts/fuzz.sh
+
 # make valgrind: the integration tests under valgrind memcheck (installed
 # with apt-get when missing), on a plain debug build in build-valgrind/.
 # Fails on any memcheck error or definite leak.  Which tests and why:

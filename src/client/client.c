@@ -1231,6 +1231,34 @@ int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
 	}
 	int prot = (cr->info.flags & UVFIO_REGION_READ ? PROT_READ : 0) |
 		   (cr->info.flags & UVFIO_REGION_WRITE ? PROT_WRITE : 0);
+	/* Pages of a file beyond its end raise SIGBUS when touched: a file
+	 * shorter than the areas the server announced is refused here
+	 * rather than crashing us at the first access. */
+	struct stat st;
+	if (fstat(cr->fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISREG(st.st_mode)) {
+		const struct uvfio_region_caps *sc = &cr->caps;
+		for (uint32_t i = 0; i < (sc->has_sparse ? sc->nr_areas : 1); i++) {
+			struct uvfio_sparse_area a = { 0, cr->info.size };
+			uint64_t end;
+			if (sc->has_sparse)
+				memcpy(&a, sc->areas + i * sizeof(a), sizeof(a));
+			if (a.size && (__builtin_add_overflow(cr->info.offset,
+							      a.offset + a.size,
+							      &end) ||
+				       end > (uint64_t)st.st_size)) {
+				uvfio_err(&c->log, "region %u: area %u ends beyond "
+						   "the server's file (%lld bytes); "
+						   "not mapping it",
+					  index, i, (long long)st.st_size);
+				r = -EINVAL;
+				goto out;
+			}
+		}
+	}
 	/* Reserve the whole region, then map only the areas the server
 	 * allows; the rest stays inaccessible (and goes through messages). */
 	void *base = mmap(NULL, cr->info.size, PROT_NONE,

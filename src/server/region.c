@@ -232,6 +232,8 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
 	struct conn *c = s->conn;
 	uint32_t idx = v->u.region_info.index;
+	if (v->hdr.flags & UVFIO_F_NO_REPLY)
+		return; /* a query nobody wants answered */
 	if (idx >= s->num_regions) {
 		srv_reply_error(s, &v->hdr, EINVAL, "region index out of range");
 		return;
@@ -467,6 +469,8 @@ void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
 	struct conn *c = s->conn;
 	uint32_t idx = v->u.io_fds.index;
+	if (v->hdr.flags & UVFIO_F_NO_REPLY)
+		return; /* a query nobody wants answered */
 	if (idx >= s->num_regions) {
 		srv_reply_error(s, &v->hdr, EINVAL, "region index out of range");
 		return;
