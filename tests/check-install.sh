@@ -20,6 +20,17 @@ libdir=$(dirname "$(find "$root" -name 'libuvfio.so' | head -n 1)")
 cc -std=gnu11 -Wall -Werror $(pkg-config --cflags uvfio) \
 	"$src/samples/skeleton-client.c" -o "$root/client" \
 	$(pkg-config --libs uvfio) -Wl,-rpath,"$libdir"
+# The headers alone, under strict flags, in C and C++, with every compiler
+# that is here (C++ has no flexible array members, hence no -Wpedantic).
+printf '#include <uvfio/uvfio.h>\nint main(void) { return 0; }\n' >"$root/h.c"
+for c in "cc -std=c11 -Wpedantic" "cc -std=gnu11 -Wpedantic" \
+	"clang -std=c11 -Wpedantic" "c++ -std=c++17 -x c++" \
+	"clang++ -std=c++17 -x c++"; do
+	command -v "${c%% *}" >/dev/null 2>&1 || continue
+	$c -Wall -Wextra -Werror -fsyntax-only $(pkg-config --cflags uvfio) \
+		"$root/h.c" ||
+		{ echo "install: the headers do not build with: $c"; exit 1; }
+done
 "$root/client" --help >/dev/null 2>&1 || true
 LD_LIBRARY_PATH=$libdir "$root/client" /nonexistent.sock 2>/dev/null && { echo "client should fail"; exit 1; }
 echo "install: headers, libuvfio.so.0, libuvfio.a and uvfio.pc usable"

@@ -29,6 +29,22 @@
 extern "C" {
 #endif
 
+/*
+ * The views below hold copies of wire structs that end in a flexible array
+ * (the array itself is reached through a pointer).  Nesting such a struct
+ * is an extension compilers warn about under -Wpedantic (and clang under
+ * -Wall); it is deliberate here, so the warning is off for these types
+ * only, whatever flags the including program uses.
+ */
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgnu-variable-sized-type-not-at-end"
+#pragma clang diagnostic ignored "-Wflexible-array-extensions"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+
 /* What the receiving side accepts; fields describe *our* limits. */
 struct uvfio_limits {
 	uint32_t max_data_xfer; /* bytes of data in one R/W message */
@@ -392,6 +408,12 @@ UVFIO_API int uvfio_caps_parse(const char *json, size_t len,
  */
 UVFIO_API ssize_t uvfio_caps_format(const struct uvfio_caps *caps,
 				    unsigned which, char *buf, size_t cap);
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -398,10 +398,16 @@ struct uvfio_dirty_pages {
 
 /* ---- sizes checked at compile time ------------------------------------- */
 
+/* C++ spells C11's _Static_assert static_assert. */
+#ifdef __cplusplus
+#define UVFIO_STATIC_ASSERT static_assert
+#else
+#define UVFIO_STATIC_ASSERT _Static_assert
+#endif
 #define UVFIO_WIRE_ASSERT_SIZE(t, n)                                           \
-	_Static_assert(sizeof(struct t) == (n), #t " must be " #n " bytes")
+	UVFIO_STATIC_ASSERT(sizeof(struct t) == (n), #t " must be " #n " bytes")
 #define UVFIO_WIRE_ASSERT_OFF(t, f, n)                                         \
-	_Static_assert(offsetof(struct t, f) == (n), #t "." #f " must be at " #n)
+	UVFIO_STATIC_ASSERT(offsetof(struct t, f) == (n), #t "." #f " must be at " #n)
 
 UVFIO_WIRE_ASSERT_SIZE(uvfio_hdr, 16);
 UVFIO_WIRE_ASSERT_OFF(uvfio_hdr, cmd, 2);
@@ -449,9 +455,9 @@ UVFIO_WIRE_ASSERT_SIZE(uvfio_feature_log_start, 16);
 UVFIO_WIRE_ASSERT_SIZE(uvfio_feature_log_report, 24);
 UVFIO_WIRE_ASSERT_SIZE(uvfio_mig_data, 8);
 
-_Static_assert(VFIO_PCI_NUM_REGIONS == 9, "vfio-user expects 9 PCI regions");
-_Static_assert(VFIO_PCI_NUM_IRQS == 5, "vfio-user expects 5 PCI irq indexes");
-_Static_assert(VFIO_PCI_CONFIG_REGION_INDEX == 7, "config region is 7");
+UVFIO_STATIC_ASSERT(VFIO_PCI_NUM_REGIONS == 9, "vfio-user expects 9 PCI regions");
+UVFIO_STATIC_ASSERT(VFIO_PCI_NUM_IRQS == 5, "vfio-user expects 5 PCI irq indexes");
+UVFIO_STATIC_ASSERT(VFIO_PCI_CONFIG_REGION_INDEX == 7, "config region is 7");
 
 #ifdef __cplusplus
 }
