@@ -44,17 +44,7 @@
 
 #include "dma/dma.h"
 
-/* uvfio-dmadev registers (samples/dmadev.c) */
-enum {
-	REG_IOVA = 0x00,
-	REG_LEN = 0x08,
-	REG_COUNT = 0x0c,
-	REG_DIR = 0x10,
-	REG_GO = 0x14,
-	REG_STATUS = 0x18,
-};
-#define DMADEV_BAR2 2u
-#define DMADEV_BAR2_SIZE (1u << 20)
+#include "../samples/dmadev.h"
 #define DMA_IOVA 0x40000000ull
 
 #define MAX_RUNS 64

@@ -20,13 +20,8 @@
 
 #include <uvfio/client.h>
 
-#define REG_IOVA 0x00
-#define REG_LEN 0x08
-#define REG_COUNT 0x0c
-#define REG_DIR 0x10
-#define REG_GO 0x14
-#define REG_STATUS 0x18
-#define REG_IRQ 0x1c
+#include "dmadev.h"
+
 #define BUF_SIZE (256u << 10)
 #define FD_IOVA 0x10000000ull
 #define MSG_IOVA 0x20000000ull

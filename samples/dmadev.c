@@ -43,22 +43,13 @@
 
 #include <uvfio/server.h>
 
-#define BAR0_SIZE 4096u
-#define BAR2_SIZE (1u << 20)
-#define MSIX_VECTORS 4u
-#define MSIX_TABLE 0x800u
-#define MSIX_PBA 0xc00u
+#include "dmadev.h"
 
-enum {
-	REG_IOVA = 0x00,
-	REG_LEN = 0x08,
-	REG_COUNT = 0x0c,
-	REG_DIR = 0x10,
-	REG_GO = 0x14,
-	REG_STATUS = 0x18,
-	REG_IRQ = 0x1c,
-	REG_END = 0x20,
-};
+#define BAR0_SIZE DMADEV_BAR0_SIZE
+#define BAR2_SIZE DMADEV_BAR2_SIZE
+#define MSIX_VECTORS DMADEV_MSIX_VECTORS
+#define MSIX_TABLE DMADEV_MSIX_TABLE
+#define MSIX_PBA DMADEV_MSIX_PBA
 
 struct dmadev {
 	struct uvfio_server *srv;

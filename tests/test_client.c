@@ -28,14 +28,9 @@
 
 #include <uvfio/uvfio.h>
 
-#define REG_IOVA 0x00
-#define REG_LEN 0x08
-#define REG_COUNT 0x0c
-#define REG_DIR 0x10
-#define REG_GO 0x14
-#define REG_STATUS 0x18
-#define REG_IRQ 0x1c
-#define BAR2_SIZE (1u << 20)
+#include "../samples/dmadev.h"
+
+#define BAR2_SIZE DMADEV_BAR2_SIZE
 #define GUEST_SIZE (4u << 20)
 #define FD_IOVA 0x100000000ull
 #define MSG_IOVA 0x200000000ull

@@ -39,6 +39,8 @@
 
 #include <uvfio/uvfio.h>
 
+#include "../samples/dmadev.h"
+
 /* ================================================================== */
 /* fake migratable device                                             */
 /* ================================================================== */
@@ -669,15 +671,7 @@ static void test_fake_migrate_cancel(void **state)
 /* two uvfio-dmadev processes                                         */
 /* ================================================================== */
 
-#define REG_IOVA 0x00
-#define REG_LEN 0x08
-#define REG_COUNT 0x0c
-#define REG_DIR 0x10
-#define REG_GO 0x14
-#define REG_STATUS 0x18
-#define REG_IRQ 0x1c
-#define REG_END 0x20
-#define BAR2_SIZE (1u << 20)
+#define BAR2_SIZE DMADEV_BAR2_SIZE
 #define GUEST_SIZE (1u << 20)
 #define GUEST_IOVA 0x100000000ull
 

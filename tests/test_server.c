@@ -40,18 +40,10 @@
 #define BUF_CAP (2 * MIB + 4096) /* a 1 MiB message with headers, twice */
 #define IO_TIMEOUT_MS 5000
 
-/* dmadev BAR0 registers (samples/dmadev.c) */
-enum {
-	REG_IOVA = 0x00,
-	REG_LEN = 0x08,
-	REG_COUNT = 0x0c,
-	REG_DIR = 0x10,
-	REG_GO = 0x14,
-	REG_STATUS = 0x18,
-	REG_IRQ = 0x1c,
-};
-#define MSIX_TABLE 0x800u
-#define MSIX_PBA 0xc00u
+#include "../samples/dmadev.h"
+
+#define MSIX_TABLE DMADEV_MSIX_TABLE
+#define MSIX_PBA DMADEV_MSIX_PBA
 #define BAR2_SIZE MIB
 
 static const char *gpio_bin, *dmadev_bin;
