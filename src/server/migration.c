@@ -290,9 +290,40 @@ static void log_start(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 	free(echo);
 }
 
-static void log_report(struct uvfio_server *s, const struct uvfio_cmd_view *v)
+/*
+ * Reply with two fixed parts and a bitmap (DMA_LOGGING_REPORT, DMA_UNMAP
+ * with GET_DIRTY_BITMAP), built in the send queue; frees bits.  A reply
+ * that cannot be queued ends the connection: the client would wait for it.
+ */
+static void reply_bitmap(struct uvfio_server *s, const struct uvfio_cmd_view *v,
+			 const void *a, size_t alen, const void *b, size_t blen,
+			 uint64_t *bits, size_t bm)
 {
 	struct conn *c = s->conn;
+	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
+		free(bits);
+		return;
+	}
+	size_t total = UVFIO_HDR_SIZE + alen + blen + bm;
+	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
+	if (!p) {
+		free(bits);
+		uvfio_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
+			  strerror(errno));
+		c->drop = true;
+		return;
+	}
+	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
+	memcpy(p + UVFIO_HDR_SIZE, a, alen);
+	memcpy(p + UVFIO_HDR_SIZE + alen, b, blen);
+	memcpy(p + UVFIO_HDR_SIZE + alen + blen, bits, bm);
+	free(bits);
+	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
+		c->drop = true;
+}
+
+static void log_report(struct uvfio_server *s, const struct uvfio_cmd_view *v)
+{
 	struct uvfio_feature_log_report rep;
 	memcpy(&rep, v->u.feature.data, sizeof(rep));
 	uint64_t bm = v->u.feature.bitmap_bytes;
@@ -325,26 +356,7 @@ static void log_report(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 		.argsz = (uint32_t)(sizeof(hdr) + sizeof(rep) + bm),
 		.flags = v->u.feature.req.flags,
 	};
-	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		free(bits);
-		return;
-	}
-	size_t total = UVFIO_HDR_SIZE + sizeof(hdr) + sizeof(rep) + bm;
-	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
-	if (!p) {
-		free(bits);
-		uvfio_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
-			  strerror(errno));
-		c->drop = true;
-		return;
-	}
-	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, &hdr, sizeof(hdr));
-	memcpy(p + UVFIO_HDR_SIZE + sizeof(hdr), &rep, sizeof(rep));
-	memcpy(p + UVFIO_HDR_SIZE + sizeof(hdr) + sizeof(rep), bits, bm);
-	free(bits);
-	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
-		c->drop = true;
+	reply_bitmap(s, v, &hdr, sizeof(hdr), &rep, sizeof(rep), bits, bm);
 }
 
 void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v)
@@ -512,7 +524,6 @@ void srv_handle_mig_data(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 void srv_handle_unmap_dirty(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	struct conn *c = s->conn;
 	const struct uvfio_dma_unmap *u = &v->u.dma_unmap.req;
 	struct uvfio_bitmap b = v->u.dma_unmap.bitmap;
 
@@ -553,26 +564,7 @@ void srv_handle_unmap_dirty(struct uvfio_server *s, struct uvfio_cmd_view *v)
 					       "exactly");
 		return;
 	}
-	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		free(bits);
-		return;
-	}
 	struct uvfio_dma_unmap echo = *u;
 	echo.argsz = (uint32_t)(sizeof(echo) + sizeof(b) + b.size);
-	size_t total = UVFIO_HDR_SIZE + echo.argsz;
-	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
-	if (!p) {
-		free(bits);
-		uvfio_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
-			  strerror(errno));
-		c->drop = true;
-		return;
-	}
-	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, &echo, sizeof(echo));
-	memcpy(p + UVFIO_HDR_SIZE + sizeof(echo), &b, sizeof(b));
-	memcpy(p + UVFIO_HDR_SIZE + sizeof(echo) + sizeof(b), bits, b.size);
-	free(bits);
-	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
-		c->drop = true;
+	reply_bitmap(s, v, &echo, sizeof(echo), &b, sizeof(b), bits, b.size);
 }
