@@ -37,7 +37,7 @@ supp=""
 # The library's own tests over real sockets and processes.  Each test's
 # timeout is multiplied: valgrind runs code 20-50 times slower.
 tests="fault fault-client client client-bad skeleton device server transport
-	migration migration-server client-inplace"
+	migration migration-server client-inplace server-inplace"
 
 # shellcheck disable=SC2086
 exec meson test -C "$build" --no-rebuild --print-errorlogs \
