@@ -226,6 +226,17 @@ UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
 /* ---- DMA ----------------------------------------------------------------------------- */
 
 /*
+ * How long a synchronous message DMA waits for the client's replies before
+ * it returns -ETIMEDOUT (default 5000 ms; 0 restores the default).  The
+ * connection stays up; replies that come later are dropped.  Asynchronous
+ * transfers have no timeout: they complete when the client answers or
+ * goes away; at most 64 requests are in flight and 1024 transfers queued
+ * (then the async calls return -EAGAIN).
+ */
+UVFIO_API void uvfio_server_set_dma_timeout(struct uvfio_server *srv,
+					    unsigned timeout_ms);
+
+/*
  * Copy between device and client memory.  Fd-backed windows are accessed
  * directly; message-only windows with DMA_READ/DMA_WRITE messages chunked at
  * min(both max_data_xfer_size).  Synchronous: returns 0 when done, or
@@ -237,17 +248,6 @@ UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
  * answers DMA only after the command being handled (use the async form),
  * or when called from a completion run during such a wait.
  */
-/*
- * How long a synchronous message DMA waits for the client's replies before
- * it returns -ETIMEDOUT (default 5000 ms; 0 restores the default).  The
- * connection stays up; replies that come later are dropped.  Asynchronous
- * transfers have no timeout: they complete when the client answers or
- * goes away; at most 64 requests are in flight and 1024 transfers queued
- * (then the async calls return -EAGAIN).
- */
-UVFIO_API void uvfio_server_set_dma_timeout(struct uvfio_server *srv,
-					    unsigned timeout_ms);
-
 UVFIO_API int uvfio_server_dma_read(struct uvfio_server *srv, uint64_t iova,
 				    void *buf, size_t len);
 UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
@@ -256,7 +256,8 @@ UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
 /*
  * Asynchronous forms: start the transfer and return 0; done(opaque, result)
  * runs on the server thread (from uvfio_server_process) when it finishes
- * (result 0 or -errno).  buf must stay valid until then.  Safe inside any
+ * (result 0 or -errno).  buf must stay valid until then (large transfers
+ * are sent from and received into it in place).  Safe inside any
  * callback: the server keeps answering commands while the transfer runs.
  * Fd-backed transfers complete before the call returns, done included.
  * Errors found before anything is sent (-ENOENT, -EACCES: the range is not
