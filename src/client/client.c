@@ -890,8 +890,23 @@ static void complete_write(struct uvfio_client *c, struct pending *p,
  * is copied once, from the caller's buffer, and nothing is allocated. */
 static int queue_rw(struct uvfio_client *c, unsigned index, uint64_t off,
 		    const void *data, uint32_t n, bool is_write, bool no_reply,
-		    uint16_t id)
+		    uint16_t id, const void *in_place)
 {
+	if (in_place && is_write && n >= UVFIO_TP_DIRECT_MIN) {
+		/* A synchronous write's data stays put until its reply: send
+		 * it from there (the caller detaches if it must leave early). */
+		struct uvfio_region_rw rw = { .offset = off, .region = index,
+					      .count = n };
+		const size_t pre = UVFIO_HDR_SIZE + sizeof(rw);
+		uint8_t *m = uvfio_tp_reserve(&c->tp, pre);
+		if (!m)
+			return errno == ENOBUFS ? -EAGAIN : -errno;
+		uvfio_build_hdr(m, id, UVFIO_CMD_REGION_WRITE, 0, pre + n);
+		memcpy(m + UVFIO_HDR_SIZE, &rw, sizeof(rw));
+		int r = uvfio_tp_commit_ext(&c->tp, pre, data, n, in_place);
+		if (r != -ENOBUFS)
+			return r;
+	}
 	size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) +
 		      (is_write ? n : 0);
 	void *m = uvfio_tp_reserve(&c->tp, need);
@@ -911,14 +926,14 @@ static int queue_rw(struct uvfio_client *c, unsigned index, uint64_t off,
 /* Queue one region access with p waiting for its reply (lock held). */
 static int submit_rw(struct uvfio_client *c, unsigned index, uint64_t off,
 		     const void *data, uint32_t n, bool is_write,
-		     struct pending *p)
+		     struct pending *p, const void *in_place)
 {
 	if (!c->connected)
 		return -ENOTCONN;
 	if (c->q_len == CLI_MAX_PENDING)
 		return -EAGAIN;
 	int r = queue_rw(c, index, off, data, n, is_write, false,
-			 p->exp.msg_id);
+			 p->exp.msg_id, in_place);
 	return r ? r : submit(c, NULL, 0, NULL, 0, p);
 }
 
@@ -984,15 +999,21 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 			.out = &o,
 		};
 		r = submit_rw(c, index, offset + done, b + done, n, is_write,
-			      &p);
+			      &p, &o);
 		if (r == -EAGAIN) {
 			/* Full queue: let replies drain, then try once more. */
 			pump(c);
 			r = submit_rw(c, index, offset + done, b + done, n,
-				      is_write, &p);
+				      is_write, &p, &o);
 		}
 		if (!r)
 			r = wait_for(c, &p);
+		/* A reply before the whole request left (a broken server)
+		 * must not leave the send queue pointing into the caller's
+		 * buffer. */
+		if (c->connected && uvfio_tp_ext_busy(&c->tp, &o) &&
+		    uvfio_tp_ext_detach(&c->tp, &o))
+			conn_fail(c, -ENOMEM, "out of memory keeping a write");
 		if (r)
 			break;
 		if (o.got != n) {
@@ -1063,7 +1084,8 @@ static int region_rw_async(struct uvfio_client *c, unsigned index,
 			.op = op,
 		};
 		op->chunks++;
-		r = submit_rw(c, index, offset + off, b + off, n, is_write, p);
+		r = submit_rw(c, index, offset + off, b + off, n, is_write, p,
+			      NULL);
 		if (r) {
 			op->chunks--;
 			free(p);
