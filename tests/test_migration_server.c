@@ -203,6 +203,10 @@ static void *loop(void *arg)
 	return (void *)(intptr_t)r;
 }
 
+/* Optional migration flags the next dev_start() registers besides
+ * STOP_COPY | PRE_COPY. */
+static uint64_t extra_mig_flags;
+
 static struct dev *dev_start(unsigned seed)
 {
 	struct dev *d = calloc(1, sizeof(*d));
@@ -231,7 +235,8 @@ static struct dev *dev_start(unsigned seed)
 			 -EINVAL);
 	assert_int_equal(uvfio_server_set_migration(d->srv, &mig_ops, d,
 						    UVFIO_MIGRATION_STOP_COPY |
-							    UVFIO_MIGRATION_PRE_COPY),
+							    UVFIO_MIGRATION_PRE_COPY |
+							    extra_mig_flags),
 			 0);
 	d->state = malloc(STATE_SIZE);
 	d->loaded = malloc(STATE_SIZE);
@@ -679,6 +684,28 @@ static void test_transitions(void **st)
 	expect_steps(d, (const uint32_t[]){ PC, R, R, S }, 2);
 	assert_int_equal(set_state(c, R), 0);
 	d->nsteps = 0;
+	cl_close(c);
+	dev_stop(d);
+}
+
+/* A device that announces P2P: its states are reachable and lie on the
+ * paths, as in <linux/vfio.h> (RUNNING to STOP passes RUNNING_P2P). */
+static void test_p2p_transitions(void **st)
+{
+	(void)st;
+	enum { S = UVFIO_MIG_STOP, R = UVFIO_MIG_RUNNING,
+	       RP = UVFIO_MIG_RUNNING_P2P };
+	extra_mig_flags = UVFIO_MIGRATION_P2P;
+	struct dev *d = dev_start(4);
+	extra_mig_flags = 0;
+	struct cl *c = cl_open(d->path);
+	assert_int_equal(set_state(c, S), 0);
+	expect_steps(d, (const uint32_t[]){ R, RP, RP, S }, 2);
+	assert_int_equal(set_state(c, RP), 0);
+	expect_steps(d, (const uint32_t[]){ S, RP }, 1);
+	assert_int_equal(get_state(c), RP);
+	assert_int_equal(set_state(c, R), 0);
+	expect_steps(d, (const uint32_t[]){ RP, R }, 1);
 	cl_close(c);
 	dev_stop(d);
 }
@@ -1264,6 +1291,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_features),
 		cmocka_unit_test(test_transitions),
+		cmocka_unit_test(test_p2p_transitions),
 		cmocka_unit_test(test_gating),
 		cmocka_unit_test(test_data_stream),
 		cmocka_unit_test(test_dirty_logging),

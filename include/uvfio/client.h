@@ -247,10 +247,10 @@ UVFIO_API int uvfio_client_mig_get_state(struct uvfio_client *c,
 /*
  * SET MIG_DEVICE_STATE: the server walks the path to st (e.g. RUNNING to
  * STOP_COPY passes through STOP) and answers once the device is there.
- * -EINVAL locally for ERROR, the P2P states or a value out of range (never
- * sent); otherwise the server's error, typically -EINVAL for a transition
- * it does not allow (STOP_COPY to PRE_COPY) or data it could not load
- * (RESUMING to STOP).  After a failed SET the device may be in ERROR; ask
+ * -EINVAL locally for ERROR or a value out of range (never sent); otherwise
+ * the server's error, typically -EINVAL for a transition it does not allow
+ * (STOP_COPY to PRE_COPY, a P2P state of a device without P2P) or data it
+ * could not load (RESUMING to STOP).  After a failed SET the device may be in ERROR; ask
  * with uvfio_client_mig_get_state().
  */
 UVFIO_API int uvfio_client_mig_set_state(struct uvfio_client *c,

@@ -163,8 +163,10 @@ int uvfio_client_mig_get_state(struct uvfio_client *c,
 int uvfio_client_mig_set_state(struct uvfio_client *c,
 			       enum uvfio_mig_state st)
 {
-	if ((unsigned)st >= UVFIO_MIG_NUM_STATES || st == UVFIO_MIG_ERROR ||
-	    st == UVFIO_MIG_RUNNING_P2P || st == UVFIO_MIG_PRE_COPY_P2P)
+	/* ERROR is where a device ends up, never a state to ask for; the
+	 * P2P states go to the server, which refuses them unless the device
+	 * announced P2P. */
+	if ((unsigned)st >= UVFIO_MIG_NUM_STATES || st == UVFIO_MIG_ERROR)
 		return -EINVAL;
 	struct uvfio_feature_mig_state m = { .device_state = st };
 	struct uvfio_feature_mig_state back;
