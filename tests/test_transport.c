@@ -1685,6 +1685,64 @@ static void test_direct_fds_on_body(void **state)
 	free(msg);
 }
 
+/* A handler may unstash behind a message received in place, as behind
+ * any other: what it put back is delivered next, in order. */
+static struct uvfio_tp_stash *unstash_src;
+static struct uvfio_tp *unstash_tp;
+
+static int unstash_deliver(void *opaque, struct uvfio_tp_msg *m)
+{
+	struct direct_ctx *x = opaque;
+	if (m->is_direct)
+		assert_int_equal(uvfio_tp_unstash(unstash_tp, unstash_src), 0);
+	return sink_fn(&x->s, m);
+}
+
+static void test_direct_unstash(void **state)
+{
+	uint8_t *msg;
+	size_t len = big_msg(&msg, 0x45);
+	uint8_t small[64];
+	size_t sl = mk_msg(small, 11, UVFIO_CMD_REGION_READ, 0, sizeof(small));
+	struct uvfio_tp_stash st = { 0 };
+	int efd = new_eventfd();
+	int fds[1] = { efd };
+	struct uvfio_tp_msg sm = { .buf = small, .size = (uint32_t)sl,
+				   .fds = fds, .nfds = 1 };
+	assert_int_equal(uvfio_tp_stash_msg(&st, &sm), 0);
+	assert_int_equal(fds[0], -1); /* the stash holds it now */
+	struct direct_ctx *x = calloc(1, sizeof(*x));
+	assert_non_null(x);
+	x->ds.dst = calloc(1, BIG);
+	assert_non_null(x->ds.dst);
+	struct pair p;
+	pair_open(&p);
+	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
+	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	unstash_src = &st;
+	unstash_tp = &p.tp;
+	struct io_job j = { .fd = p.peer, .buf = msg, .len = len,
+			    .chunk = 65536 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
+	for (int i = 0; i < 100000 && x->s.n < 2; i++) {
+		wait_fd(p.tp.fd, POLLIN);
+		assert_true(uvfio_tp_recv(&p.tp, unstash_deliver, x) >= 0);
+	}
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(x->s.n, 2);
+	assert_true(x->s.m[0].is_direct);
+	assert_memory_equal(x->ds.dst, msg + len - BIG, BIG);
+	assert_got(&x->s.m[1], small, sl, 1);
+	assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+	pair_close(&p);
+	uvfio_tp_stash_free(&st);
+	sink_reset(&x->s);
+	free(x->ds.dst);
+	free(x);
+	free(msg);
+}
+
 int main(void)
 {
 	/* An inherited SIG_IGN would hide a missing MSG_NOSIGNAL. */
@@ -1696,6 +1754,7 @@ int main(void)
 		cmocka_unit_test(test_direct_recv),
 		cmocka_unit_test(test_direct_cancel),
 		cmocka_unit_test(test_direct_fds_on_body),
+		cmocka_unit_test(test_direct_unstash),
 		cmocka_unit_test(test_split_every_offset),
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_batch_recv),

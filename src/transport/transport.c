@@ -379,16 +379,21 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		.direct = d->cancelled ? NULL : d->dst,
 		.direct_size = d->size,
 	};
+	/* Whole now: to the handler it is a message like any other, whose
+	 * head sits at rx_start; it may unstash behind it, as it may behind
+	 * any message it is handed. */
+	struct uvfio_rx_direct whole = *d;
+	*d = (struct uvfio_rx_direct){ 0 };
 	int r = fn(opaque, &m);
 	if (r == UVFIO_TP_PAUSE) {
+		*d = whole;
 		tp->rx_paused = true;
 		return 1;
 	}
-	tp->rx_start += d->skip;
+	tp->rx_start += whole.skip;
 	tp->n_rx_msgs++;
 	tp->n_rx_direct++;
 	(*delivered)++;
-	tp->direct = (struct uvfio_rx_direct){ 0 };
 	return r < 0 ? r : 1;
 }
 
@@ -402,8 +407,9 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		if (r <= 0 || tp->rx_paused)
 			return r < 0 ? r : delivered;
 	}
-	/* Messages left by a pause go first, and while the consumer still
-	 * pauses nothing more is read: that is the back-pressure. */
+	/* Messages left by a pause go first (or put back by a handler), and
+	 * while the consumer still pauses nothing more is read: that is the
+	 * back-pressure. */
 	int r0 = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
 	if (r0)
 		return r0;
@@ -417,6 +423,12 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 			int r = rx_direct(tp, fn, opaque, &delivered);
 			if (r <= 0 || tp->rx_paused)
 				return r < 0 ? r : delivered;
+			/* Its handler may have put messages back. */
+			r = rx_deliver(tp, fn, opaque, &delivered, tp->rx_end);
+			if (r)
+				return r;
+			if (tp->rx_paused)
+				return delivered;
 			continue;
 		}
 		int r = rx_make_room(tp);
