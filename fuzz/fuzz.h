@@ -256,4 +256,17 @@ static inline void fz_dump_fds(void)
 	closedir(d);
 }
 
+/* The invariant every harness ends with: the process holds exactly the
+ * fds it had before the input (naming the extra ones if not). */
+static inline void fz_check_fds(int before)
+{
+	int after = fz_count_fds();
+	if (after != before) {
+		fprintf(stderr, "fd leak: %d fds before, %d after\n", before,
+			after);
+		fz_dump_fds();
+		abort();
+	}
+}
+
 #endif

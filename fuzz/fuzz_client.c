@@ -602,12 +602,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(H.twin);
 	fz_rx_close_all(&H.rx[0]);
 	fz_rx_close_all(&H.rx[1]);
-	int fds_after = fz_count_fds();
-	if (fds_after != fds_before) {
-		fprintf(stderr, "fd leak: %d fds before, %d after\n", fds_before,
-			fds_after);
-		fz_dump_fds();
-		abort();
-	}
+	fz_check_fds(fds_before);
 	return 0;
 }
