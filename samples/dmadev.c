@@ -385,6 +385,9 @@ static void usage(FILE *f)
 		"IRQ 0x1c (raise MSI-X vector 0 on completion).\n"
 		"  --socket PATH  UNIX socket to listen on\n"
 		"  --fd N         use this listening or connected socket instead\n"
+		"  --dma-read-budget BYTES\n"
+		"                 DMA_READ reply bytes a QEMU client may owe at once\n"
+		"                 (default 131072; see uvfio_server_set_dma_read_budget)\n"
 		"  -v             log connections and protocol errors\n");
 }
 
@@ -394,12 +397,15 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "fd", required_argument, NULL, 'f' },
+		{ "dma-read-budget", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct dmadev d = { .mig = UVFIO_MIG_RUNNING };
 	const char *path = NULL;
 	int fd = -1, level = UVFIO_LOG_WARN, c, r;
+	size_t read_budget = 0;
+	char *end;
 
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -408,6 +414,16 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			fd = atoi(optarg);
+			break;
+		case 'b':
+			errno = 0;
+			read_budget = strtoull(optarg, &end, 0);
+			if (errno || *end || !read_budget) {
+				fprintf(stderr, "uvfio-dmadev: --dma-read-budget "
+						"wants a byte count, got '%s'\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'v':
 			level = UVFIO_LOG_INFO;
@@ -434,6 +450,14 @@ int main(int argc, char **argv)
 	}
 	the_srv = d.srv;
 	uvfio_server_set_log(d.srv, NULL, NULL, level);
+	if (read_budget &&
+	    (r = uvfio_server_set_dma_read_budget(d.srv, read_budget))) {
+		fprintf(stderr, "uvfio-dmadev: --dma-read-budget %zu refused: "
+				"%s (at least 4096)\n",
+			read_budget, strerror(-r));
+		uvfio_server_destroy(d.srv);
+		return 2;
+	}
 
 	const struct uvfio_pci_ids ids = {
 		.vendor = 0x1234, .device = 0xd3a0,

@@ -25,7 +25,7 @@
 #define MSG_MAX 16384u
 #define ID 0x1234u
 
-/* The request QEMU 10.x sends, byte for byte (PROTOCOL.md 3.1). */
+/* The request QEMU 10.x sends, byte for byte (docs/protocol.md 5.3). */
 static const char qemu_json[] =
 	"{\"capabilities\": {\"migration\": {\"pgsize\": 4096, "
 	"\"max_bitmap_size\": 268435456}, \"max_msg_fds\": 16, "
@@ -1897,6 +1897,106 @@ static void test_reply_dma(void **state)
 	REPLY_FAILS(m, n, 0, &e);
 }
 
+/*
+ * Both DMA layouts from the codec's builders.  QEMU's rules
+ * (hw/vfio-user/pci.c, vfio_user_dma_read/_write): nothing shorter than
+ * 32 bytes, and a DMA_WRITE's count at most msg_size - 32.
+ */
+static void test_build_dma_layouts(void **state)
+{
+	(void)state;
+	const enum uvfio_dma_layout S = UVFIO_DMA_LAYOUT_SPEC;
+	const enum uvfio_dma_layout Q = UVFIO_DMA_LAYOUT_QEMU;
+	const uint8_t data[5] = { 1, 2, 3, 4, 5 };
+	struct uvfio_hdr h;
+	uint32_t c32;
+	uint64_t a, c64;
+
+	assert_int_equal(uvfio_dma_data_offset(S), 32);
+	assert_int_equal(uvfio_dma_data_offset(Q), 28);
+	assert_int_equal(uvfio_dma_data_trailer(S), 0);
+	assert_int_equal(uvfio_dma_data_trailer(Q), 4);
+	for (uint32_t n = 0; n < 70000; n += 4099) {
+		assert_int_equal(uvfio_dma_data_msg_size(S, n), 32 + n);
+		assert_int_equal(uvfio_dma_data_msg_size(Q, n), 32 + n);
+	}
+	assert_int_equal(uvfio_dma_data_msg_size(Q, UINT32_MAX), 0);
+	assert_int_equal(uvfio_dma_read_msg_size(Q), UVFIO_DMA_QEMU_MIN_MSG);
+
+	/* DMA_WRITE of 5 bytes in QEMU's layout: 16 + 12 + 5 + 4 */
+	memset(m, 0xcc, 64);
+	assert_int_equal(uvfio_build_dma_write_in(m, sizeof(m), Q, 9, 0x2000,
+						  data, 5),
+			 37);
+	memcpy(&h, m, sizeof(h));
+	assert_int_equal(h.msg_size, 37);
+	assert_int_equal(h.cmd, UVFIO_CMD_DMA_WRITE);
+	assert_int_equal(h.flags, 0);
+	memcpy(&a, m + 16, 8);
+	memcpy(&c32, m + 24, 4);
+	assert_int_equal(a, 0x2000);
+	assert_int_equal(c32, 5);
+	assert_memory_equal(m + 28, data, 5);
+	const uint8_t zero4[4] = { 0 };
+	assert_memory_equal(m + 33, zero4, 4);
+	/* what QEMU checks */
+	assert_true(h.msg_size >= UVFIO_DMA_QEMU_MIN_MSG);
+	assert_true(c32 <= h.msg_size - UVFIO_DMA_QEMU_MIN_MSG);
+	/* too small a buffer */
+	assert_int_equal(uvfio_build_dma_write_in(m, 36, Q, 9, 0, data, 5),
+			 -ENOSPC);
+
+	/* The same in the spec's layout: u64 count, data at 32. */
+	assert_int_equal(uvfio_build_dma_write_in(m, sizeof(m), S, 9, 0x2000,
+						  data, 5),
+			 37);
+	memcpy(&c64, m + 24, 8);
+	assert_int_equal(c64, 5);
+	assert_memory_equal(m + 32, data, 5);
+
+	/* The head of a write whose data is sent from elsewhere: header and
+	 * fixed part, then the trailer, msg_size counting the data. */
+	memset(m, 0xcc, 64);
+	assert_int_equal(uvfio_build_dma_write_head(m, 32, Q, 3, 0x3000, 65536),
+			 32);
+	memcpy(&h, m, sizeof(h));
+	assert_int_equal(h.msg_size, 32 + 65536);
+	memcpy(&c32, m + 24, 4);
+	assert_int_equal(c32, 65536);
+	assert_memory_equal(m + 28, zero4, 4);
+	assert_int_equal(uvfio_build_dma_write_head(m, 31, Q, 3, 0, 1), -ENOSPC);
+	assert_int_equal(uvfio_build_dma_write_head(m, 64, S, 3, 0, 1), 32);
+
+	/* DMA_READ requests: 32 bytes in both, no uninitialised padding. */
+	memset(m, 0xcc, 64);
+	assert_int_equal(uvfio_build_dma_read_in(m, sizeof(m), Q, 4, 0x4000,
+						 4096),
+			 32);
+	memcpy(&c32, m + 24, 4);
+	assert_int_equal(c32, 4096);
+	assert_memory_equal(m + 28, zero4, 4);
+	assert_int_equal(uvfio_build_dma_read_in(m, 31, Q, 4, 0, 1), -ENOSPC);
+
+	/* QEMU's replies, parsed as a server expects them. */
+	struct uvfio_reply_view v;
+	struct uvfio_expect e = { .cmd = UVFIO_CMD_DMA_READ, .msg_id = 4,
+				  .count = 5, .addr = 0x4000,
+				  .dma_layout = Q };
+	ssize_t n = uvfio_build_dma_read_reply_in(m, sizeof(m), Q, 4, 0x4000,
+						  data, 5);
+	assert_int_equal(n, 37);
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	assert_memory_equal(v.u.dma_rw.data, data, 5);
+	e.cmd = UVFIO_CMD_DMA_WRITE;
+	n = uvfio_build_dma_write_reply_in(m, sizeof(m), Q, 4, 0x4000, 5);
+	assert_int_equal(n, 16);
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+	e.dma_layout = S;
+	n = uvfio_build_dma_write_reply_in(m, sizeof(m), S, 4, 0x4000, 5);
+	assert_int_equal(n, 32);
+	REPLY_OK(m, (size_t)n, 0, &e, &v);
+}
+
 static void test_reply_misc(void **state)
 {
 	(void)state;
@@ -2605,6 +2705,7 @@ int main(void)
 		cmocka_unit_test(test_reply_region_info),
 		cmocka_unit_test(test_reply_io_fds),
 		cmocka_unit_test(test_reply_dma),
+		cmocka_unit_test(test_build_dma_layouts),
 		cmocka_unit_test(test_reply_misc),
 		cmocka_unit_test(test_region_caps),
 		cmocka_unit_test(test_bitmap_bytes),

@@ -1422,6 +1422,56 @@ static void touch_last(void *arg)
 	x->touched = true;
 }
 
+/*
+ * QEMU's DMA_WRITE: head, data sent from where it lies, then 4 trailing
+ * bytes that were built in the buffer with the head.  The receiver must see
+ * them in that order, and the next message right after.
+ */
+static void test_ext_send_tail(void **state)
+{
+	(void)state;
+	struct uvfio_tp tx, rx;
+	struct sink *s = sink_new();
+	const enum uvfio_dma_layout q = UVFIO_DMA_LAYOUT_QEMU;
+	const size_t off = uvfio_dma_data_offset(q);
+	const size_t tail = uvfio_dma_data_trailer(q);
+	uint8_t *data = malloc(BIG), small[64];
+	assert_non_null(data);
+	for (size_t i = 0; i < BIG; i++)
+		data[i] = pat(9, i);
+	tp_pair(&tx, &rx);
+
+	uint8_t *p = uvfio_tp_reserve(&tx, off + tail);
+	assert_non_null(p);
+	assert_int_equal(uvfio_build_dma_write_head(p, off + tail, q, 5, 0x1000,
+						    BIG),
+			 (ssize_t)(off + tail));
+	assert_int_equal(uvfio_tp_commit_ext_tail(&tx, off + tail, data, BIG,
+						  tail, data),
+			 0);
+	size_t sl = mk_msg(small, 6, UVFIO_CMD_REGION_READ, 0, sizeof(small));
+	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+	s->keep = true;
+	pump_pair(&tx, &rx, s, 2, NULL, NULL);
+	assert_false(uvfio_tp_ext_busy(&tx, NULL));
+
+	assert_int_equal(s->m[0].size, uvfio_dma_data_msg_size(q, BIG));
+	assert_memory_equal(s->m[0].buf + off, data, BIG);
+	static const uint8_t zeros[4];
+	assert_memory_equal(s->m[0].buf + off + BIG, zeros, tail);
+	assert_got(&s->m[1], small, sl, 0);
+
+	/* A tail that leaves no room for a header is refused. */
+	p = uvfio_tp_reserve(&tx, 20);
+	assert_non_null(p);
+	assert_int_equal(uvfio_tp_commit_ext_tail(&tx, 20, data, BIG, 8, data),
+			 -EINVAL);
+	sink_free(s);
+	uvfio_tp_fini(&tx);
+	uvfio_tp_fini(&rx);
+	free(data);
+}
+
 static void test_ext_send(void **state)
 {
 	struct uvfio_tp tx, rx;
@@ -1750,6 +1800,7 @@ int main(void)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ext_send),
+		cmocka_unit_test(test_ext_send_tail),
 		cmocka_unit_test(test_ext_detach),
 		cmocka_unit_test(test_direct_recv),
 		cmocka_unit_test(test_direct_cancel),

@@ -689,13 +689,14 @@ static void decode_command(struct session *s, struct line *l,
 
 /*
  * QEMU 10.x sends nothing server-to-client but answers in its own layout,
- * and our server library writes DMA_WRITE to it in that layout
- * ({u64 addr; u32 count; data}, padded to 16): decode it the same way.
+ * and our server library writes DMA_WRITE to it in that layout (codec.h):
+ * decode it the same way, and flag what QEMU itself would refuse.
  */
 static int parse_qemu_dma_write(const uint8_t *buf, size_t len, unsigned nfds,
 				uint32_t max_xfer, struct uvfio_cmd_view *v)
 {
 	struct uvfio_dma_rw_qemu q;
+	size_t off = uvfio_dma_data_offset(UVFIO_DMA_LAYOUT_QEMU);
 	memset(v, 0, sizeof(*v));
 	memcpy(&v->hdr, buf, sizeof(v->hdr));
 	v->payload = buf + UVFIO_HDR_SIZE;
@@ -705,8 +706,9 @@ static int parse_qemu_dma_write(const uint8_t *buf, size_t len, unsigned nfds,
 		v->why = "fds attached to a command that takes none";
 		return -EINVAL;
 	}
-	if (v->len < sizeof(q)) {
-		v->why = "QEMU-layout DMA_WRITE shorter than 12 bytes";
+	if (len < UVFIO_DMA_QEMU_MIN_MSG) {
+		v->why = "QEMU-layout DMA_WRITE shorter than 32 bytes (QEMU "
+			 "answers EINVAL)";
 		return -EINVAL;
 	}
 	memcpy(&q, v->payload, sizeof(q));
@@ -714,14 +716,14 @@ static int parse_qemu_dma_write(const uint8_t *buf, size_t len, unsigned nfds,
 		v->why = "DMA access count exceeds max_data_xfer_size";
 		return -E2BIG;
 	}
-	uint64_t want = sizeof(q) + (uint64_t)q.count;
-	if (v->len != want && !(want < 16 && v->len == 16)) {
-		v->why = "QEMU-layout DMA_WRITE payload is not 12 + count bytes";
-		return -EINVAL;
+	if (q.count > len - UVFIO_DMA_QEMU_MIN_MSG) {
+		v->why = "QEMU-layout DMA_WRITE lacks the 4 bytes after its "
+			 "data (QEMU answers E2BIG)";
+		return -E2BIG;
 	}
 	v->u.dma_rw.addr = q.addr;
 	v->u.dma_rw.count = q.count;
-	v->u.dma_rw.data = v->payload + sizeof(q);
+	v->u.dma_rw.data = buf + off;
 	return 0;
 }
 

@@ -58,11 +58,41 @@ enum uvfio_role {
 	UVFIO_ROLE_CLIENT = 1, /* receives DMA_READ/DMA_WRITE */
 };
 
-/* DMA_READ/DMA_WRITE layouts: the spec's, and QEMU 10.x's (data at 12). */
+/*
+ * DMA_READ/DMA_WRITE layouts: the spec's, and QEMU 10.x's.
+ *
+ * Spec: {u64 address; u64 count; data}, data at payload 16, nothing after.
+ * QEMU: its message struct is {header; u64 offset; u32 count; data[]}
+ * without packing, so its sizeof is 32: the data starts at payload 12 and
+ * the fixed part is followed by 4 bytes of padding.  QEMU checks sizes
+ * against that sizeof (hw/vfio-user/pci.c, vfio_user_dma_read/_write):
+ *   - a request shorter than 32 bytes gets EINVAL;
+ *   - a DMA_WRITE whose count exceeds msg_size - 32 gets E2BIG, so the data
+ *     must be followed by 4 trailing bytes (sent as zeros);
+ *   - its DMA_READ reply is 32 + count bytes: data at payload 12, then 4
+ *     zero bytes; its DMA_WRITE reply is a bare header.
+ * Both layouts thus make a DMA_WRITE, and a DMA_READ reply, 32 + count
+ * bytes long; they differ in where the data lies.  The helpers below give
+ * the sizes, so no caller works them out by hand.
+ */
 enum uvfio_dma_layout {
 	UVFIO_DMA_LAYOUT_SPEC = 0,
 	UVFIO_DMA_LAYOUT_QEMU = 1,
 };
+/* sizeof QEMU's DMA message struct, header included: its minimum. */
+#define UVFIO_DMA_QEMU_MIN_MSG 32u
+
+/* Message bytes before the data of a DMA_WRITE or DMA_READ reply (header
+ * and fixed part): 32 (spec) or 28 (QEMU). */
+UVFIO_API size_t uvfio_dma_data_offset(enum uvfio_dma_layout layout);
+/* Bytes after the data: 0 (spec) or 4 (QEMU). */
+UVFIO_API size_t uvfio_dma_data_trailer(enum uvfio_dma_layout layout);
+/* msg_size of a DMA_WRITE carrying count bytes, or of the DMA_READ reply
+ * carrying count bytes; 0 if it would not fit 32 bits. */
+UVFIO_API size_t uvfio_dma_data_msg_size(enum uvfio_dma_layout layout,
+					 uint32_t count);
+/* msg_size of a DMA_READ request (32 in both layouts). */
+UVFIO_API size_t uvfio_dma_read_msg_size(enum uvfio_dma_layout layout);
 
 /* Largest bitmap a DMA logging report or dirty unmap may ask for. */
 #define UVFIO_MAX_BITMAP_BYTES (256u << 20)
@@ -307,6 +337,26 @@ UVFIO_API ssize_t uvfio_build_dma_read(void *buf, size_t cap, uint16_t id,
 UVFIO_API ssize_t uvfio_build_dma_write(void *buf, size_t cap, uint16_t id,
 					uint64_t addr, const void *data,
 					uint32_t count);
+/*
+ * The same in either layout.  uvfio_build_dma_write_head() writes only
+ * what surrounds the data of a DMA_WRITE whose data is sent from
+ * elsewhere: the first uvfio_dma_data_offset() bytes (header and fixed
+ * part, msg_size counting the data) followed by the
+ * uvfio_dma_data_trailer() zero bytes that go after the data; it returns
+ * the sum of the two, and cap must hold it.
+ */
+UVFIO_API ssize_t uvfio_build_dma_read_in(void *buf, size_t cap,
+					  enum uvfio_dma_layout layout,
+					  uint16_t id, uint64_t addr,
+					  uint32_t count);
+UVFIO_API ssize_t uvfio_build_dma_write_in(void *buf, size_t cap,
+					   enum uvfio_dma_layout layout,
+					   uint16_t id, uint64_t addr,
+					   const void *data, uint32_t count);
+UVFIO_API ssize_t uvfio_build_dma_write_head(void *buf, size_t cap,
+					     enum uvfio_dma_layout layout,
+					     uint16_t id, uint64_t addr,
+					     uint32_t count);
 UVFIO_API ssize_t uvfio_build_device_reset(void *buf, size_t cap, uint16_t id);
 UVFIO_API ssize_t uvfio_build_write_multi(void *buf, size_t cap, uint16_t id,
 					  const struct uvfio_write_multi_entry *e,
@@ -362,6 +412,16 @@ UVFIO_API ssize_t uvfio_build_dma_read_reply(void *buf, size_t cap,
 UVFIO_API ssize_t uvfio_build_dma_write_reply(void *buf, size_t cap,
 					      uint16_t id, uint64_t addr,
 					      uint32_t count);
+/* The same in either layout (what a client such as QEMU sends). */
+UVFIO_API ssize_t uvfio_build_dma_read_reply_in(void *buf, size_t cap,
+						enum uvfio_dma_layout layout,
+						uint16_t id, uint64_t addr,
+						const void *data,
+						uint32_t count);
+UVFIO_API ssize_t uvfio_build_dma_write_reply_in(void *buf, size_t cap,
+						 enum uvfio_dma_layout layout,
+						 uint16_t id, uint64_t addr,
+						 uint32_t count);
 
 /* ---- VERSION capabilities (JSON) ----------------------------------------- */
 

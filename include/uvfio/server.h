@@ -237,6 +237,20 @@ UVFIO_API void uvfio_server_set_dma_timeout(struct uvfio_server *srv,
 					    unsigned timeout_ms);
 
 /*
+ * The most DMA_READ reply bytes a QEMU client may owe the server at once
+ * (default 128 KiB; 0 restores it; -EINVAL below 4096).  QEMU writes each
+ * reply with one non-blocking write and cannot take back-pressure: what
+ * does not fit its socket buffer (net.core.wmem_default, 208 KiB on most
+ * hosts) is lost, and QEMU aborts.  So toward QEMU, DMA_READs are chunked
+ * at most at half the budget (rounded down to 4 KiB) and sent only while
+ * the replies owed fit it; DMA_WRITEs are not limited (their replies are
+ * headers).  Other clients read with back-pressure and are not limited.
+ * Any thread; applies to requests sent from then on.
+ */
+UVFIO_API int uvfio_server_set_dma_read_budget(struct uvfio_server *srv,
+					       size_t bytes);
+
+/*
  * Copy between device and client memory.  Fd-backed windows are accessed
  * directly; message-only windows with DMA_READ/DMA_WRITE messages chunked at
  * min(both max_data_xfer_size).  Synchronous: returns 0 when done, or

@@ -45,6 +45,7 @@ static int server_alloc(struct uvfio_server **out, unsigned flags)
 	s->max_data_xfer = SRV_MAX_DATA_XFER;
 	s->max_msg_fds = SRV_MAX_MSG_FDS;
 	s->dma_timeout_ms = SRV_DMA_TIMEOUT_MS;
+	s->dma_read_budget = SRV_DMA_READ_BUDGET;
 	s->dma_q_tail = &s->dma_q;
 	pthread_mutex_init(&s->lock, NULL);
 	int r = uvfio_pci_init(&s->pci, s->pcie);
@@ -139,6 +140,15 @@ int uvfio_server_set_socket_mode(struct uvfio_server *s, unsigned mode)
 	if (!s->path)
 		return -ENOENT; /* created on an fd: the caller owns the file */
 	return chmod(s->path, mode) < 0 ? -errno : 0;
+}
+
+int uvfio_server_set_dma_read_budget(struct uvfio_server *s, size_t bytes)
+{
+	if (bytes && (bytes < SRV_DMA_READ_BUDGET_MIN || bytes > UINT32_MAX))
+		return -EINVAL;
+	__atomic_store_n(&s->dma_read_budget,
+			 bytes ? (uint32_t)bytes : SRV_DMA_READ_BUDGET, __ATOMIC_RELAXED);
+	return 0;
 }
 
 void uvfio_server_set_dma_timeout(struct uvfio_server *s, unsigned timeout_ms)
@@ -422,7 +432,7 @@ void srv_reply_ok(struct uvfio_server *s, const struct uvfio_hdr *h,
 /* ---- negotiation ------------------------------------------------------------------ */
 
 /* QEMU 10.x speaks minor 0 and offers keys only it sends; it has no twin
- * socket and its own DMA_READ/WRITE layout (see PROTOCOL.md 3.11, 9). */
+ * socket and its own DMA_READ/WRITE layout (see docs/protocol.md 6.1, 6.2). */
 static bool looks_like_qemu(const struct uvfio_cmd_view *v,
 			    const struct uvfio_caps *peer)
 {
@@ -535,6 +545,7 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 			       : s->max_data_xfer;
 	if (c->qemu && c->dma_chunk > SRV_QEMU_DMA_CHUNK)
 		c->dma_chunk = SRV_QEMU_DMA_CHUNK;
+	c->dma_layout = c->qemu ? UVFIO_DMA_LAYOUT_QEMU : UVFIO_DMA_LAYOUT_SPEC;
 	c->lim.write_multiple = true;
 	pthread_mutex_lock(&s->lock);
 	c->negotiated = true;
@@ -583,13 +594,15 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	struct conn *c = s->conn;
 	struct uvfio_cmd_view v;
 
-	/* Back-pressure: while the client leaves its replies unread, its
-	 * further commands wait (in our buffer, then in the socket). */
-	if (uvfio_tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
-		return UVFIO_TP_PAUSE;
-
 	struct uvfio_hdr h;
 	memcpy(&h, m->buf, sizeof(h));
+	/* Back-pressure: while the client leaves its replies unread, its
+	 * further commands wait (in our buffer, then in the socket).  Its
+	 * replies to our DMA never wait: they add nothing to send, and QEMU
+	 * cannot hold them back (docs/protocol.md 6.3). */
+	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_REPLY &&
+	    uvfio_tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
+		return UVFIO_TP_PAUSE;
 	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_REPLY) {
 		/* Replies come only for our DMA messages, and only here when
 		 * there is no twin socket. */

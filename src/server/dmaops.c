@@ -158,25 +158,22 @@ static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
  */
 static int send_write_ext(struct conn *c, struct uvfio_tp *tp,
 			  struct dma_op *op, uint16_t id, uint64_t addr,
-			  uint32_t n, size_t *total)
+			  uint32_t n)
 {
-	size_t pre = UVFIO_HDR_SIZE + (c->qemu ? sizeof(struct uvfio_dma_rw_qemu)
-					       : sizeof(struct uvfio_dma_rw));
-	uint8_t *p = uvfio_tp_reserve(tp, pre);
+	size_t around = uvfio_dma_data_offset(c->dma_layout) +
+			uvfio_dma_data_trailer(c->dma_layout);
+	uint8_t *p = uvfio_tp_reserve(tp, around);
 	if (!p)
 		return -errno;
-	*total = pre + n;
-	memset(p, 0, pre);
-	uvfio_build_hdr(p, id, UVFIO_CMD_DMA_WRITE, 0, (uint32_t)*total);
-	if (c->qemu) {
-		/* QEMU reads a 4-byte count and data from payload offset 12. */
-		struct uvfio_dma_rw_qemu q = { .addr = addr, .count = n };
-		memcpy(p + UVFIO_HDR_SIZE, &q, sizeof(q));
-	} else {
-		struct uvfio_dma_rw d = { .addr = addr, .count = n };
-		memcpy(p + UVFIO_HDR_SIZE, &d, sizeof(d));
+	ssize_t r = uvfio_build_dma_write_head(p, around, c->dma_layout, id,
+					       addr, n);
+	if (r < 0) {
+		uvfio_tp_cancel(tp);
+		return (int)r;
 	}
-	return uvfio_tp_commit_ext(tp, pre, op->buf + op->sent, n, op);
+	return uvfio_tp_commit_ext_tail(tp, around, op->buf + op->sent, n,
+					uvfio_dma_data_trailer(c->dma_layout),
+					op);
 }
 
 /*
@@ -246,59 +243,80 @@ void *srv_dma_sink_twin(void *opaque, const uint8_t *msg, size_t have,
 	return dma_sink(opaque, msg, have, skip);
 }
 
+/*
+ * DMA_READ chunk toward a client that cannot take back-pressure: two
+ * replies fit the budget, so one can be answered while the next is asked,
+ * and chunks stay whole pages.
+ */
+static uint32_t budget_chunk(uint32_t chunk, uint32_t budget)
+{
+	uint32_t half = budget / 2, n;
+	if (half >= UVFIO_DMA_QEMU_MIN_MSG + 4096)
+		n = (half - UVFIO_DMA_QEMU_MIN_MSG) & ~4095u;
+	else
+		n = budget - UVFIO_DMA_QEMU_MIN_MSG;
+	return n < chunk ? n : chunk;
+}
+
+/* Build and queue the next message of op: n bytes at addr.  0, or -errno
+ * when the send queue is full (try again once it drains). */
+static int send_chunk(struct conn *c, struct uvfio_tp *tp, struct dma_op *op,
+		      uint16_t id, uint64_t addr, uint32_t n)
+{
+	size_t total = op->is_write
+			       ? uvfio_dma_data_msg_size(c->dma_layout, n)
+			       : uvfio_dma_read_msg_size(c->dma_layout);
+	if (op->is_write && op->done && n >= UVFIO_TP_DIRECT_MIN &&
+	    !send_write_ext(c, tp, op, id, addr, n))
+		return 0; /* sent from op->buf where it lies: see op_release */
+	uint8_t *p = uvfio_tp_reserve(tp, total);
+	if (!p)
+		return -errno;
+	ssize_t r = op->is_write
+			    ? uvfio_build_dma_write_in(p, total, c->dma_layout,
+						       id, addr,
+						       op->buf + op->sent, n)
+			    : uvfio_build_dma_read_in(p, total, c->dma_layout,
+						      id, addr, n);
+	if (r < 0) {
+		uvfio_tp_cancel(tp);
+		return (int)r;
+	}
+	return uvfio_tp_commit(tp, (size_t)r, NULL, 0);
+}
+
 void srv_dma_pump(struct uvfio_server *s)
 {
 	struct conn *c = s->conn;
 	if (!c || !c->negotiated)
 		return;
 	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
+	uint32_t budget = __atomic_load_n(&s->dma_read_budget, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&s->lock);
 	while (s->dma_q && c->req_len < SRV_DMA_INFLIGHT) {
 		struct dma_op *op = s->dma_q;
-		uint32_t n = op->len - op->sent < c->dma_chunk
-				     ? (uint32_t)(op->len - op->sent)
-				     : c->dma_chunk;
-		uint64_t addr = op->iova + op->sent;
-		uint16_t id = c->next_dma_id++;
-		size_t total;
-		uint8_t *p;
-
-		if (!op->is_write) {
-			total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw);
-			p = uvfio_tp_reserve(tp, total);
-			if (!p)
-				break;
-			uvfio_build_dma_read(p, total, id, addr, n);
-		} else if (op->done && n >= UVFIO_TP_DIRECT_MIN &&
-			   !send_write_ext(c, tp, op, id, addr, n, &total)) {
-			/* Sent from op->buf where it lies: see op_release. */
-			goto queued;
-		} else if (!c->qemu) {
-			total = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw) + n;
-			p = uvfio_tp_reserve(tp, total);
-			if (!p)
-				break;
-			uvfio_build_dma_write(p, total, id, addr,
-					      op->buf + op->sent, n);
-		} else {
-			/* QEMU reads a 4-byte count and data from payload
-			 * offset 12, and wants at least 16 payload bytes. */
-			struct uvfio_dma_rw_qemu q = { .addr = addr, .count = n };
-			size_t pl = sizeof(q) + n < 16 ? 16 : sizeof(q) + n;
-			total = UVFIO_HDR_SIZE + pl;
-			p = uvfio_tp_reserve(tp, total);
-			if (!p)
-				break;
-			memset(p, 0, total);
-			uvfio_build_hdr(p, id, UVFIO_CMD_DMA_WRITE, 0, total);
-			memcpy(p + UVFIO_HDR_SIZE, &q, sizeof(q));
-			memcpy(p + UVFIO_HDR_SIZE + sizeof(q), op->buf + op->sent,
-			       n);
+		uint32_t chunk = c->dma_chunk;
+		uint32_t owed = 0;
+		if (!op->is_write && c->qemu) {
+			chunk = budget_chunk(chunk, budget);
 		}
-		if (uvfio_tp_commit(tp, total, NULL, 0))
+		uint32_t n = op->len - op->sent < chunk
+				     ? (uint32_t)(op->len - op->sent)
+				     : chunk;
+		if (!op->is_write && c->qemu) {
+			/* One request always goes, whatever the budget, or
+			 * nothing would move. */
+			owed = (uint32_t)uvfio_dma_data_msg_size(c->dma_layout, n);
+			if (c->read_owed && c->read_owed + owed > budget)
+				break; /* the replies coming make room */
+		}
+		uint64_t addr = op->iova + op->sent;
+		uint16_t id = c->next_dma_id;
+		if (send_chunk(c, tp, op, id, addr, n))
 			break;
-queued:;
+		c->next_dma_id++;
+		c->read_owed += owed;
 		struct dma_req *rq =
 			&c->reqs[(c->req_head + c->req_len) % SRV_DMA_INFLIGHT];
 		c->req_len++;
@@ -307,10 +325,10 @@ queued:;
 			.exp = { .cmd = op->is_write ? UVFIO_CMD_DMA_WRITE
 						     : UVFIO_CMD_DMA_READ,
 				 .msg_id = id, .count = n, .addr = addr,
-				 .dma_layout = c->qemu ? UVFIO_DMA_LAYOUT_QEMU
-						       : UVFIO_DMA_LAYOUT_SPEC },
+				 .dma_layout = c->dma_layout },
 			.op = op,
 			.buf_off = op->sent,
+			.owed = owed,
 		};
 		op->inflight++;
 		op->sent += n;
@@ -361,6 +379,7 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 	pthread_mutex_lock(&s->lock);
 	struct dma_op *op = rq->op;
 	rq->active = false;
+	c->read_owed -= rq->owed;
 	while (c->req_len && !c->reqs[c->req_head].active) {
 		c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
 		c->req_len--;
@@ -397,6 +416,7 @@ void srv_dma_abort(struct uvfio_server *s, int err)
 		if (!rq->active)
 			continue;
 		rq->active = false;
+		c->read_owed -= rq->owed;
 		struct dma_op *op = rq->op;
 		op->inflight--;
 		if (!op->result)

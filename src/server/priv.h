@@ -21,6 +21,12 @@
 #define SRV_CTRL_MAX 65536u  /* largest non-data command we accept */
 #define SRV_MAX_REGIONS 16u  /* 9 PCI regions + device-specific ones */
 #define SRV_QEMU_DMA_CHUNK (64u << 10) /* QEMU truncates larger replies */
+/* DMA_READ reply bytes a QEMU client may owe us at once.  QEMU sends each
+ * reply with one non-blocking write and loses what does not fit its socket
+ * buffer (208 KiB by default), so what it owes must stay below that;
+ * uvfio_server_set_dma_read_budget. */
+#define SRV_DMA_READ_BUDGET (128u << 10)
+#define SRV_DMA_READ_BUDGET_MIN 4096u
 #define SRV_DMA_TIMEOUT_MS 5000 /* default; uvfio_server_set_dma_timeout */
 /* Message DMA transfers queued and not yet fully sent: beyond, the async
  * calls say -EAGAIN, so a client that stops answering cannot make a
@@ -89,6 +95,7 @@ struct dma_req {
 	struct uvfio_expect exp;
 	struct dma_op *op;
 	size_t buf_off; /* where in op->buf this chunk's data goes */
+	uint32_t owed;  /* DMA_READ reply bytes counted in conn->read_owed */
 };
 
 #define SRV_DMA_INFLIGHT 64u
@@ -105,6 +112,10 @@ struct conn {
 	uint32_t events; /* registered with epoll */
 	bool qemu;       /* peer looks like QEMU 10.x: its DMA layout */
 	uint32_t dma_chunk;
+	enum uvfio_dma_layout dma_layout;
+	/* DMA_READ reply bytes the client owes us, held within
+	 * s->dma_read_budget when it is QEMU (it cannot take back-pressure) */
+	size_t read_owed;
 	uint16_t next_dma_id;
 	struct dma_req reqs[SRV_DMA_INFLIGHT]; /* ring of sent requests */
 	unsigned req_head, req_len;
@@ -134,6 +145,7 @@ struct uvfio_server {
 	struct dma_op *dma_q, **dma_q_tail;
 	unsigned dma_q_len;
 	unsigned dma_timeout_ms; /* synchronous message DMA */
+	uint32_t dma_read_budget; /* see SRV_DMA_READ_BUDGET */
 
 	struct uvfio_dma dma; /* windows of the current client */
 	uint32_t max_data_xfer;

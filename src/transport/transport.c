@@ -561,6 +561,16 @@ int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
 int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
 			size_t ext_len, const void *tag)
 {
+	return uvfio_tp_commit_ext_tail(tp, len, ext, ext_len, 0, tag);
+}
+
+int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
+			     size_t ext_len, size_t tail, const void *tag)
+{
+	if (tail > len || len - tail < UVFIO_HDR_SIZE) {
+		tp->tx_reserved = 0;
+		return -EINVAL;
+	}
 	if (!ext_len)
 		return uvfio_tp_commit(tp, len, NULL, 0);
 	if (!tp->txe) {
@@ -578,7 +588,7 @@ int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
 	if (r)
 		return r;
 	tp->txe[(tp->txe_head + tp->txe_len) % UVFIO_TP_TX_EXTS] =
-		(struct uvfio_tx_ext){ .pos = tp->tx_base + tp->tx_end,
+		(struct uvfio_tx_ext){ .pos = tp->tx_base + tp->tx_end - tail,
 				       .p = ext, .left = ext_len, .tag = tag };
 	tp->txe_len++;
 	tp->txe_bytes += ext_len;

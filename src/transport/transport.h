@@ -194,6 +194,10 @@ static inline void uvfio_tp_cancel(struct uvfio_tp *tp)
 #define UVFIO_TP_TX_EXTS 64u
 int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
 			size_t ext_len, const void *tag);
+/* The same, for a message whose last `tail` reserved bytes go after the
+ * outside data (QEMU's DMA_WRITE has 4 bytes after its data). */
+int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
+			     size_t ext_len, size_t tail, const void *tag);
 /* Some data of tag (NULL: of anyone) is still to be sent from its place. */
 bool uvfio_tp_ext_busy(const struct uvfio_tp *tp, const void *tag);
 /* Copy what is left of tag's (NULL: everyone's) data, so its memory may go.

@@ -185,22 +185,6 @@ ssize_t uvfio_build_region_write(void *buf, size_t cap, uint16_t id,
 			   count);
 }
 
-ssize_t uvfio_build_dma_read(void *buf, size_t cap, uint16_t id, uint64_t addr,
-			     uint32_t count)
-{
-	struct uvfio_dma_rw d = { .addr = addr, .count = count };
-	return uvfio_build(buf, cap, id, UVFIO_CMD_DMA_READ, 0, &d, sizeof(d),
-			   NULL, 0);
-}
-
-ssize_t uvfio_build_dma_write(void *buf, size_t cap, uint16_t id,
-			      uint64_t addr, const void *data, uint32_t count)
-{
-	struct uvfio_dma_rw d = { .addr = addr, .count = count };
-	return uvfio_build(buf, cap, id, UVFIO_CMD_DMA_WRITE, 0, &d, sizeof(d),
-			   data, count);
-}
-
 ssize_t uvfio_build_device_reset(void *buf, size_t cap, uint16_t id)
 {
 	return uvfio_build(buf, cap, id, UVFIO_CMD_DEVICE_RESET, 0, NULL, 0,

@@ -88,20 +88,3 @@ ssize_t uvfio_build_region_write_reply(void *buf, size_t cap, uint16_t id,
 	return uvfio_build_reply(buf, cap, id, UVFIO_CMD_REGION_WRITE, &r,
 				 sizeof(r), NULL, 0);
 }
-
-ssize_t uvfio_build_dma_read_reply(void *buf, size_t cap, uint16_t id,
-				   uint64_t addr, const void *data,
-				   uint32_t count)
-{
-	struct uvfio_dma_rw d = { .addr = addr, .count = count };
-	return uvfio_build_reply(buf, cap, id, UVFIO_CMD_DMA_READ, &d, sizeof(d),
-				 data, count);
-}
-
-ssize_t uvfio_build_dma_write_reply(void *buf, size_t cap, uint16_t id,
-				    uint64_t addr, uint32_t count)
-{
-	struct uvfio_dma_rw d = { .addr = addr, .count = count };
-	return uvfio_build_reply(buf, cap, id, UVFIO_CMD_DMA_WRITE, &d,
-				 sizeof(d), NULL, 0);
-}
