@@ -14,10 +14,14 @@
  * stream cannot be resynchronised: every pending request completes with
  * the error, and later calls fail with -ENOTCONN until a reconnect.
  *
- * Threads: every call may be made from any thread.  Completions and DMA
- * service run with the handle's lock held, on the thread servicing the
- * socket; they may submit asynchronous requests but not make synchronous
- * calls (-EDEADLK).
+ * Threads: every call may be made from any thread, for example
+ * synchronous region accesses from a VMM's vCPU threads while its main
+ * loop calls uvfio_client_process().  A synchronous caller returns as soon
+ * as its reply has been read, whichever thread read it (another caller,
+ * or the loop).  Completions and DMA service run with the handle's lock
+ * held, on the thread servicing the socket; completions may submit
+ * asynchronous requests but not make synchronous calls (-EDEADLK), and
+ * the callbacks of a DMA window (uvfio_client_dma_map_ops) no calls at all.
  */
 #ifndef UVFIO_CLIENT_H
 #define UVFIO_CLIENT_H
@@ -81,6 +85,33 @@ UVFIO_API const struct uvfio_region_caps *
 uvfio_client_region_caps(struct uvfio_client *c, unsigned index);
 UVFIO_API int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
 					struct uvfio_irq_info *info);
+
+/* One entry of a region's GET_REGION_IO_FDS reply. */
+struct uvfio_client_io_fd {
+	uint64_t offset;    /* in the region */
+	uint64_t size;      /* bytes a write covers (at most 8 for ioeventfds) */
+	int fd;             /* the caller's to close; -1 if the entry has none */
+	uint32_t type;      /* UVFIO_IO_FD_IOEVENTFD, _IOREGIONFD, ... */
+	uint32_t flags;     /* UVFIO_IOEVENTFD_DATAMATCH, _PIO, ... */
+	uint64_t datamatch; /* with DATAMATCH: only writes of this value;
+			       ioregionfd: its user_data */
+};
+
+/*
+ * GET_REGION_IO_FDS: the fds through which the server accepts writes to
+ * parts of a region without a message, typically eventfds to register as
+ * KVM ioeventfds (KVM_IOEVENTFD with the entry's offset (plus the BAR's
+ * guest address), size, fd and datamatch).  Fills up to max entries of out
+ * (out may be NULL when max is 0) and returns how many the region has,
+ * which may be more than max: the fds of the entries left out are closed.
+ * The fds written to out are the caller's.  -EINVAL from the server for a
+ * region that does not exist; -ENOTSUP/-EINVAL from servers without the
+ * command; -E2BIG when the server has more fds than one message carries.
+ */
+UVFIO_API int uvfio_client_get_region_io_fds(struct uvfio_client *c,
+					     unsigned index,
+					     struct uvfio_client_io_fd *out,
+					     unsigned max);
 
 /* Read or write len bytes of a region, in chunks the server accepts.
  * Returns 0 or -errno (the server's error, or -EIO for a short access). */
@@ -163,6 +194,56 @@ UVFIO_API int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
 UVFIO_API int uvfio_client_dma_map(struct uvfio_client *c, uint64_t iova,
 				   uint64_t size, uint32_t prot, void *vaddr,
 				   int fd, uint64_t offset);
+/*
+ * The same without waiting for the server, for the many maps of a VMM's
+ * boot: the window is checked (-EEXIST, -ENOSPC, -EINVAL), entered and
+ * its DMA_MAP sent (or queued, when the socket is full) before the call
+ * returns; done(opaque, result) runs once the server answered, from
+ * whichever call services the connection (uvfio_client_process() in your
+ * loop, or any synchronous call).  If the server refuses, the window is
+ * removed before done runs with the error; done may be NULL (the error is
+ * logged).  -EAGAIN when too many requests are pending (4096): process
+ * and retry.  When the call returns an error, done is not called;
+ * otherwise exactly once.  DMA the server does to the window once it has
+ * mapped it is served at once, even before done ran.  The message is sent
+ * right away when the socket takes it; replies are read by later
+ * processing, so a burst of calls keeps thousands of maps in flight.
+ */
+UVFIO_API int uvfio_client_dma_map_async(struct uvfio_client *c,
+					 uint64_t iova, uint64_t size,
+					 uint32_t prot, void *vaddr, int fd,
+					 uint64_t offset,
+					 uvfio_client_done_fn done,
+					 void *opaque);
+
+/*
+ * A window whose DMA the client serves through callbacks instead of from
+ * memory: for a vIOMMU (translate iova, then copy), or memory that is not
+ * plain RAM.  read fills buf with the len bytes at iova the device reads
+ * (DMA_READ); write takes the len bytes the device writes at iova
+ * (DMA_WRITE).  Both return 0 or -errno, which the server's DMA request
+ * fails with.  A transfer spanning windows reaches each for its part.
+ * The callbacks run with the handle's lock held, on the thread servicing
+ * the connection, in the middle of building the reply: keep them short
+ * and make no calls on the handle from them.
+ */
+struct uvfio_client_dma_ops {
+	int (*read)(void *opaque, uint64_t iova, void *buf, size_t len);
+	int (*write)(void *opaque, uint64_t iova, const void *buf, size_t len);
+};
+
+/*
+ * Map [iova, iova + size) as a message-only window served by ops (copied;
+ * opaque is passed to them).  prot READ needs ops->read, WRITE ops->write
+ * (-EINVAL otherwise).  Synchronous; errors as uvfio_client_dma_map().
+ * Unmapped with uvfio_client_dma_unmap(); after it returns, the callbacks
+ * are not called for the window any more.
+ */
+UVFIO_API int uvfio_client_dma_map_ops(struct uvfio_client *c, uint64_t iova,
+				       uint64_t size, uint32_t prot,
+				       const struct uvfio_client_dma_ops *ops,
+				       void *opaque);
+
 /* Exactly a window given to uvfio_client_dma_map; -ENOENT otherwise. */
 UVFIO_API int uvfio_client_dma_unmap(struct uvfio_client *c, uint64_t iova,
 				     uint64_t size);

@@ -10,14 +10,19 @@
  * server's DMA_READ/DMA_WRITE commands are served as they arrive, on the
  * main socket between replies or on the twin socket.
  *
- * Locking: one recursive mutex, held by every call except while a
- * synchronous call sleeps in poll(), so other threads can submit then.
+ * Threads: one recursive mutex, held by every call except while a
+ * synchronous caller sleeps (see wait_for()), so other threads can submit
+ * then.  Any thread that services the sockets (a synchronous caller, or
+ * the application's loop in uvfio_client_process()) may read the reply to
+ * another thread's request: completing it wakes that thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,9 +34,6 @@
 #include "priv.h"
 #include "transport/sock.h"
 
-#define LOCK(c) pthread_mutex_lock(&(c)->lock)
-#define UNLOCK(c) pthread_mutex_unlock(&(c)->lock)
-
 int uvfio_client_create(struct uvfio_client **cp)
 {
 	struct uvfio_client *c = calloc(1, sizeof(*c));
@@ -42,6 +44,7 @@ int uvfio_client_create(struct uvfio_client **cp)
 	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&c->lock, &a);
 	pthread_mutexattr_destroy(&a);
+	pthread_cond_init(&c->wake, NULL);
 	uvfio_logger_init(&c->log, "client");
 	c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
 	c->tp.fd = -1;
@@ -49,8 +52,12 @@ int uvfio_client_create(struct uvfio_client **cp)
 	for (unsigned i = 0; i < CLI_MAX_REGIONS; i++)
 		c->regions[i].fd = -1;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->epfd < 0) {
+	c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->epfd < 0 || c->wakefd < 0) {
 		int err = -errno;
+		if (c->epfd >= 0)
+			close(c->epfd);
+		pthread_cond_destroy(&c->wake);
 		pthread_mutex_destroy(&c->lock);
 		free(c);
 		return err;
@@ -91,14 +98,32 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Make the reader's poll() return (lock held). */
+static void kick_reader(struct uvfio_client *c)
+{
+	uint64_t one = 1;
+	if (c->kicked)
+		return;
+	/* Cannot fail but by overflowing the counter, which we drain. */
+	if (write(c->wakefd, &one, sizeof(one)) == sizeof(one))
+		c->kicked = true;
+}
+
 /* A request is over: wake its synchronous caller or run its async op. */
 static void complete(struct uvfio_client *c, struct pending *p, int result)
 {
 	struct async_op *op = p->op;
 	p->result = result;
 	p->done = true;
-	if (!op)
+	if (!op) {
+		/* Its caller sleeps on c->wake, or in poll() as the reader,
+		 * unless it is this very thread. */
+		if (c->waiters)
+			pthread_cond_broadcast(&c->wake);
+		if (c->reader == p && c->reader_asleep)
+			kick_reader(c);
 		return;
+	}
 	free(p);
 	if (result && !op->result)
 		op->result = result;
@@ -160,6 +185,8 @@ void uvfio_client_destroy(struct uvfio_client *c)
 	cli_irqs_drop(c);
 	free(c->path);
 	close(c->epfd);
+	close(c->wakefd);
+	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -370,36 +397,86 @@ int uvfio_client_twin_fd(struct uvfio_client *c)
 	return fd;
 }
 
-/* Sleep until a socket has work or timeout_ms passes (lock dropped). */
-static int sleep_on_sockets(struct uvfio_client *c, int timeout_ms)
+/* The oldest request's deadline (ms, CLOCK_MONOTONIC), 0 for none. */
+static int64_t next_deadline(const struct uvfio_client *c)
 {
-	struct pollfd pf = { .fd = c->epfd, .events = POLLIN };
+	return c->q_len ? c->q[c->q_head]->deadline : 0;
+}
+
+/* The reader sleeps until a socket has work, its request was completed by
+ * another thread (wakefd), or the oldest deadline (lock dropped). */
+static int reader_sleep(struct uvfio_client *c)
+{
+	struct pollfd pf[2] = {
+		{ .fd = c->epfd, .events = POLLIN },
+		{ .fd = c->wakefd, .events = POLLIN },
+	};
+	int64_t dl = next_deadline(c);
+	int wait = -1;
+	if (dl) {
+		int64_t left = dl - now_ms();
+		wait = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+	}
 	arm(c);
+	c->reader_asleep = true;
 	UNLOCK(c);
-	int r = poll(&pf, 1, timeout_ms);
+	int r = poll(pf, 2, wait);
 	int err = errno;
 	LOCK(c);
+	c->reader_asleep = false;
+	/* Kicks are only sent under the lock while we sleep: draining here
+	 * leaves none to wake the next reader for nothing. */
+	if (c->kicked) {
+		uint64_t v;
+		if (read(c->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
+		c->kicked = false;
+	}
 	return r < 0 && err != EINTR ? -err : 0;
 }
 
-/* Service the sockets until p completes (lock held). */
+/*
+ * Service the sockets until p completes (lock held exactly once).
+ *
+ * Every waiter first pumps (non-blocking, under the lock).  Then one of
+ * them, the reader (c->reader), sleeps in poll() on the sockets; the
+ * others sleep on c->wake.  Whoever completes a synchronous request,
+ * whichever thread and call it is in, broadcasts c->wake and, if it is
+ * the reader's request, writes wakefd so the reader's poll() returns.  A
+ * reader whose request completed leaves and broadcasts, and the first
+ * waiter to get the lock becomes the reader.  All of this state changes
+ * under the lock, and a sleeper checks its condition under the lock
+ * before sleeping, so no wake-up is lost.  Deadlines: the reader's poll()
+ * ends at the oldest one and the pump after it fails the connection,
+ * which completes (and so wakes) every waiter.
+ */
 static int wait_for(struct uvfio_client *c, struct pending *p)
 {
+	bool was_reader = false;
 	while (!p->done) {
 		int r = pump(c);
 		if (r < 0 || p->done)
 			break;
-		int wait = -1;
-		if (c->q_len && c->q[c->q_head]->deadline)
-			wait = (int)(c->q[c->q_head]->deadline - now_ms());
-		if (wait < 0 && wait != -1)
-			wait = 0;
-		r = sleep_on_sockets(c, wait);
+		if (c->reader) {
+			c->waiters++;
+			c->lock_depth = 0;
+			pthread_cond_wait(&c->wake, &c->lock);
+			c->lock_depth = 1;
+			c->waiters--;
+			continue;
+		}
+		c->reader = p;
+		was_reader = true;
+		r = reader_sleep(c);
+		c->reader = NULL;
 		if (r < 0) {
 			conn_fail(c, r, "poll failed");
 			break;
 		}
 	}
+	/* Hand reading over to a waiter still waiting. */
+	if (was_reader && c->waiters)
+		pthread_cond_broadcast(&c->wake);
 	return p->result;
 }
 
@@ -428,21 +505,69 @@ static int submit(struct uvfio_client *c, const void *msg, size_t len,
 	return 0;
 }
 
-int cli_call(struct uvfio_client *c, const void *msg, size_t len,
-	     const int *fds, unsigned nfds, struct pending *p)
+/* Whether this thread may wait for a reply (lock held). */
+static int may_wait(struct uvfio_client *c)
 {
 	if (c->in_deliver) {
 		uvfio_err(&c->log, "synchronous call from a completion or DMA "
 				   "callback; use the asynchronous calls there");
 		return -EDEADLK;
 	}
-	int r = submit(c, msg, len, fds, nfds, p);
+	if (c->lock_depth != 1) {
+		/* It would sleep holding the lock: a bug of the library's. */
+		uvfio_err(&c->log, "synchronous call with the client lock held "
+				   "%u times", c->lock_depth);
+		return -EDEADLK;
+	}
+	return 0;
+}
+
+int cli_call(struct uvfio_client *c, const void *msg, size_t len,
+	     const int *fds, unsigned nfds, struct pending *p)
+{
+	int r = may_wait(c);
+	if (r)
+		return r;
+	r = submit(c, msg, len, fds, nfds, p);
 	if (r == -EAGAIN) {
 		/* Full queue: let replies drain, then try once more. */
 		pump(c);
 		r = submit(c, msg, len, fds, nfds, p);
 	}
 	return r ? r : wait_for(c, p);
+}
+
+int cli_call_async(struct uvfio_client *c, const void *msg, size_t len,
+		   const int *fds, unsigned nfds, const struct uvfio_expect *exp,
+		   uvfio_client_done_fn done, void *opaque)
+{
+	struct async_op *op = calloc(1, sizeof(*op));
+	struct pending *p = calloc(1, sizeof(*p));
+	if (!op || !p) {
+		free(op);
+		free(p);
+		return -ENOMEM;
+	}
+	*op = (struct async_op){ .chunks = 1, .done = done, .opaque = opaque };
+	p->exp = *exp;
+	p->op = op;
+	int r = submit(c, msg, len, fds, nfds, p);
+	if (r) {
+		free(op);
+		free(p);
+		return r;
+	}
+	/* Sent now if the socket takes it; replies are read by later
+	 * processing, or here when the socket pushes back (a server may stop
+	 * reading until its replies are taken).  Reading only then keeps a
+	 * burst of calls at one send each.  Not from a callback: the caller
+	 * is delivering. */
+	if (!c->in_deliver) {
+		r = uvfio_tp_flush(&c->tp);
+		if (r < 0 || uvfio_tp_tx_pending(&c->tp))
+			pump(c);
+	}
+	return 0;
 }
 
 #define call cli_call
@@ -590,6 +715,7 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 	}
 	uvfio_tp_init(&c->tp, fd);
 	uvfio_tp_set_sink(&c->tp, main_sink);
+	c->conn_id++;
 	c->tp.max_fds = CLI_MAX_MSG_FDS;
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + CLI_CTRL_MAX + CLI_MAX_DATA_XFER;
 	c->connected = true;
@@ -723,6 +849,14 @@ static int fetch_region(struct uvfio_client *c, unsigned index,
 		 * caching now would keep the fd past the connection. */
 		if (!r && !c->connected)
 			r = -ENOTCONN;
+		/* Another thread fetched it while we waited: keep theirs,
+		 * whose caps pointers may be in use already. */
+		if (!r && cr->valid) {
+			if (p.fd >= 0)
+				close(p.fd);
+			free(buf);
+			return 0;
+		}
 		struct uvfio_region_info ri;
 		if (!r)
 			memcpy(&ri, buf, sizeof(ri));
@@ -831,6 +965,106 @@ int uvfio_client_get_irq_info(struct uvfio_client *c, unsigned index,
 	};
 	memset(info, 0, sizeof(*info));
 	int r = call(c, msg, (size_t)n, NULL, 0, &p);
+	UNLOCK(c);
+	return r;
+}
+
+/* Where a GET_REGION_IO_FDS reply goes. */
+struct io_fds_out {
+	struct uvfio_client_io_fd *out;
+	unsigned max;
+	uint32_t count; /* entries the region has */
+	uint32_t argsz; /* what the server says the whole reply needs */
+	bool entries;   /* entries (and their fds) came with the reply */
+};
+
+static void complete_io_fds(struct uvfio_client *c, struct pending *p,
+			    struct uvfio_reply_view *v, int *fds)
+{
+	struct io_fds_out *o = p->out;
+	uint32_t stride = v->u.io_fds.stride;
+	/* Entries may share an fd: each gets its own. */
+	int given[CLI_MAX_MSG_FDS];
+	for (unsigned i = 0; i < CLI_MAX_MSG_FDS; i++)
+		given[i] = -1;
+	o->count = v->u.io_fds.hdr.count;
+	o->argsz = v->u.io_fds.hdr.argsz;
+	o->entries = stride != 0;
+	for (uint32_t i = 0; o->entries && i < o->count && i < o->max; i++) {
+		const uint8_t *e = v->u.io_fds.entries + (size_t)i * stride;
+		struct uvfio_io_fd_entry ent;
+		memcpy(&ent, e, sizeof(ent));
+		uint64_t dm = ent.datamatch;
+		if (stride == sizeof(struct uvfio_io_fd_entry_lvu)) {
+			struct uvfio_io_fd_entry_lvu l;
+			memcpy(&l, e, sizeof(l));
+			dm = l.datamatch;
+		}
+		int fd = -1;
+		uint32_t k = ent.fd_index;
+		if (k != UVFIO_IO_FD_NONE && k < CLI_MAX_MSG_FDS) {
+			if (given[k] < 0) {
+				fd = given[k] = fds[k];
+				fds[k] = -1;
+			} else {
+				fd = fcntl(given[k], F_DUPFD_CLOEXEC, 3);
+				if (fd < 0)
+					uvfio_warn(&c->log, "io fd entry %u: %s", i,
+						   strerror(errno));
+			}
+		}
+		o->out[i] = (struct uvfio_client_io_fd){
+			.offset = ent.offset, .size = ent.size, .fd = fd,
+			.type = ent.type, .flags = ent.flags, .datamatch = dm,
+		};
+	}
+}
+
+int uvfio_client_get_region_io_fds(struct uvfio_client *c, unsigned index,
+				   struct uvfio_client_io_fd *out,
+				   unsigned max)
+{
+	if (max && !out)
+		return -EINVAL;
+	/* Room for max entries of the larger (libvfio-user) layout; the
+	 * server sends entries only if all of them fit. */
+	uint64_t want = sizeof(struct uvfio_io_fds) +
+			(uint64_t)max * sizeof(struct uvfio_io_fd_entry_lvu);
+	uint32_t argsz = want > CLI_CTRL_MAX ? CLI_CTRL_MAX : (uint32_t)want;
+	uint8_t msg[64];
+	int r = -EPROTO;
+	LOCK(c);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct io_fds_out o = { .out = out, .max = max };
+		uint16_t id = next_id(c);
+		ssize_t n = uvfio_build_get_region_io_fds(msg, sizeof(msg), id,
+							  index, argsz);
+		struct pending p = {
+			.exp = { .cmd = UVFIO_CMD_DEVICE_GET_REGION_IO_FDS,
+				 .msg_id = id, .argsz = argsz, .index = index,
+				 .max_fds = CLI_MAX_MSG_FDS },
+			.complete = complete_io_fds,
+			.out = &o,
+		};
+		r = n < 0 ? (int)n : call(c, msg, (size_t)n, NULL, 0, &p);
+		if (r)
+			break;
+		if (o.entries || !o.count || !max) {
+			r = o.count > INT32_MAX ? INT32_MAX : (int)o.count;
+			break;
+		}
+		/* More entries than we made room for: ask for all of them,
+		 * with the size the server says they need. */
+		if (o.argsz <= argsz || o.argsz > CLI_CTRL_MAX) {
+			uvfio_err(&c->log, "GET_REGION_IO_FDS of region %u: %u "
+					   "entries in %u bytes; refusing",
+				  index, o.count, o.argsz);
+			r = -EPROTO;
+			break;
+		}
+		argsz = o.argsz;
+		r = -EPROTO;
+	}
 	UNLOCK(c);
 	return r;
 }
@@ -979,13 +1213,10 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 	}
 	uint8_t *b = buf;
 	size_t done = 0;
-	int r = 0;
-	if (c->in_deliver) {
-		uvfio_err(&c->log, "synchronous region access from a completion "
-				   "or DMA callback; use the asynchronous calls "
-				   "there");
+	int r = may_wait(c);
+	if (r) {
 		UNLOCK(c);
-		return -EDEADLK;
+		return r;
 	}
 	do {
 		uint32_t n = (uint32_t)(len - done < c->xfer ? len - done : c->xfer);

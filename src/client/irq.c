@@ -11,8 +11,6 @@
 
 #include "priv.h"
 
-#define LOCK(c) pthread_mutex_lock(&(c)->lock)
-#define UNLOCK(c) pthread_mutex_unlock(&(c)->lock)
 #define MAX_VECTORS 2048u
 
 static int send_set_irqs(struct uvfio_client *c, uint32_t flags,

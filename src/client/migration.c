@@ -19,9 +19,6 @@
 
 #include "priv.h"
 
-#define LOCK(c) pthread_mutex_lock(&(c)->lock)
-#define UNLOCK(c) pthread_mutex_unlock(&(c)->lock)
-
 #define MIG_DEFAULT_ITERATIONS 8u
 #define MIG_FEATURE_HDR ((uint32_t)sizeof(struct uvfio_feature))
 

@@ -56,18 +56,43 @@ struct cli_region {
 };
 
 /* A DMA window the client registered: where the server's DMA_READ and
- * DMA_WRITE land, and what to re-send after a reconnect. */
+ * DMA_WRITE land, and what to re-send after a reconnect.  A window is in
+ * the table from the moment its DMA_MAP is queued (so DMA the server does
+ * right after mapping it is served) until its unmap completes or its map
+ * fails. */
 struct cli_window {
 	uint64_t iova, size;
 	uint32_t prot; /* UVFIO_DMA_MAP_READ/WRITE: what the server may do */
 	uint8_t *vaddr;
 	int fd; /* our duplicate, -1 for message-only windows */
 	uint64_t offset;
+	/* Served through callbacks instead of vaddr (has_ops). */
+	bool has_ops;
+	struct uvfio_client_dma_ops ops;
+	void *ops_opaque;
+	/* Which window this is, since windows move in the array and a range
+	 * may be unmapped and mapped again while a thread waits. */
+	uint64_t gen;
+	/* The connection its DMA_MAP was sent on (c->conn_id). */
+	uint64_t conn;
 };
 
 struct uvfio_client {
-	/* Recursive: completions may submit; held except while polling. */
+	/*
+	 * Recursive: completions may submit.  Held by every call except while
+	 * a synchronous caller sleeps, which it does holding it exactly once
+	 * (lock_depth 1): either as the reader, in poll() on the sockets and
+	 * wakefd, or in pthread_cond_wait() on `wake`.  See wait_for().
+	 */
 	pthread_mutex_t lock;
+	unsigned lock_depth; /* levels held by the owner; 0 when free */
+	pthread_cond_t wake;  /* broadcast: a sync request completed, or the
+				 reader left */
+	unsigned waiters;     /* callers sleeping on wake */
+	struct pending *reader; /* the request of the caller reading */
+	bool reader_asleep;   /* ... which sleeps in poll() */
+	bool kicked;          /* wakefd was written since it slept */
+	int wakefd;           /* eventfd: wakes the reader's poll() */
 	struct uvfio_logger log;
 	unsigned timeout_ms;
 	bool connected;
@@ -90,6 +115,8 @@ struct uvfio_client {
 
 	struct cli_window *win; /* sorted by iova */
 	uint32_t nwin, win_cap;
+	uint64_t win_gen; /* the last window's gen */
+	uint64_t conn_id; /* bumped at every connection */
 	uint64_t dma_served; /* bytes, for tests and tools */
 
 	/* eventfds given with SET_IRQS, kept to re-send on reconnect */
@@ -97,11 +124,31 @@ struct uvfio_client {
 	uint32_t irq_n[UVFIO_PCI_NUM_IRQS];
 };
 
+static inline void cli_lock(struct uvfio_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->lock_depth++;
+}
+
+static inline void cli_unlock(struct uvfio_client *c)
+{
+	c->lock_depth--;
+	pthread_mutex_unlock(&c->lock);
+}
+
+#define LOCK(c) cli_lock(c)
+#define UNLOCK(c) cli_unlock(c)
+
 /* client.c */
 uint16_t cli_next_id(struct uvfio_client *c);
-/* Send a built message and wait for its reply (lock held). */
+/* Send a built message and wait for its reply (lock held once). */
 int cli_call(struct uvfio_client *c, const void *msg, size_t len,
 	     const int *fds, unsigned nfds, struct pending *p);
+/* Send a built message; done(opaque, result) runs when its reply came
+ * (lock held; exactly once if this returns 0).  -EAGAIN: queue full. */
+int cli_call_async(struct uvfio_client *c, const void *msg, size_t len,
+		   const int *fds, unsigned nfds, const struct uvfio_expect *exp,
+		   uvfio_client_done_fn done, void *opaque);
 
 /* The connection cannot go on: log why, fail everything pending. */
 void cli_fail(struct uvfio_client *c, int err, const char *why);
