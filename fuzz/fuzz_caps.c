@@ -6,11 +6,11 @@
  * gets a NUL appended (what a well-formed VERSION carries); set: the bytes
  * are passed as they are, so missing and interior NULs are tried too.
  *
- * Invariants: accepted values lie inside the bounds of PROTOCOL.md and the
- * library (max_msg_fds <= 1024, max_data_xfer_size > 0, pgsizes non-zero
- * with no bit below 4096, twin fd_index < 1024); a key that is absent
- * keeps its spec default; formatting what was parsed and parsing that
- * again gives the same values.
+ * Invariants: accepted values lie inside the bounds of docs/protocol.md
+ * (5.2) and the library (max_msg_fds <= 1024, max_data_xfer_size > 0,
+ * pgsizes non-zero with no bit below 4096, twin fd_index < 1024); a key
+ * that is absent keeps its spec default; formatting what was parsed and
+ * parsing that again gives the same values.
  */
 #include <errno.h>
 

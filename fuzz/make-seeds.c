@@ -59,7 +59,7 @@ static void save(const char *target, const char *name, const struct buf *s)
 }
 
 static const char *const jsons[] = {
-	/* QEMU 10.x's request (PROTOCOL.md) */
+	/* QEMU 10.x's request (docs/protocol.md 5.3) */
 	"{\"capabilities\": {\"migration\": {\"pgsize\": 4096, "
 	"\"max_bitmap_size\": 268435456}, \"max_msg_fds\": 16, "
 	"\"max_data_xfer_size\": 1048576, \"pgsizes\": 4096, "

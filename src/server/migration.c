@@ -78,13 +78,13 @@ bool uvfio_server_dma_logging(struct uvfio_server *s)
 /* ---- gating -------------------------------------------------------------------- */
 
 /*
- * As libvfio-user does (PROTOCOL.md 5.5): while the device is stopped for
- * migration nothing may change what is being saved: no DMA_MAP/UNMAP,
- * SET_IRQS or DEVICE_RESET in STOP and STOP_COPY, and no region access in
- * STOP_COPY (STOP keeps them: config space and MSI-X must answer, as the
- * uapi asks).  Unlike libvfio-user, the info queries stay allowed: they
- * change nothing, and a client that reconnects to a stopped device needs
- * them.
+ * As libvfio-user does (docs/protocol.md 6.9): while the device is
+ * stopped for migration nothing may change what is being saved: no
+ * DMA_MAP/UNMAP, SET_IRQS or DEVICE_RESET in STOP and STOP_COPY, and no
+ * region access in STOP_COPY (STOP keeps them: config space and MSI-X
+ * must answer, as the uapi asks).  Unlike libvfio-user, the info queries
+ * stay allowed: they change nothing, and a client that reconnects to a
+ * stopped device needs them.
  */
 bool srv_mig_gate(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 {
