@@ -253,8 +253,10 @@ UVFIO_API int uvfio_server_set_dma_read_budget(struct uvfio_server *srv,
 /*
  * Copy between device and client memory.  Fd-backed windows are accessed
  * directly; message-only windows with DMA_READ/DMA_WRITE messages chunked at
- * min(both max_data_xfer_size).  Synchronous: returns 0 when done, or
- * -ENOENT (not inside mapped windows), -EACCES (window lacks the right),
+ * min(both max_data_xfer_size).  The whole range is checked against the
+ * windows before a byte moves.  Synchronous: returns 0 when done, or
+ * -ENOENT (some of it not inside mapped windows), -EACCES (a window lacks
+ * the right) -- for both nothing was copied --,
  * -ENOTCONN, -ETIMEDOUT, the client's error, or -EDEADLK.  Any thread.
  * Inside a callback on the server thread the wait reads the twin socket,
  * or without one the main socket, keeping the client's other commands for
@@ -274,10 +276,11 @@ UVFIO_API int uvfio_server_dma_write(struct uvfio_server *srv, uint64_t iova,
  * are sent from and received into it in place).  Safe inside any
  * callback: the server keeps answering commands while the transfer runs.
  * Fd-backed transfers complete before the call returns, done included.
- * Errors found before anything is sent (-ENOENT, -EACCES: the range is not
+ * Errors found before anything moves (-ENOENT, -EACCES: the range is not
  * all inside windows with the right; -ENOTCONN; -EAGAIN: too many
- * transfers queued, see uvfio_server_set_dma_timeout) are returned, and
- * then done is not called; otherwise done is called exactly once.
+ * transfers queued, see uvfio_server_set_dma_timeout) are returned; then
+ * no byte was copied or sent and done is not called.  Otherwise done is
+ * called exactly once.
  */
 typedef void (*uvfio_dma_done_fn)(void *opaque, int result);
 UVFIO_API int uvfio_server_dma_read_async(struct uvfio_server *srv,

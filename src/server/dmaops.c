@@ -439,6 +439,34 @@ void srv_dma_abort(struct uvfio_server *s, int err)
 /* ---- the device's API ----------------------------------------------------------------- */
 
 /*
+ * The whole of [iova, iova + len) must lie in windows with the right
+ * before a single byte moves: a transfer that fails must not half-happen
+ * (write its first part into guest memory, then say -ENOENT), and the
+ * client must never be asked for memory it did not map.
+ */
+static int check_windows(struct uvfio_server *s, uint64_t iova, size_t len,
+			 bool is_write)
+{
+	uint64_t done = 0;
+	while (done < len) {
+		struct uvfio_dma_ref ref;
+		uint64_t at = iova + done;
+		if (at < iova)
+			return -EOVERFLOW;
+		int r = uvfio_dma_get(&s->dma, at, len - done,
+				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
+				      &ref);
+		if (r)
+			return r;
+		uvfio_dma_put(&s->dma, &ref);
+		if (!ref.len)
+			return -ENOENT;
+		done += ref.len < len - done ? ref.len : len - done;
+	}
+	return 0;
+}
+
+/*
  * Copy through fd-backed windows as far as they go.  Returns 0 with *done
  * the bytes copied (the rest, if any, starts in a message-only window), or
  * -errno.
@@ -469,33 +497,6 @@ static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
 			memcpy(buf + *done, ref.ptr, n);
 		uvfio_dma_put(&s->dma, &ref);
 		*done += n;
-	}
-	return 0;
-}
-
-/*
- * The whole of [iova, iova + len) must lie in windows with the right,
- * before a single message goes out: the client must never be asked for
- * memory it did not map.
- */
-static int check_windows(struct uvfio_server *s, uint64_t iova, size_t len,
-			 bool is_write)
-{
-	uint64_t done = 0;
-	while (done < len) {
-		struct uvfio_dma_ref ref;
-		uint64_t at = iova + done;
-		if (at < iova)
-			return -EOVERFLOW;
-		int r = uvfio_dma_get(&s->dma, at, len - done,
-				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
-				      &ref);
-		if (r)
-			return r;
-		uvfio_dma_put(&s->dma, &ref);
-		if (!ref.len)
-			return -ENOENT;
-		done += ref.len < len - done ? ref.len : len - done;
 	}
 	return 0;
 }
@@ -669,7 +670,10 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		    size_t len, bool is_write)
 {
 	size_t done;
-	int r = copy_direct(s, iova, buf, len, is_write, &done);
+	int r = check_windows(s, iova, len, is_write);
+	if (r)
+		return r;
+	r = copy_direct(s, iova, buf, len, is_write, &done);
 	if (r || done == len)
 		return r;
 
@@ -780,7 +784,10 @@ static int dma_async(struct uvfio_server *s, uint64_t iova, void *buf,
 		     void *opaque)
 {
 	size_t n;
-	int r = copy_direct(s, iova, buf, len, is_write, &n);
+	int r = check_windows(s, iova, len, is_write);
+	if (r)
+		return r;
+	r = copy_direct(s, iova, buf, len, is_write, &n);
 	if (r)
 		return r;
 	if (n == len) {
