@@ -373,30 +373,32 @@ static void answer_dma(struct h *h, int fd, const uint8_t *m, uint32_t size,
 	ssize_t n;
 
 	if (h->qemu) {
-		/* QEMU's layout: {u64 addr; u32 count} + data */
+		/* QEMU's layout: {u64 addr; u32 count} + data, checked as
+		 * QEMU does (hw/vfio-user/pci.c): at least 32 bytes, and a
+		 * DMA_WRITE's count at most size - 32; the server sends
+		 * exactly 32 + count */
+		const enum uvfio_dma_layout Q = UVFIO_DMA_LAYOUT_QEMU;
 		struct uvfio_hdr hd;
 		struct uvfio_dma_rw_qemu q;
 		memcpy(&hd, m, sizeof(hd));
-		FZ_CHECK(size >= UVFIO_HDR_SIZE + sizeof(q));
+		FZ_CHECK(size >= UVFIO_DMA_QEMU_MIN_MSG);
 		memcpy(&q, m + UVFIO_HDR_SIZE, sizeof(q));
 		FZ_CHECK(q.count <= DMA_BUF);
-		/* QEMU wants at least 16 payload bytes: short writes are
-		 * padded */
 		if (hd.cmd == UVFIO_CMD_DMA_WRITE)
-			FZ_CHECK(size == UVFIO_HDR_SIZE +
-					 (sizeof(q) + q.count < 16
-						  ? 16
-						  : sizeof(q) + q.count));
+			FZ_CHECK(size == uvfio_dma_data_msg_size(Q, q.count));
+		else
+			FZ_CHECK(size == uvfio_dma_read_msg_size(Q));
 		if (fail) {
 			n = uvfio_build_error(out, sizeof(out), hd.msg_id,
 					      hd.cmd, EFAULT);
 		} else if (hd.cmd == UVFIO_CMD_DMA_READ) {
-			n = uvfio_build_reply(out, sizeof(out), hd.msg_id,
-					      hd.cmd, &q, sizeof(q), NULL,
-					      q.count);
+			n = uvfio_build_dma_read_reply_in(out, sizeof(out), Q,
+							  hd.msg_id, q.addr,
+							  NULL, q.count);
 		} else {
-			n = uvfio_build_reply(out, sizeof(out), hd.msg_id,
-					      hd.cmd, NULL, 0, NULL, 0);
+			n = uvfio_build_dma_write_reply_in(out, sizeof(out), Q,
+							   hd.msg_id, q.addr,
+							   q.count);
 		}
 	} else {
 		int r = uvfio_parse_command(m, size, 0, UVFIO_ROLE_CLIENT, &lim,
