@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -526,6 +527,8 @@ static void dmadev_start(struct dmadev *d)
 	if (d->pid < 0)
 		die("fork: %s", strerror(errno));
 	if (!d->pid) {
+		/* A bench that dies (die(), a signal) takes its server along. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pin(G.srv_cpu);
 		execl(G.dmadev, G.dmadev, "--socket", d->sock, (char *)NULL);
 		fprintf(stderr, "uvfio-bench: cannot run %s: %s\n", G.dmadev,

@@ -8,23 +8,24 @@ dir=$(mktemp -d)
 sock="$dir/dmadev.sock"
 sock2="$dir/dmadev2.sock"
 pids=
+. "$(dirname "$0")"/../tests/wait-connect.sh
 cleanup() {
 	for p in $pids; do
-		kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+		kill "$p" 2>/dev/null || true
+	done
+	for p in $pids; do
+		wait "$p" 2>/dev/null || true
 	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE
 
+# start PATH: a device on PATH, once it accepts connections.
 start() {
 	"$build/samples/uvfio-dmadev" --socket "$1" &
 	pids="$pids $!"
-	i=0
-	while [ ! -S "$1" ]; do
-		i=$((i + 1))
-		[ $i -lt 100 ] || { echo "demo: the device did not start" >&2; exit 1; }
-		sleep 0.05
-	done
+	wait_connect "$1" $! || { echo "demo: the device did not start" >&2; exit 1; }
 }
 
 echo "== starting uvfio-dmadev (a DMA engine with MSI-X) on $sock"

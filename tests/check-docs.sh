@@ -9,6 +9,7 @@ client=$2
 lspci=$3
 tmp=$(mktemp -d)
 pid=
+. "$(dirname "$0")"/wait-connect.sh
 
 cleanup() {
 	if [ -n "$pid" ]; then
@@ -18,7 +19,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' INT TERM HUP PIPE
 
 fail() {
 	echo "FAIL: $*"
@@ -38,12 +39,7 @@ start() {
 	n=$((n + 1))
 	s=$tmp/dev$n.sock
 	"$device" "$@" "$s" 2>"$tmp"/dev.err & pid=$!
-	i=0
-	while [ ! -S "$s" ]; do
-		i=$((i + 1))
-		[ $i -le 100 ] || fail "$s did not appear"
-		sleep 0.05
-	done
+	wait_connect "$s" "$pid" || fail "the device does not accept connections on $s"
 }
 
 stop() {

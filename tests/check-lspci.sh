@@ -9,19 +9,21 @@ gpio=$2
 dmadev=$3
 tmp=$(mktemp -d)
 pids=
+stale=
 tab=$(printf '\t')
+. "$(dirname "$0")"/wait-connect.sh
 
 cleanup() {
-	for p in $pids; do
+	for p in $pids $stale; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for p in $pids; do
+	for p in $pids $stale; do
 		wait "$p" 2>/dev/null || true
 	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' INT TERM HUP PIPE
 
 fail() {
 	echo "FAIL: $*"
@@ -31,12 +33,18 @@ fail() {
 	exit 1
 }
 
-# wait_for FILE: until the server has created its socket (or ready file).
+# wait_listen PATH PID: until the server PID accepts connections on PATH.
+wait_listen() {
+	wait_connect "$1" "$2" || fail "nobody accepts connections on $1"
+}
+
+# wait_for FILE: until the fake server has written its ready file (after
+# listen(); it accepts one connection only, so no probe may take it).
 wait_for() {
 	i=0
 	while [ ! -e "$1" ]; do
 		i=$((i + 1))
-		[ $i -le 100 ] || fail "$1 did not appear"
+		[ $i -le 200 ] || fail "$1 did not appear"
 		sleep 0.05
 	done
 }
@@ -74,7 +82,7 @@ run_fail -q "$tmp"/x
 
 # ---- gpio --------------------------------------------------------------
 "$gpio" --socket "$tmp"/gpio.sock & pids="$pids $!"
-wait_for "$tmp"/gpio.sock
+wait_listen "$tmp"/gpio.sock $!
 run_ok -v "$tmp"/gpio.sock
 s=$tmp/gpio.sock
 expect_line "$tmp"/out "vfio-user device at $s: Unassigned class [ff00]: Vendor 494f Device 0dc8"
@@ -89,7 +97,7 @@ grep -q 'Capabilities' "$tmp"/out && fail "gpio has no capabilities"
 
 # ---- dmadev ------------------------------------------------------------
 "$dmadev" --socket "$tmp"/dma.sock & pids="$pids $!"
-wait_for "$tmp"/dma.sock
+wait_listen "$tmp"/dma.sock $!
 run_ok -v -x "$tmp"/dma.sock
 s=$tmp/dma.sock
 expect_line "$tmp"/out "vfio-user device at $s: System peripheral [0880]: Vendor 1234 Device d3a0"
@@ -124,9 +132,10 @@ grep -qxF "uvfio-lspci: no such socket: $tmp/none.sock" "$tmp"/err ||
 
 # A socket file whose server died without removing it.
 "$gpio" --socket "$tmp"/stale.sock & stale=$!
-wait_for "$tmp"/stale.sock
+wait_listen "$tmp"/stale.sock $stale
 kill -KILL $stale
 wait $stale 2>/dev/null || true
+stale=
 [ -S "$tmp"/stale.sock ] || fail "stale socket vanished"
 run_fail "$tmp"/stale.sock
 grep -qxF "uvfio-lspci: nothing is listening on $tmp/stale.sock" "$tmp"/err ||

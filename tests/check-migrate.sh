@@ -9,6 +9,7 @@ dmadev=$2
 skeleton=$3
 tmp=$(mktemp -d)
 pids=
+. "$(dirname "$0")"/wait-connect.sh
 
 cleanup() {
 	for p in $pids; do
@@ -20,7 +21,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' INT TERM HUP PIPE
 
 fail() {
 	echo "FAIL: $*"
@@ -30,13 +31,9 @@ fail() {
 	exit 1
 }
 
-wait_for() {
-	i=0
-	while [ ! -e "$1" ]; do
-		i=$((i + 1))
-		[ $i -le 100 ] || fail "$1 did not appear"
-		sleep 0.05
-	done
+# wait_listen PATH PID: until the server PID accepts connections on PATH.
+wait_listen() {
+	wait_connect "$1" "$2" || fail "nobody accepts connections on $1"
 }
 
 expect_line() {
@@ -77,12 +74,13 @@ expect_line "$tmp"/err "uvfio-migrate: no such socket: $tmp/none.sock"
 [ "$(wc -l <"$tmp"/err)" = 1 ] || fail "more than one error line"
 
 # ---- servers -------------------------------------------------------------
-"$dmadev" --socket "$tmp"/a.sock 2>"$tmp"/a.log & pids="$pids $!"
-"$dmadev" --socket "$tmp"/b.sock 2>"$tmp"/b.log & pids="$pids $!"
-"$skeleton" --socket-path="$tmp"/s.sock & pids="$pids $!"
-wait_for "$tmp"/a.sock
-wait_for "$tmp"/b.sock
-wait_for "$tmp"/s.sock
+"$dmadev" --socket "$tmp"/a.sock 2>"$tmp"/a.log & a=$!
+"$dmadev" --socket "$tmp"/b.sock 2>"$tmp"/b.log & b=$!
+"$skeleton" --socket-path="$tmp"/s.sock & s=$!
+pids="$pids $a $b $s"
+wait_listen "$tmp"/a.sock $a
+wait_listen "$tmp"/b.sock $b
+wait_listen "$tmp"/s.sock $s
 
 # Towards a device that cannot migrate: refused before anything changes.
 run 1 --from "$tmp"/s.sock --to "$tmp"/a.sock

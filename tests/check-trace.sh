@@ -14,6 +14,7 @@ demo=$4
 lspci=$5
 tmp=$(mktemp -d)
 pids=
+. "$(dirname "$0")"/wait-connect.sh
 
 cleanup() {
 	for p in $pids; do
@@ -25,7 +26,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' INT TERM HUP PIPE
 
 fail() {
 	echo "FAIL: $*"
@@ -35,23 +36,31 @@ fail() {
 	exit 1
 }
 
-wait_for() {
+# wait_listen PATH PID: until the device PID accepts connections on PATH.
+wait_listen() {
+	wait_connect "$1" "$2" || fail "nobody accepts connections on $1"
+}
+
+# until FILE has a line matching ERE past its first $skip lines (the proxy
+# writes as it goes)
+skip=0
+wait_line() {
 	i=0
-	while [ ! -S "$1" ]; do
+	while ! tail -n +$((skip + 1)) "$1" 2>/dev/null | grep -qE -- "$2"; do
 		i=$((i + 1))
-		[ $i -le 100 ] || fail "$1 did not appear"
+		[ $i -le 200 ] || fail "no line matching '$2' in $1"
 		sleep 0.05
 	done
 }
 
-# until FILE has a line matching ERE (the proxy writes as it goes)
-wait_line() {
-	i=0
-	while ! grep -qE -- "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -le 100 ] || fail "no line matching '$2' in $1"
-		sleep 0.05
-	done
+# wait_proxy PATH OUTPUT PID: until uvfio-trace PID accepts connections on
+# PATH.  The probe is a session of its own in OUTPUT: once it has ended,
+# wait_line looks only past it.
+wait_proxy() {
+	skip=0
+	wait_connect "$1" "$3" || fail "uvfio-trace does not accept connections on $1"
+	wait_line "$2" '^--- client (closed|dropped)|"event":"(disconnect|connect_failed)"'
+	skip=$(wc -l <"$2")
 }
 
 # has FILE ERE: some line of FILE matches
@@ -80,11 +89,11 @@ fi
 
 # ---- the demo through the proxy, text ------------------------------------
 "$dmadev" --socket "$tmp"/dev.sock >"$tmp"/dev.err 2>&1 & pids="$pids $!"
-wait_for "$tmp"/dev.sock
+wait_listen "$tmp"/dev.sock $!
 "$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock \
 	-o "$tmp"/demo.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/p.sock
+wait_proxy "$tmp"/p.sock "$tmp"/demo.txt $tp
 "$demo" "$tmp"/p.sock >"$tmp"/demo.out 2>&1 || fail "uvfio-demo through the proxy failed"
 grep -q 'twin socket no' "$tmp"/demo.out || fail "twin socket was not stripped"
 wait_line "$tmp"/demo.txt '^--- client closed'
@@ -124,7 +133,7 @@ grep -q MALFORMED "$t" && fail "the demo's traffic shows as malformed"
 "$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock --json --hex \
 	>"$tmp"/demo-json.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/p.sock
+wait_proxy "$tmp"/p.sock "$tmp"/demo-json.txt $tp
 "$demo" "$tmp"/p.sock >"$tmp"/demo.out 2>&1 || fail "uvfio-demo through the proxy (json) failed"
 wait_line "$tmp"/demo-json.txt '"event":"disconnect"'
 stop $tp
@@ -165,7 +174,7 @@ if python3 -c 'import os, socket; os.memfd_create, os.eventfd, socket.send_fds' 
 "$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock \
 	-o "$tmp"/all.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/p.sock
+wait_proxy "$tmp"/p.sock "$tmp"/all.txt $tp
 python3 "$client" "$tmp"/p.sock >"$tmp"/client.out 2>&1 ||
 	fail "trace-client.py through the proxy failed"
 wait_line "$tmp"/all.txt '^--- client closed'
@@ -240,7 +249,7 @@ done
 "$trace" --listen "$tmp"/p.sock --connect "$tmp"/dev.sock --json --hex \
 	-o "$tmp"/all-json.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/p.sock
+wait_proxy "$tmp"/p.sock "$tmp"/all-json.txt $tp
 python3 "$client" "$tmp"/p.sock >"$tmp"/client.out 2>&1 ||
 	fail "trace-client.py through the proxy (json) failed"
 wait_line "$tmp"/all-json.txt '"event":"disconnect"'
@@ -292,11 +301,11 @@ fi
 
 # ---- uvfio-lspci through the proxy sees what it sees directly -------------
 "$gpio" --socket "$tmp"/gpio.sock >"$tmp"/gpio.err 2>&1 & pids="$pids $!"
-wait_for "$tmp"/gpio.sock
+wait_listen "$tmp"/gpio.sock $!
 "$trace" --listen "$tmp"/g.sock --connect "$tmp"/gpio.sock \
 	-o "$tmp"/lspci.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/g.sock
+wait_proxy "$tmp"/g.sock "$tmp"/lspci.txt $tp
 "$lspci" -v "$tmp"/gpio.sock >"$tmp"/direct.out 2>&1 || fail "direct uvfio-lspci failed"
 "$lspci" -v "$tmp"/g.sock >"$tmp"/proxied.out 2>&1 || fail "uvfio-lspci through the proxy failed"
 # Identical but for the socket path and the twin socket, which the proxy
@@ -363,7 +372,7 @@ EOF
 "$trace" --listen "$tmp"/m.sock --connect "$tmp"/gpio.sock --hex \
 	-o "$tmp"/bad.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/m.sock
+wait_proxy "$tmp"/m.sock "$tmp"/bad.txt $tp
 python3 "$tmp"/bad.py "$tmp"/m.sock >"$tmp"/bad.out 2>&1 || fail "malformed client failed"
 wait_line "$tmp"/bad.txt '^--- client closed'
 b=$tmp/bad.txt
@@ -381,13 +390,13 @@ stop $tp
 "$trace" --listen "$tmp"/m.sock --connect "$tmp"/gpio.sock --cut-malformed \
 	-o "$tmp"/cut.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/m.sock
+wait_proxy "$tmp"/m.sock "$tmp"/cut.txt $tp
 if python3 "$tmp"/bad.py "$tmp"/m.sock >"$tmp"/bad.out 2>&1; then
 	fail "--cut-malformed forwarded the malformed message"
 fi
-wait_line "$tmp"/cut.txt '^--- '
+# The line comes after the sockets are closed: the client may be gone first.
+wait_line "$tmp"/cut.txt '^--- C>S malformed message and --cut-malformed: closed both sides'
 has "$tmp"/cut.txt 'MALFORMED'
-has "$tmp"/cut.txt '^--- C>S malformed message and --cut-malformed: closed both sides'
 "$lspci" "$tmp"/m.sock >"$tmp"/next.out 2>&1 || fail "proxy did not survive --cut-malformed"
 stop $tp
 
@@ -395,7 +404,7 @@ stop $tp
 "$trace" --listen "$tmp"/m.sock --connect "$tmp"/gpio.sock \
 	-o "$tmp"/frame.txt 2>"$tmp"/trace.err & tp=$!
 pids="$pids $tp"
-wait_for "$tmp"/m.sock
+wait_proxy "$tmp"/m.sock "$tmp"/frame.txt $tp
 python3 - "$tmp"/m.sock <<'EOF' || fail "framing client"
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -404,7 +413,7 @@ s.sendall(struct.pack('<HHIII', 1, 1, 8, 0, 0))
 s.settimeout(5)
 assert s.recv(16) == b''
 EOF
-has "$tmp"/frame.txt '^--- C>S framing error from the client: .*closed both sides'
+wait_line "$tmp"/frame.txt '^--- C>S framing error from the client: .*closed both sides'
 "$lspci" "$tmp"/m.sock >"$tmp"/next.out 2>&1 || fail "proxy did not survive a framing error"
 stop $tp
 

@@ -28,6 +28,7 @@
 
 #include <uvfio/uvfio.h>
 
+#include "util.h"
 #include "../samples/dmadev.h"
 
 #define BAR2_SIZE DMADEV_BAR2_SIZE
@@ -48,34 +49,22 @@ struct ctx {
 
 static pid_t start_dmadev(const char *path)
 {
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl(dmadev_bin, dmadev_bin, "--socket", path, (char *)NULL);
 		_exit(127);
 	}
-	/* Wait until it accepts: the file alone may be the stale one a
-	 * killed device left behind. */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int ok = 0;
-	for (int i = 0; i < 300 && !ok; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (!ok)
-			usleep(10000);
-	}
-	assert_true(ok);
+	/* Until it accepts: the file alone may be the stale one a killed
+	 * device left behind. */
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 	return pid;
 }
 
 static void stop(pid_t pid)
 {
 	int status;
-	kill(pid, SIGTERM);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, SIGTERM, &status), pid);
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -446,8 +435,7 @@ static void test_reconnect_and_kill(void **state)
 					 x->c, 2, i * 4, &vals[i], 4, count_done,
 					 &k),
 				 0);
-	kill(x->pid, SIGKILL);
-	waitpid(x->pid, NULL, 0);
+	tu_reap(x->pid, SIGKILL, NULL);
 	for (int i = 0; i < 1000 && k.done < 200; i++) {
 		uvfio_client_process(x->c);
 		usleep(1000);
@@ -533,15 +521,13 @@ static void test_gpio(void **state)
 	char dir[] = "/tmp/uvfio-gpio-XXXXXX", path[128];
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/gpio.sock", dir);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl(gpio_bin, gpio_bin, "--socket", path, (char *)NULL);
 		_exit(127);
 	}
-	struct stat st;
-	for (int i = 0; i < 300 && stat(path, &st) != 0; i++)
-		usleep(10000);
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 	struct uvfio_client *c;
 	assert_int_equal(uvfio_client_create(&c), 0);
 	assert_int_equal(uvfio_client_connect(c, path), 0);

@@ -167,24 +167,13 @@ struct ctx {
 
 static pid_t start_dmadev(const char *path)
 {
-	pid_t pid = fork();
+	pid_t pid = tu_fork(); /* killed if the test program dies */
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl(dmadev_bin, dmadev_bin, "--socket", path, (char *)NULL);
 		_exit(127);
 	}
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int ok = 0;
-	for (int i = 0; i < 300 && !ok; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (!ok)
-			usleep(10000);
-	}
-	assert_true(ok);
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 	return pid;
 }
 
@@ -226,8 +215,7 @@ static int teardown(void **state)
 	struct ctx *x = *state;
 	int status;
 	uvfio_client_destroy(x->c);
-	kill(x->pid, SIGTERM);
-	waitpid(x->pid, &status, 0);
+	tu_reap(x->pid, SIGTERM, &status);
 	unlink(x->path);
 	rmdir(x->dir);
 	free(x);

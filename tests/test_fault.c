@@ -457,7 +457,7 @@ static void run_and_kill(client_fn fn, uint32_t tag)
 {
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
@@ -468,9 +468,8 @@ static void run_and_kill(client_fn fn, uint32_t tag)
 	char c = 0;
 	int ok = poll(&pf, 1, 20000) == 1 && read(p[0], &c, 1) == 1;
 	close(p[0]);
-	kill(pid, SIGKILL);
 	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, SIGKILL, &status), pid);
 	if (!ok)
 		fail_msg("client process failed before its kill point (status "
 			 "%d)",
@@ -771,7 +770,8 @@ static void test_kill_mid_dma_other_thread(void **state)
 	uvfio_server_set_dma_timeout(x->srv, 20000);
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
+	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
 		_exit(c_map_and_wait_dma(p[1], 0x700));
@@ -788,8 +788,8 @@ static void test_kill_mid_dma_other_thread(void **state)
 	int r = uvfio_server_dma_read(x->srv, WIN_IOVA, x->dmabuf, 64 * KIB);
 	int64_t ms = now_ms() - t0;
 	pthread_join(t, NULL);
-	int status;
-	waitpid(pid, &status, 0);
+	int status; /* killed already, unless it never got that far */
+	tu_reap(pid, SIGKILL, &status);
 	close(p[0]);
 	print_message("sync DMA on a device thread: %d after %lld ms\n", r,
 		      (long long)ms);
@@ -856,7 +856,8 @@ static void test_client_never_reads(void **state)
 	struct baseline b = warm_baseline(x);
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
+	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
 		_exit(c_never_reads(p[1], 0x800));
@@ -877,9 +878,8 @@ static void test_client_never_reads(void **state)
 	assert_true(sent < 100000);
 	if (rss_meaningful())
 		assert_true(rss - b.rss < 32 * 1024);
-	kill(pid, SIGKILL);
 	int status;
-	waitpid(pid, &status, 0);
+	tu_reap(pid, SIGKILL, &status);
 	close(p[0]);
 	check_recovered(x, &b, 0x800, "stalled reader killed");
 }
@@ -943,7 +943,8 @@ static void test_client_never_answers_dma(void **state)
 	uvfio_server_set_dma_timeout(x->srv, 300);
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
+	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(p[0]);
 		_exit(c_never_answers(p[1], 0x900));
@@ -991,9 +992,8 @@ static void test_client_never_answers_dma(void **state)
 	assert_true(reqs <= 1 + 64);
 	assert_int_equal(__atomic_load_n(&x->many_done, __ATOMIC_ACQUIRE), 0);
 
-	kill(pid, SIGKILL);
 	int status;
-	waitpid(pid, &status, 0);
+	tu_reap(pid, SIGKILL, &status);
 	close(p[0]);
 	/* Every accepted transfer completes, with an error. */
 	for (int i = 0; i < 400 &&
@@ -1493,7 +1493,8 @@ static void test_no_fd_leaks_to_children(void **state)
 	 * and so does the client: all in this process. */
 	int p[2];
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
+	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], 1);
 		execl(self_exe, self_exe, "--list-fds", (char *)NULL);
@@ -1508,7 +1509,7 @@ static void test_no_fd_leaks_to_children(void **state)
 	out[got] = 0;
 	close(p[0]);
 	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, 0, &status), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	int seen = 0;
 	for (char *tok = strtok(out, "\n"); tok; tok = strtok(NULL, "\n")) {

@@ -196,7 +196,7 @@ static struct fake fake_start(enum mode mode, const char *json)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(sv[0]);
@@ -212,7 +212,7 @@ static struct fake fake_start(enum mode mode, const char *json)
 static int fake_end(struct fake *f, struct stats *st)
 {
 	int status;
-	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	assert_int_equal(tu_reap(f->pid, 0, &status), f->pid);
 	int r = 0;
 	if (st && read(f->stats, st, sizeof(*st)) != sizeof(*st))
 		r = -1;

@@ -39,6 +39,7 @@
 
 #include <uvfio/uvfio.h>
 
+#include "util.h"
 #include "../samples/dmadev.h"
 
 /* ================================================================== */
@@ -683,7 +684,7 @@ static pid_t start_server(const char *bin, const char *opt, const char *path)
 {
 	char arg[200];
 	snprintf(arg, sizeof(arg), "--socket-path=%s", path);
-	pid_t pid = fork();
+	pid_t pid = tu_fork(); /* killed if the test program dies */
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		if (opt)
@@ -692,18 +693,14 @@ static pid_t start_server(const char *bin, const char *opt, const char *path)
 			execl(bin, bin, arg, (char *)NULL);
 		_exit(127);
 	}
-	struct stat st;
-	for (int i = 0; i < 300 && stat(path, &st) != 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 	return pid;
 }
 
 static void stop_server(pid_t pid)
 {
 	int status;
-	kill(pid, SIGTERM);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, SIGTERM, &status), pid);
 }
 
 struct pair {

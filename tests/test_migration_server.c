@@ -27,7 +27,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,6 +34,8 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+
+#include "util.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -544,7 +545,7 @@ static void test_features(void **st)
 	/* VERSION advertises migration with our page size. */
 	assert_non_null(strstr(c->version_json, "\"migration\""));
 	assert_non_null(strstr(c->version_json, "\"pgsize\":4096"));
-	/* Still within QEMU's VERSION reply buffer (PROTOCOL.md 3.1). */
+	/* Still within QEMU's VERSION reply buffer (docs/protocol.md 5.3). */
 	assert_true(UVFIO_HDR_SIZE + 4 + strlen(c->version_json) + 1 <= 214);
 
 	/* PROBE: echoed. */
@@ -1112,24 +1113,19 @@ static void proc_start(struct proc *p, const char *bin)
 	assert_non_null(mkdtemp(p->dir));
 	snprintf(p->path, sizeof(p->path), "%s/s", p->dir);
 	snprintf(arg, sizeof(arg), "--socket=%s", p->path);
-	p->pid = fork();
+	p->pid = tu_fork(); /* killed if the test program dies */
 	assert_true(p->pid >= 0);
 	if (p->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execl(bin, bin, arg, (char *)NULL);
 		_exit(127);
 	}
-	struct stat st;
-	for (int i = 0; i < 500 && stat(p->path, &st) != 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(p->path, &st), 0);
+	assert_int_equal(tu_wait_server(p->pid, p->path, 10000), 0);
 }
 
 static void proc_stop(struct proc *p)
 {
 	int status = -1;
-	kill(p->pid, SIGTERM);
-	waitpid(p->pid, &status, 0);
+	tu_reap(p->pid, SIGTERM, &status);
 	unlink(p->path);
 	rmdir(p->dir);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -26,6 +26,7 @@
 
 #include "../samples/dmadev.h"
 #include "qemu_peer.h"
+#include "util.h"
 
 static const char *dmadev_bin;
 
@@ -47,7 +48,7 @@ static void start(struct fixture *f, const char *budget)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
-	f->pid = fork();
+	f->pid = tu_fork(); /* killed if the test program dies */
 	assert_true(f->pid >= 0);
 	if (f->pid == 0) {
 		char fd[16];
@@ -72,8 +73,7 @@ static void stop(struct fixture *f)
 	int status;
 	qpeer_free(f->p);
 	f->p = NULL;
-	kill(f->pid, SIGTERM);
-	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	assert_int_equal(tu_reap(f->pid, SIGTERM, &status), f->pid);
 	f->pid = 0;
 }
 
@@ -89,8 +89,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	qpeer_free(f->p);
 	if (f->pid > 0) {
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
+		tu_reap(f->pid, SIGKILL, NULL);
 	}
 	free(f);
 	return 0;

@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -104,21 +103,15 @@ static void proc_start(struct proc *p, const char *bin, const char *extra1,
 	assert_non_null(mkdtemp(p->dir));
 	snprintf(p->path, sizeof(p->path), "%s/dev.sock", p->dir);
 	snprintf(arg, sizeof(arg), "--socket=%s", p->path);
-	p->pid = fork();
+	p->pid = tu_fork(); /* killed if the test program dies */
 	assert_true(p->pid >= 0);
 	if (p->pid == 0) {
 		/* The layout choice must come from negotiation alone. */
 		unsetenv("UVFIO_QEMU_DMA_LAYOUT");
-		/* Do not outlive a test program that died. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		execl(bin, bin, arg, extra1, extra2, (char *)NULL);
 		_exit(127);
 	}
-	struct stat st;
-	for (int i = 0; i < 500 && stat(p->path, &st) != 0; i++)
-		usleep(10000);
-	assert_int_equal(stat(p->path, &st), 0);
-	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(tu_wait_server(p->pid, p->path, 10000), 0);
 }
 
 /* SIGTERM: the sample exits 0 and removes its socket file. */
@@ -126,13 +119,11 @@ static void proc_stop(struct proc *p)
 {
 	int status = -1;
 	struct stat st;
-	int killed = kill(p->pid, SIGTERM);
-	pid_t w = waitpid(p->pid, &status, 0);
+	pid_t w = tu_reap(p->pid, SIGTERM, &status);
 	int gone = stat(p->path, &st) == -1 && errno == ENOENT;
 	/* Clean up first: a failed check must not leave files behind. */
 	unlink(p->path);
 	rmdir(p->dir);
-	assert_int_equal(killed, 0);
 	assert_int_equal(w, p->pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);

@@ -566,7 +566,7 @@ static void test_client_refuses_bad_servers(void **state)
 
 static pid_t spawn(const char *arg)
 {
-	pid_t pid = fork();
+	pid_t pid = tu_fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl(skeleton_bin, skeleton_bin, arg, (char *)NULL);
@@ -583,9 +583,7 @@ static void test_skeleton_process(void **state)
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	snprintf(arg, sizeof(arg), "--socket-path=%s", path);
 	pid_t pid = spawn(arg);
-	struct stat st;
-	for (int i = 0; i < 200 && stat(path, &st) != 0; i++)
-		usleep(10000);
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 
 	struct uvfio_client *c = connect_client(path);
 	uint8_t cfg[4];
@@ -598,10 +596,10 @@ static void test_skeleton_process(void **state)
 	uvfio_client_destroy(c);
 
 	int status;
-	kill(pid, SIGTERM);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, SIGTERM, &status), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	struct stat st;
 	assert_int_equal(stat(path, &st), -1); /* cleaned up on SIGTERM */
 	rmdir(dir);
 }
@@ -623,8 +621,7 @@ static void test_skeleton_fd(void **state)
 	assert_int_equal(di.num_regions, 9);
 	uvfio_client_destroy(c);
 	int status;
-	kill(pid, SIGTERM);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(tu_reap(pid, SIGTERM, &status), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
 	/* Nobody listening / no socket: clear errors. */

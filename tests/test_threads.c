@@ -37,6 +37,8 @@
 
 #include <uvfio/uvfio.h>
 
+#include "util.h"
+
 #include "../samples/dmadev.h"
 
 #define MSG_IOVA 0x200000000ull
@@ -80,25 +82,13 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 
 static pid_t start_dmadev(const char *path)
 {
-	pid_t pid = fork();
+	pid_t pid = tu_fork(); /* killed if the test program dies */
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		execl(dmadev_bin, dmadev_bin, "--socket", path, (char *)NULL);
 		_exit(127);
 	}
-	/* Wait until it accepts. */
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int ok = 0;
-	for (int i = 0; i < 300 && !ok; i++) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		assert_true(fd >= 0);
-		ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (!ok)
-			usleep(10000);
-	}
-	assert_true(ok);
+	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
 	return pid;
 }
 
@@ -151,8 +141,7 @@ static int teardown(void **state)
 	struct ctx *x = *state;
 	int status;
 	uvfio_client_destroy(x->c);
-	kill(x->pid, SIGTERM);
-	waitpid(x->pid, &status, 0);
+	tu_reap(x->pid, SIGTERM, &status);
 	free(x->guest);
 	unlink(x->path);
 	rmdir(x->dir);

@@ -54,10 +54,13 @@ typedef ssize_t (*uvfio_region_fn)(void *opaque, unsigned index,
 /*
  * Create a server listening on socket_path.  The socket file is created
  * with mode 0600 (only this user may connect), whatever the umask; see
- * uvfio_server_set_socket_mode().  A stale socket file there (nobody
- * listening) is replaced; -EADDRINUSE when another process still listens
- * on it, -EEXIST when a file that is not a socket is in the way (both
- * logged).  flags: UVFIO_SERVER_*.
+ * uvfio_server_set_socket_mode().  It appears only once the server
+ * listens (it is renamed into place), so a client may connect as soon as
+ * it sees the file.  A stale socket file there (nobody listening) is
+ * replaced; -EADDRINUSE when another process still listens on it,
+ * -EEXIST when a file that is not a socket is in the way, -ENAMETOOLONG
+ * when the path exceeds 107 bytes or its directory 82 (all logged).
+ * flags: UVFIO_SERVER_*.
  */
 UVFIO_API int uvfio_server_create(struct uvfio_server **srvp,
 				  const char *socket_path, unsigned flags);

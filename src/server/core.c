@@ -80,7 +80,15 @@ int uvfio_server_create(struct uvfio_server **srvp, const char *socket_path,
 	if (r)
 		return r;
 	r = uvfio_sock_listen(socket_path);
-	if (r < 0) {
+	if (r == -ENAMETOOLONG)
+		uvfio_err(&s->log, "cannot listen on %s: too long for a UNIX "
+			  "socket, whose path has at most %d bytes, and its "
+			  "directory at most %d (the socket is bound there "
+			  "under a %d-byte temporary name first)",
+			  socket_path, UVFIO_SOCK_PATH_MAX,
+			  UVFIO_SOCK_PATH_MAX - UVFIO_SOCK_TMP_NAME_LEN - 1,
+			  UVFIO_SOCK_TMP_NAME_LEN);
+	else if (r < 0)
 		uvfio_err(&s->log, "cannot listen on %s: %s", socket_path,
 			  r == -EADDRINUSE
 				  ? "another process is serving that socket; "
@@ -88,6 +96,7 @@ int uvfio_server_create(struct uvfio_server **srvp, const char *socket_path,
 			  : r == -EEXIST ? "a file that is not a socket is "
 					   "in the way"
 					 : strerror(-r));
+	if (r < 0) {
 		uvfio_server_destroy(s);
 		return r;
 	}
@@ -95,6 +104,8 @@ int uvfio_server_create(struct uvfio_server **srvp, const char *socket_path,
 	s->path = strdup(socket_path);
 	r = ep_ctl(s, EPOLL_CTL_ADD, s->listen_fd, EPOLLIN, TAG_LISTEN);
 	if (r || !s->path) {
+		if (!s->path) /* destroy would not know the file's name */
+			unlink(socket_path);
 		uvfio_server_destroy(s);
 		return r ? r : -ENOMEM;
 	}
@@ -374,11 +385,12 @@ void uvfio_server_destroy(struct uvfio_server *s)
 	if (!s)
 		return;
 	conn_close(s, NULL);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
+	/* The name first: while the file exists, connect() succeeds. */
 	if (s->path)
 		unlink(s->path);
 	free(s->path);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->stop_fd >= 0)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -10,6 +12,10 @@
 #include <stdint.h>
 
 #include "sock.h"
+
+_Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) ==
+		       UVFIO_SOCK_PATH_MAX + 1,
+	       "UVFIO_SOCK_PATH_MAX is sun_path without its NUL");
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -49,15 +55,75 @@ static int sock_is_live(const struct sockaddr_un *sa)
 	return -err;
 }
 
+/*
+ * The temporary name the socket is bound under, in path's directory (a
+ * rename() cannot leave its filesystem): ".uvfio-PPPPPPPP-CCCCRRRR", pid,
+ * a counter and random bits, so servers starting at once, in this process
+ * or others (even in other pid namespaces sharing the directory), do not
+ * pick the same one; if one is taken all the same, bind() says so and the
+ * caller draws another.  Fixed width: the length limit does not depend on
+ * the pid.
+ */
+static int tmp_addr(struct sockaddr_un *sa, const char *path)
+{
+	static unsigned counter;
+	const char *slash = strrchr(path, '/');
+	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+	if (dirlen + UVFIO_SOCK_TMP_NAME_LEN > UVFIO_SOCK_PATH_MAX)
+		return -ENAMETOOLONG;
+	uint16_t rnd;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		rnd = (uint16_t)ts.tv_nsec;
+	}
+	unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, dirlen);
+	snprintf(sa->sun_path + dirlen, sizeof(sa->sun_path) - dirlen,
+		 ".uvfio-%08x-%04x%04x", (unsigned)getpid(),
+		 n & 0xffffu, (unsigned)rnd);
+	return 0;
+}
+
+/*
+ * Give the listening socket at tmp its real name, never over a file that
+ * appeared at path since we looked (a server started at the same time):
+ * that one would be left listening on a name nobody can reach.
+ */
+static int place(const char *tmp, const char *path)
+{
+	int r = 0;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+		r = -errno;
+	if (r == -EINVAL || r == -ENOSYS) {
+		/* A filesystem without RENAME_NOREPLACE: link() refuses an
+		 * existing name just the same. */
+		r = link(tmp, path) < 0 ? -errno : 0;
+		if (!r)
+			unlink(tmp);
+	}
+	if (r == -EEXIST) {
+		struct stat st;
+		r = lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode) ? -EEXIST
+								    : -EADDRINUSE;
+	}
+	return r;
+}
+
 int uvfio_sock_listen_mode(const char *path, unsigned mode)
 {
-	struct sockaddr_un sa;
+	struct sockaddr_un sa, tmp;
 	struct stat st;
 	int r = fill_addr(&sa, path);
 	if (r)
 		return r;
 	if (mode & ~0777u)
 		return -EINVAL;
+	r = tmp_addr(&tmp, path);
+	if (r)
+		return r;
 	/* Replace a socket left by a previous run, never any other file, and
 	 * never a socket some process still serves. */
 	if (lstat(path, &st) == 0) {
@@ -72,21 +138,36 @@ int uvfio_sock_listen_mode(const char *path, unsigned mode)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	/* The file gets its mode between bind() and listen(): nobody can
-	 * connect before listen(), so no client ever sees the umask's mode,
-	 * and no process-wide umask change is needed. */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* Bound under a temporary name, given its mode, listening, and only
+	 * then renamed to path: a file at path can always be connected to.
+	 * Bound at path, the file would appear at bind(), and a client that
+	 * saw it before listen() would be refused (ECONNREFUSED).  The mode
+	 * is set before listen(), so nobody ever connects through the
+	 * umask's, and no process-wide umask change is needed. */
+	for (int tries = 0;; tries++) {
+		if (!bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)))
+			break;
 		r = -errno;
-		close(fd);
-		return r;
+		/* Taken: by a server starting at this moment, or left by
+		 * one killed right here. */
+		if (r != -EADDRINUSE || tries == 7)
+			goto out_close;
+		tmp_addr(&tmp, path);
 	}
-	if (chmod(path, mode) < 0 || listen(fd, 1) < 0) {
+	if (chmod(tmp.sun_path, mode) < 0 || listen(fd, 1) < 0) {
 		r = -errno;
-		unlink(path);
-		close(fd);
-		return r;
+		goto out_unlink;
 	}
+	r = place(tmp.sun_path, path);
+	if (r)
+		goto out_unlink;
 	return fd;
+
+out_unlink:
+	unlink(tmp.sun_path);
+out_close:
+	close(fd);
+	return r;
 }
 
 int uvfio_sock_listen(const char *path)

@@ -8,10 +8,20 @@
 /* Mode of a socket file we create: only our user may connect. */
 #define UVFIO_SOCK_DEFAULT_MODE 0600u
 
-/* Listening socket bound to path with file mode `mode` (whatever the
- * umask).  A stale socket file there (nobody listening) is replaced;
- * -EADDRINUSE when a process still listens on it, -EEXIST when path is
- * not a socket.  Returns fd or -errno. */
+/* The longest socket path connect() and bind() take (sun_path). */
+#define UVFIO_SOCK_PATH_MAX 107
+/* Length of the temporary name a listening socket is bound under in its
+ * directory before it is renamed into place: that directory, with its
+ * trailing '/', may have at most UVFIO_SOCK_PATH_MAX minus this. */
+#define UVFIO_SOCK_TMP_NAME_LEN 24
+
+/* Listening socket at path with file mode `mode` (whatever the umask); the
+ * file appears only once the socket listens, so a client that sees it can
+ * connect.  A stale socket file there (nobody listening) is replaced;
+ * -EADDRINUSE when a process still listens on it (or one appeared there
+ * meanwhile), -EEXIST when path is not a socket, -ENAMETOOLONG when path
+ * or the temporary name beside it does not fit UVFIO_SOCK_PATH_MAX.
+ * Returns fd or -errno. */
 int uvfio_sock_listen_mode(const char *path, unsigned mode);
 /* The same with UVFIO_SOCK_DEFAULT_MODE. */
 int uvfio_sock_listen(const char *path);
