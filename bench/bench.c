@@ -1168,9 +1168,9 @@ static double mem_miss_ns(void)
 	return r;
 }
 
-/* ns per uvfio_dma_get + put over the iovas, best of three passes: the
+/* ns per dmat_get + put over the iovas, best of three passes: the
  * table is what is measured, not the neighbours of this VM. */
-static double xlat_pass(struct uvfio_dma *d, const uint64_t *iovas,
+static double xlat_pass(struct dmat *d, const uint64_t *iovas,
 			size_t nlook)
 {
 	uintptr_t sink = 0;
@@ -1178,11 +1178,11 @@ static double xlat_pass(struct uvfio_dma *d, const uint64_t *iovas,
 	for (int pass = 0; pass < 3; pass++) {
 		uint64_t t0 = now_ns();
 		for (size_t j = 0; j < nlook; j++) {
-			struct uvfio_dma_ref ref;
-			if (uvfio_dma_get(d, iovas[j], 8, UVFIO_DMA_READ, &ref))
+			struct dmat_ref ref;
+			if (dmat_get(d, iovas[j], 8, DMAT_READ, &ref))
 				die("lookup of 0x%" PRIx64 " failed", iovas[j]);
 			sink += (uintptr_t)ref.ptr;
-			uvfio_dma_put(d, &ref);
+			dmat_put(d, &ref);
 		}
 		uint64_t dt = now_ns() - t0;
 		if (dt < best)
@@ -1203,19 +1203,19 @@ static void test_xlat(void)
 		die("out of memory");
 	for (size_t k = 0; k < 3; k++) {
 		uint32_t nw = counts[k];
-		struct uvfio_dma d;
+		struct dmat d;
 		int fd = memfd_create("uvfio-bench-xlat", MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)nw * 4096))
 			die("memfd: %s", strerror(errno));
-		if (uvfio_dma_init(&d, 65535))
+		if (dmat_init(&d, 65535))
 			die("dma init");
 		/* 4 KiB windows with gaps between them, all on one file as
 		 * guest RAM is. */
 		for (uint32_t i = 0; i < nw; i++) {
 			int f = dup(fd);
 			int r = f < 0 ? -errno
-				      : uvfio_dma_map(&d, (uint64_t)i * 8192, 4096,
-						      UVFIO_DMA_READ | UVFIO_DMA_WRITE,
+				      : dmat_map(&d, (uint64_t)i * 8192, 4096,
+						      DMAT_READ | DMAT_WRITE,
 						      f, (uint64_t)i * 4096);
 			if (r) {
 				if (f >= 0)
@@ -1236,7 +1236,7 @@ static void test_xlat(void)
 					 : (xs() % nw) * 8192;
 		lns[k] = xlat_pass(&d, iovas, nlook);
 		rec("ns", 1, lns[k], "xlat_%u_local_ns", nw);
-		uvfio_dma_fini(&d);
+		dmat_fini(&d);
 	}
 	rec("x", 3, ns[2] / ns[0], "xlat_65535_vs_1_ratio");
 	rec("x", 3, lns[2] / lns[0], "xlat_65535_local_vs_1_ratio");

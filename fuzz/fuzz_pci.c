@@ -26,10 +26,10 @@
 #define MAX_CAPS 48
 
 struct model {
-	struct uvfio_pci p;
-	uint8_t cfg0[UVFIO_PCIE_CFG_SIZE];   /* power-on config space */
-	uint8_t wmask0[UVFIO_PCIE_CFG_SIZE]; /* masks as built */
-	uint8_t w1c0[UVFIO_PCIE_CFG_SIZE];
+	struct pcicfg p;
+	uint8_t cfg0[PCICFG_PCIE_CFG_SIZE];   /* power-on config space */
+	uint8_t wmask0[PCICFG_PCIE_CFG_SIZE]; /* masks as built */
+	uint8_t w1c0[PCICFG_PCIE_CFG_SIZE];
 	uint8_t caps[MAX_CAPS][2]; /* standard list: offset, id */
 	unsigned ncaps;
 	uint16_t ext[MAX_CAPS][2]; /* extended list: offset, id */
@@ -51,7 +51,7 @@ static void wr32(uint8_t *b, uint32_t v)
 }
 
 /* Walk both lists; they must end (no loops) inside config space. */
-static unsigned walk_std(const struct uvfio_pci *p, uint8_t out[][2])
+static unsigned walk_std(const struct pcicfg *p, uint8_t out[][2])
 {
 	unsigned n = 0, off = p->cfg[0x34];
 	while (off) {
@@ -64,10 +64,10 @@ static unsigned walk_std(const struct uvfio_pci *p, uint8_t out[][2])
 	return n;
 }
 
-static unsigned walk_ext(const struct uvfio_pci *p, uint16_t out[][2])
+static unsigned walk_ext(const struct pcicfg *p, uint16_t out[][2])
 {
 	unsigned n = 0, off = 0x100;
-	if (p->size != UVFIO_PCIE_CFG_SIZE)
+	if (p->size != PCICFG_PCIE_CFG_SIZE)
 		return 0;
 	while (off) {
 		uint32_t h = rd32(p->cfg + off);
@@ -85,7 +85,7 @@ static unsigned walk_ext(const struct uvfio_pci *p, uint16_t out[][2])
 
 static void check_bar(const struct model *m, unsigned bar)
 {
-	const struct uvfio_pci *p = &m->p;
+	const struct pcicfg *p = &m->p;
 	unsigned reg = bar == 6 ? 0x30 : 0x10 + 4 * bar;
 	uint64_t size = p->bar_size[bar];
 	uint32_t flags = p->bar_flags[bar];
@@ -93,12 +93,12 @@ static void check_bar(const struct model *m, unsigned bar)
 
 	if (!size)
 		return;
-	if (bar < 6 && (flags & UVFIO_PCI_BAR_MEM64))
+	if (bar < 6 && (flags & PCICFG_BAR_MEM64))
 		v |= (uint64_t)rd32(p->cfg + reg + 4) << 32;
 	if (bar == 6) {
 		FZ_CHECK((v & (size - 1) & 0xfffff800u) == 0);
 		FZ_CHECK((v & 0x7fe) == 0);
-	} else if (flags & UVFIO_PCI_BAR_IO) {
+	} else if (flags & PCICFG_BAR_IO) {
 		FZ_CHECK((v & 3) == 1);
 		FZ_CHECK((v & (size - 1) & ~3ull) == 0);
 	} else {
@@ -110,7 +110,7 @@ static void check_bar(const struct model *m, unsigned bar)
 /* Read-only bits of [from, to) still hold their power-on value. */
 static void check_ro(const struct model *m, unsigned from, unsigned to)
 {
-	const struct uvfio_pci *p = &m->p;
+	const struct pcicfg *p = &m->p;
 	for (unsigned i = from; i < to && i < p->size; i++) {
 		uint8_t fixed = (uint8_t)~(m->wmask0[i] | m->w1c0[i]);
 		if ((p->cfg[i] & fixed) != (m->cfg0[i] & fixed)) {
@@ -125,7 +125,7 @@ static void check_ro(const struct model *m, unsigned from, unsigned to)
 /* full: also every read-only bit (op_write checks its own bytes). */
 static void check_all(const struct model *m, bool full)
 {
-	const struct uvfio_pci *p = &m->p;
+	const struct pcicfg *p = &m->p;
 	uint8_t caps[MAX_CAPS][2];
 	uint16_t ext[MAX_CAPS][2];
 
@@ -143,21 +143,21 @@ static void check_all(const struct model *m, bool full)
 		const uint8_t *e = p->msix_table + v * 16;
 		FZ_CHECK((e[12] & ~1u) == 0 && !e[13] && !e[14] && !e[15]);
 	}
-	unsigned nvec = uvfio_pci_msi_nvec(p);
+	unsigned nvec = pcicfg_msi_nvec(p);
 	FZ_CHECK(p->msi_off ? nvec >= 1 && nvec <= 32 && !(nvec & (nvec - 1))
 			    : nvec == 0);
 }
 
 static void setup(struct model *m, struct fz *f)
 {
-	struct uvfio_pci *p = &m->p;
+	struct pcicfg *p = &m->p;
 	uint8_t b = fz_u8(f);
-	uvfio_pci_init(p, b & 1);
+	pcicfg_init(p, b & 1);
 	struct uvfio_pci_ids ids = {
 		.vendor = fz_u16(f), .device = fz_u16(f),
 		.class_code = fz_u32(f), .irq_pin = fz_u8(f),
 	};
-	uvfio_pci_set_ids(p, &ids);
+	pcicfg_set_ids(p, &ids);
 
 	/* BARs: a byte each, size 2^(4..35) and type bits */
 	unsigned nbars = (b >> 1) & 7;
@@ -166,7 +166,7 @@ static void setup(struct model *m, struct fz *f)
 		uint8_t s = fz_u8(f);
 		uint32_t fl = d & 7;
 		uint64_t size = (s & 0x3f) ? 1ull << (s & 0x3f) : 0;
-		(void)uvfio_pci_set_bar(p, (d >> 3) % 7, size, fl);
+		(void)pcicfg_set_bar(p, (d >> 3) % 7, size, fl);
 	}
 
 	/* Capabilities until the input says stop */
@@ -178,36 +178,36 @@ static void setup(struct model *m, struct fz *f)
 		const uint8_t *body, *wm;
 		switch (kind) {
 		case 1:
-			(void)uvfio_pci_add_pm(p);
+			(void)pcicfg_add_pm(p);
 			break;
 		case 2: {
 			uint8_t a = fz_u8(f);
-			(void)uvfio_pci_add_msi(p, 1u << (a % 7), a & 0x80);
+			(void)pcicfg_add_msi(p, 1u << (a % 7), a & 0x80);
 			break;
 		}
 		case 3: {
 			uint16_t nvec = fz_u16(f) % 2100;
 			uint8_t bars = fz_u8(f);
 			uint32_t toff = fz_u16(f), poff = fz_u16(f);
-			(void)uvfio_pci_add_msix(p, nvec, bars & 7, toff,
+			(void)pcicfg_add_msix(p, nvec, bars & 7, toff,
 						 (bars >> 3) & 7, poff);
 			break;
 		}
 		case 4:
-			(void)uvfio_pci_add_pcie(p, fz_u8(f) & 0xf);
+			(void)pcicfg_add_pcie(p, fz_u8(f) & 0xf);
 			break;
 		case 5:
 			body = fz_bytes(f, fz_u8(f) % 64, &len);
-			(void)uvfio_pci_add_vendor(p, body, len);
+			(void)pcicfg_add_vendor(p, body, len);
 			break;
 		case 6:
-			(void)uvfio_pci_add_dsn(p, fz_u64(f));
+			(void)pcicfg_add_dsn(p, fz_u64(f));
 			break;
 		case 7: {
 			uint8_t id = fz_u8(f);
 			body = fz_bytes(f, fz_u8(f) % 64, &len);
 			wm = fz_bytes(f, len, &wl);
-			(void)uvfio_pci_add_cap(p, id, body, len,
+			(void)pcicfg_add_cap(p, id, body, len,
 						wl == len ? wm : NULL);
 			break;
 		}
@@ -215,7 +215,7 @@ static void setup(struct model *m, struct fz *f)
 			uint16_t id = fz_u16(f);
 			body = fz_bytes(f, fz_u8(f) % 64, &len);
 			wm = fz_bytes(f, len, &wl);
-			(void)uvfio_pci_add_ext_cap(p, id, fz_u8(f) & 0xf, body,
+			(void)pcicfg_add_ext_cap(p, id, fz_u8(f) & 0xf, body,
 						    len, wl == len ? wm : NULL);
 			break;
 		}
@@ -239,7 +239,7 @@ static void op_read(struct model *m, uint32_t off, uint32_t len)
 {
 	uint8_t buf[16];
 	memset(buf, 0xa5, sizeof(buf));
-	uvfio_pci_cfg_read(&m->p, off, buf, len);
+	pcicfg_cfg_read(&m->p, off, buf, len);
 	for (uint32_t i = 0; i < len; i++) {
 		uint64_t o = (uint64_t)off + i;
 		FZ_CHECK(buf[i] == (o < m->p.size ? m->p.cfg[o] : 0));
@@ -249,9 +249,9 @@ static void op_read(struct model *m, uint32_t off, uint32_t len)
 static void op_write(struct model *m, uint32_t off, const uint8_t *val,
 		     uint32_t len)
 {
-	uint8_t old[UVFIO_PCIE_CFG_SIZE];
+	uint8_t old[PCICFG_PCIE_CFG_SIZE];
 	memcpy(old, m->p.cfg, sizeof(old));
-	unsigned ev = uvfio_pci_cfg_write(&m->p, off, val, len);
+	unsigned ev = pcicfg_cfg_write(&m->p, off, val, len);
 	uint32_t size = m->p.size;
 	uint32_t lo = off < size ? off : size;
 	uint32_t hi = len < size - lo ? lo + len : size;
@@ -265,47 +265,47 @@ static void op_write(struct model *m, uint32_t off, const uint8_t *val,
 	}
 	check_ro(m, lo, hi);
 	if (off < 6 && off + len > 4 && len)
-		FZ_CHECK(ev & UVFIO_PCI_EV_COMMAND);
+		FZ_CHECK(ev & PCICFG_EV_COMMAND);
 }
 
 /* The sizing protocol on a BAR, as a guest's BIOS does it. */
 static void op_size_bar(struct model *m, unsigned bar)
 {
-	struct uvfio_pci *p = &m->p;
+	struct pcicfg *p = &m->p;
 	unsigned reg = bar == 6 ? 0x30 : 0x10 + 4 * bar;
 	uint8_t save[4], ones[4] = { 0xff, 0xff, 0xff, 0xff }, got[4];
 	uint64_t size = p->bar_size[bar];
 
-	uvfio_pci_cfg_read(p, reg, save, 4);
-	uvfio_pci_cfg_write(p, reg, ones, 4);
-	uvfio_pci_cfg_read(p, reg, got, 4);
+	pcicfg_cfg_read(p, reg, save, 4);
+	pcicfg_cfg_write(p, reg, ones, 4);
+	pcicfg_cfg_read(p, reg, got, 4);
 	uint32_t v = rd32(got);
 	if (size && bar == 6) {
 		FZ_CHECK(v == (((uint32_t)~(size - 1) & 0xfffff800u) | 1u));
-	} else if (size && (p->bar_flags[bar] & UVFIO_PCI_BAR_IO)) {
+	} else if (size && (p->bar_flags[bar] & PCICFG_BAR_IO)) {
 		FZ_CHECK(v == (((uint32_t)~(size - 1) & ~3u) | 1u));
 	} else if (size) {
 		FZ_CHECK(v == (((uint32_t)~(size - 1) & ~0xfu) |
 			       (m->cfg0[reg] & 0xfu)));
-		if (p->bar_flags[bar] & UVFIO_PCI_BAR_MEM64) {
+		if (p->bar_flags[bar] & PCICFG_BAR_MEM64) {
 			uint8_t hs[4];
-			uvfio_pci_cfg_read(p, reg + 4, hs, 4);
-			uvfio_pci_cfg_write(p, reg + 4, ones, 4);
-			uvfio_pci_cfg_read(p, reg + 4, got, 4);
+			pcicfg_cfg_read(p, reg + 4, hs, 4);
+			pcicfg_cfg_write(p, reg + 4, ones, 4);
+			pcicfg_cfg_read(p, reg + 4, got, 4);
 			FZ_CHECK(rd32(got) == (uint32_t)(~(size - 1) >> 32));
-			uvfio_pci_cfg_write(p, reg + 4, hs, 4);
+			pcicfg_cfg_write(p, reg + 4, hs, 4);
 		}
 	} else if (!(bar >= 1 && bar <= 5 &&
-		     (p->bar_flags[bar - 1] & UVFIO_PCI_BAR_MEM64) &&
+		     (p->bar_flags[bar - 1] & PCICFG_BAR_MEM64) &&
 		     p->bar_size[bar - 1])) {
 		FZ_CHECK(v == 0); /* unimplemented BARs are hardwired to 0 */
 	}
-	uvfio_pci_cfg_write(p, reg, save, 4);
+	pcicfg_cfg_write(p, reg, save, 4);
 }
 
 static void op_msix(struct model *m, struct fz *f)
 {
-	struct uvfio_pci *p = &m->p;
+	struct pcicfg *p = &m->p;
 	uint8_t b = fz_u8(f);
 	bool is_write = b & 1;
 	bool pba = b & 2;
@@ -327,10 +327,10 @@ static void op_msix(struct model *m, struct fz *f)
 		wr32(buf + 4, fz_u32(f));
 	}
 	if (b & 0x20)
-		uvfio_pci_msix_set_pending(p, fz_u16(f) % (p->msix_n + 2),
+		pcicfg_msix_set_pending(p, fz_u16(f) % (p->msix_n + 2),
 					   b & 0x40);
 
-	bool hit = uvfio_pci_msix_access(p, bar, off, buf, len, is_write, &err,
+	bool hit = pcicfg_msix_access(p, bar, off, buf, len, is_write, &err,
 					 &unmasked);
 	if (!hit) {
 		FZ_CHECK(err == 0 && unmasked == -1);
@@ -350,7 +350,7 @@ static void op_msix(struct model *m, struct fz *f)
 			uint64_t bit = (off - p->msix_pba_off) * 8 + i;
 			bool set = buf[i / 8] >> (i % 8) & 1;
 			FZ_CHECK(set == (bit < p->msix_n &&
-					 uvfio_pci_msix_pending(p, (unsigned)bit)));
+					 pcicfg_msix_pending(p, (unsigned)bit)));
 		}
 	}
 }
@@ -396,17 +396,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_msix(m, &f);
 			break;
 		case 7:
-			uvfio_pci_reset(&m->p);
+			pcicfg_reset(&m->p);
 			FZ_CHECK(!memcmp(m->p.cfg, m->cfg0, m->p.size));
 			for (unsigned i = 0; i < m->p.msix_n; i++)
-				FZ_CHECK(uvfio_pci_msix_masked(&m->p, i) &&
-					 !uvfio_pci_msix_pending(&m->p, i));
+				FZ_CHECK(pcicfg_msix_masked(&m->p, i) &&
+					 !pcicfg_msix_pending(&m->p, i));
 			break;
 		}
 		if ((op & 7) > 1) /* reads change nothing */
 			check_all(m, (op & 7) > 3);
 	}
-	uvfio_pci_fini(&m->p);
+	pcicfg_fini(&m->p);
 	free(m);
 	return 0;
 }

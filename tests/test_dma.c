@@ -29,8 +29,8 @@
 #include "util.h"
 
 #define PG 4096ull
-#define RW (UVFIO_DMA_READ | UVFIO_DMA_WRITE)
-#define R UVFIO_DMA_READ
+#define RW (DMAT_READ | DMAT_WRITE)
+#define R DMAT_READ
 #define NWIN 65535u
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -105,9 +105,9 @@ static double now(void)
 
 static int setup(void **state)
 {
-	struct uvfio_dma *d = calloc(1, sizeof(*d));
+	struct dmat *d = calloc(1, sizeof(*d));
 
-	if (!d || uvfio_dma_init(d, NWIN))
+	if (!d || dmat_init(d, NWIN))
 		return -1;
 	*state = d;
 	return 0;
@@ -115,9 +115,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct uvfio_dma *d = *state;
+	struct dmat *d = *state;
 
-	uvfio_dma_fini(d);
+	dmat_fini(d);
 	free(d);
 	return 0;
 }
@@ -126,17 +126,17 @@ static int teardown(void **state)
 
 static void test_map_get_put_unmap(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	int fd = new_memfd(16 * PG);
 	char buf[8] = { 0 };
 
-	assert_int_equal(uvfio_dma_map(d, 0x100000, 4 * PG, RW, xdup(fd),
+	assert_int_equal(dmat_map(d, 0x100000, 4 * PG, RW, xdup(fd),
 				       2 * PG), 0);
-	assert_int_equal(uvfio_dma_count(d), 1);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_count(d), 1);
+	assert_int_equal(dmat_file_count(d), 1);
 
-	assert_int_equal(uvfio_dma_get(d, 0x100000 + PG + 8, 16, RW, &ref), 0);
+	assert_int_equal(dmat_get(d, 0x100000 + PG + 8, 16, RW, &ref), 0);
 	assert_non_null(ref.ptr);
 	assert_int_equal(ref.iova, 0x100000 + PG + 8);
 	assert_int_equal(ref.len, 3 * PG - 8);
@@ -148,183 +148,183 @@ static void test_map_get_put_unmap(void **state)
 
 	/* and the other way round: the file's bytes show through */
 	assert_int_equal(pwrite(fd, "XYZ", 4, 2 * PG), 4);
-	uvfio_dma_put(d, &ref);
-	assert_int_equal(uvfio_dma_get(d, 0x100000, 1, R, &ref), 0);
+	dmat_put(d, &ref);
+	assert_int_equal(dmat_get(d, 0x100000, 1, R, &ref), 0);
 	assert_string_equal((char *)ref.ptr, "XYZ");
 	assert_int_equal(ref.len, 4 * PG);
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 
 	/* last byte in, one past out */
-	assert_int_equal(uvfio_dma_get(d, 0x100000 + 4 * PG - 1, 1, R, &ref), 0);
+	assert_int_equal(dmat_get(d, 0x100000 + 4 * PG - 1, 1, R, &ref), 0);
 	assert_int_equal(ref.len, 1);
-	uvfio_dma_put(d, &ref);
-	assert_int_equal(uvfio_dma_get(d, 0x100000 + 4 * PG, 1, R, &ref),
+	dmat_put(d, &ref);
+	assert_int_equal(dmat_get(d, 0x100000 + 4 * PG, 1, R, &ref),
 			 -ENOENT);
-	assert_int_equal(uvfio_dma_get(d, 0x100000 - 1, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_get(d, 0x100000 - 1, 1, R, &ref), -ENOENT);
 
-	assert_int_equal(uvfio_dma_unmap(d, 0x100000, 4 * PG), 0);
-	assert_int_equal(uvfio_dma_count(d), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
-	assert_int_equal(uvfio_dma_get(d, 0x100000, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_unmap(d, 0x100000, 4 * PG), 0);
+	assert_int_equal(dmat_count(d), 0);
+	assert_int_equal(dmat_file_count(d), 0);
+	assert_int_equal(dmat_get(d, 0x100000, 1, R, &ref), -ENOENT);
 	close(fd);
 }
 
 static void test_message_window(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 
-	assert_int_equal(uvfio_dma_map(d, 0x1000, 0x3000, RW, -1, 0), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
-	assert_int_equal(uvfio_dma_get(d, 0x2000, 0x100, UVFIO_DMA_WRITE, &ref),
+	assert_int_equal(dmat_map(d, 0x1000, 0x3000, RW, -1, 0), 0);
+	assert_int_equal(dmat_file_count(d), 0);
+	assert_int_equal(dmat_get(d, 0x2000, 0x100, DMAT_WRITE, &ref),
 			 0);
 	assert_null(ref.ptr);
 	assert_int_equal(ref.len, 0x2000);
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 	/* identical message re-map is fine, a file-backed one on top is not */
-	assert_int_equal(uvfio_dma_map(d, 0x1000, 0x3000, RW, -1, 0), 0);
-	assert_int_equal(uvfio_dma_count(d), 1);
+	assert_int_equal(dmat_map(d, 0x1000, 0x3000, RW, -1, 0), 0);
+	assert_int_equal(dmat_count(d), 1);
 	int fd = new_memfd(0x3000);
-	assert_int_equal(uvfio_dma_map(d, 0x1000, 0x3000, RW, fd, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x1000, 0x3000, RW, fd, 0), -EEXIST);
 	assert_true(fd_open(fd)); /* failure leaves it to the caller */
 	close(fd);
-	assert_int_equal(uvfio_dma_unmap(d, 0x1000, 0x3000), 0);
+	assert_int_equal(dmat_unmap(d, 0x1000, 0x3000), 0);
 }
 
 static void test_prot(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	int fd = new_memfd(4 * PG);
 
-	assert_int_equal(uvfio_dma_map(d, 0, PG, R, xdup(fd), 0), 0);
-	assert_int_equal(uvfio_dma_get(d, 0, 1, UVFIO_DMA_WRITE, &ref),
+	assert_int_equal(dmat_map(d, 0, PG, R, xdup(fd), 0), 0);
+	assert_int_equal(dmat_get(d, 0, 1, DMAT_WRITE, &ref),
 			 -EACCES);
-	assert_int_equal(uvfio_dma_get(d, 0, 1, RW, &ref), -EACCES);
-	assert_int_equal(uvfio_dma_get(d, 0, 1, R, &ref), 0);
-	uvfio_dma_put(d, &ref);
+	assert_int_equal(dmat_get(d, 0, 1, RW, &ref), -EACCES);
+	assert_int_equal(dmat_get(d, 0, 1, R, &ref), 0);
+	dmat_put(d, &ref);
 
-	assert_int_equal(uvfio_dma_map(d, PG, PG, UVFIO_DMA_WRITE, xdup(fd),
+	assert_int_equal(dmat_map(d, PG, PG, DMAT_WRITE, xdup(fd),
 				       PG), 0);
-	assert_int_equal(uvfio_dma_get(d, PG, 1, R, &ref), -EACCES);
-	assert_int_equal(uvfio_dma_get(d, PG, 1, UVFIO_DMA_WRITE, &ref), 0);
-	uvfio_dma_put(d, &ref);
+	assert_int_equal(dmat_get(d, PG, 1, R, &ref), -EACCES);
+	assert_int_equal(dmat_get(d, PG, 1, DMAT_WRITE, &ref), 0);
+	dmat_put(d, &ref);
 
 	/* unknown bits */
-	assert_int_equal(uvfio_dma_map(d, 2 * PG, PG, 4, -1, 0), -EINVAL);
-	assert_int_equal(uvfio_dma_unmap_all(d), 2);
+	assert_int_equal(dmat_map(d, 2 * PG, PG, 4, -1, 0), -EINVAL);
+	assert_int_equal(dmat_unmap_all(d), 2);
 	close(fd);
 }
 
 static void test_bad_args(void **state)
 {
-	struct uvfio_dma *d = *state;
+	struct dmat *d = *state;
 	int fd = new_memfd(4 * PG);
 
-	assert_int_equal(uvfio_dma_map(d, 0, 0, RW, -1, 0), -EINVAL);
+	assert_int_equal(dmat_map(d, 0, 0, RW, -1, 0), -EINVAL);
 	/* wraps */
-	assert_int_equal(uvfio_dma_map(d, UINT64_MAX - PG + 2, PG, RW, -1, 0),
+	assert_int_equal(dmat_map(d, UINT64_MAX - PG + 2, PG, RW, -1, 0),
 			 -EINVAL);
-	assert_int_equal(uvfio_dma_map(d, 0, PG, RW, fd, UINT64_MAX - 10),
+	assert_int_equal(dmat_map(d, 0, PG, RW, fd, UINT64_MAX - 10),
 			 -EINVAL);
 	/* ends exactly at 2^64: allowed */
-	assert_int_equal(uvfio_dma_map(d, UINT64_MAX - PG + 1, PG, RW, -1, 0),
+	assert_int_equal(dmat_map(d, UINT64_MAX - PG + 1, PG, RW, -1, 0),
 			 0);
-	assert_int_equal(uvfio_dma_unmap(d, UINT64_MAX - PG + 1, PG), 0);
+	assert_int_equal(dmat_unmap(d, UINT64_MAX - PG + 1, PG), 0);
 	/* above max_window */
-	assert_int_equal(uvfio_dma_map(d, 0, (1ull << 40) + 1, RW, -1, 0),
+	assert_int_equal(dmat_map(d, 0, (1ull << 40) + 1, RW, -1, 0),
 			 -E2BIG);
-	assert_int_equal(uvfio_dma_map(d, 0, 1ull << 40, RW, -1, 0), 0);
-	assert_int_equal(uvfio_dma_unmap(d, 0, 1ull << 40), 0);
+	assert_int_equal(dmat_map(d, 0, 1ull << 40, RW, -1, 0), 0);
+	assert_int_equal(dmat_unmap(d, 0, 1ull << 40), 0);
 	/* beyond the end of the file: SIGBUS territory */
-	assert_int_equal(uvfio_dma_map(d, 0, 4 * PG, RW, fd, PG), -EINVAL);
-	assert_int_equal(uvfio_dma_map(d, 0, 5 * PG, RW, fd, 0), -EINVAL);
-	assert_int_equal(uvfio_dma_map(d, 0, 1, RW, fd, 4 * PG), -EINVAL);
+	assert_int_equal(dmat_map(d, 0, 4 * PG, RW, fd, PG), -EINVAL);
+	assert_int_equal(dmat_map(d, 0, 5 * PG, RW, fd, 0), -EINVAL);
+	assert_int_equal(dmat_map(d, 0, 1, RW, fd, 4 * PG), -EINVAL);
 	assert_true(fd_open(fd));
-	assert_int_equal(uvfio_dma_count(d), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_count(d), 0);
+	assert_int_equal(dmat_file_count(d), 0);
 	/* the very last byte is fine */
-	assert_int_equal(uvfio_dma_map(d, 0, 1, RW, fd, 4 * PG - 1), 0);
-	assert_int_equal(uvfio_dma_unmap(d, 0, 1), 0);
+	assert_int_equal(dmat_map(d, 0, 1, RW, fd, 4 * PG - 1), 0);
+	assert_int_equal(dmat_unmap(d, 0, 1), 0);
 }
 
 static void test_overlap(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 
-	assert_int_equal(uvfio_dma_map(d, 0x10000, 0x4000, RW, -1, 0), 0);
+	assert_int_equal(dmat_map(d, 0x10000, 0x4000, RW, -1, 0), 0);
 	/* same start, other size */
-	assert_int_equal(uvfio_dma_map(d, 0x10000, 0x1000, RW, -1, 0), -EEXIST);
-	assert_int_equal(uvfio_dma_map(d, 0x10000, 0x8000, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x10000, 0x1000, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x10000, 0x8000, RW, -1, 0), -EEXIST);
 	/* same range, other prot: not identical */
-	assert_int_equal(uvfio_dma_map(d, 0x10000, 0x4000, R, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x10000, 0x4000, R, -1, 0), -EEXIST);
 	/* inside */
-	assert_int_equal(uvfio_dma_map(d, 0x11000, 0x1000, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x11000, 0x1000, RW, -1, 0), -EEXIST);
 	/* covering */
-	assert_int_equal(uvfio_dma_map(d, 0xf000, 0x6000, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0xf000, 0x6000, RW, -1, 0), -EEXIST);
 	/* straddling start and end */
-	assert_int_equal(uvfio_dma_map(d, 0xf000, 0x1001, RW, -1, 0), -EEXIST);
-	assert_int_equal(uvfio_dma_map(d, 0x13fff, 0x2000, RW, -1, 0), -EEXIST);
-	assert_int_equal(uvfio_dma_count(d), 1);
+	assert_int_equal(dmat_map(d, 0xf000, 0x1001, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x13fff, 0x2000, RW, -1, 0), -EEXIST);
+	assert_int_equal(dmat_count(d), 1);
 	/* exactly adjacent on both sides */
-	assert_int_equal(uvfio_dma_map(d, 0xf000, 0x1000, R, -1, 0), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x14000, 0x1000, R, -1, 0), 0);
-	assert_int_equal(uvfio_dma_count(d), 3);
+	assert_int_equal(dmat_map(d, 0xf000, 0x1000, R, -1, 0), 0);
+	assert_int_equal(dmat_map(d, 0x14000, 0x1000, R, -1, 0), 0);
+	assert_int_equal(dmat_count(d), 3);
 	/* a gap filler that touches both neighbours only by its edges */
-	assert_int_equal(uvfio_dma_map(d, 0x20000, 0x1000, R, -1, 0), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x15000, 0xb000, R, -1, 0), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x15000, 0xb001, R, -1, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x20000, 0x1000, R, -1, 0), 0);
+	assert_int_equal(dmat_map(d, 0x15000, 0xb000, R, -1, 0), 0);
+	assert_int_equal(dmat_map(d, 0x15000, 0xb001, R, -1, 0), -EEXIST);
 
-	assert_int_equal(uvfio_dma_get(d, 0xffff, 1, R, &ref), 0);
+	assert_int_equal(dmat_get(d, 0xffff, 1, R, &ref), 0);
 	assert_int_equal(ref.len, 1);
-	uvfio_dma_put(d, &ref);
-	assert_int_equal(uvfio_dma_get(d, 0x14000, 1, R, &ref), 0);
+	dmat_put(d, &ref);
+	assert_int_equal(dmat_get(d, 0x14000, 1, R, &ref), 0);
 	assert_int_equal(ref.len, 0x1000);
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 
 	/* unmap must match exactly */
-	assert_int_equal(uvfio_dma_unmap(d, 0x10000, 0x1000), -ENOENT);
-	assert_int_equal(uvfio_dma_unmap(d, 0x11000, 0x3000), -ENOENT);
-	assert_int_equal(uvfio_dma_unmap(d, 0x10000, 0x5000), -ENOENT);
-	assert_int_equal(uvfio_dma_unmap(d, 0x30000, 0x1000), -ENOENT);
-	assert_int_equal(uvfio_dma_count(d), 5);
-	assert_int_equal(uvfio_dma_unmap(d, 0x10000, 0x4000), 0);
-	assert_int_equal(uvfio_dma_get(d, 0x12000, 1, R, &ref), -ENOENT);
-	assert_int_equal(uvfio_dma_unmap_all(d), 4);
-	assert_int_equal(uvfio_dma_count(d), 0);
-	assert_int_equal(uvfio_dma_get(d, 0xf000, 1, R, &ref), -ENOENT);
-	assert_int_equal(uvfio_dma_unmap_all(d), 0);
+	assert_int_equal(dmat_unmap(d, 0x10000, 0x1000), -ENOENT);
+	assert_int_equal(dmat_unmap(d, 0x11000, 0x3000), -ENOENT);
+	assert_int_equal(dmat_unmap(d, 0x10000, 0x5000), -ENOENT);
+	assert_int_equal(dmat_unmap(d, 0x30000, 0x1000), -ENOENT);
+	assert_int_equal(dmat_count(d), 5);
+	assert_int_equal(dmat_unmap(d, 0x10000, 0x4000), 0);
+	assert_int_equal(dmat_get(d, 0x12000, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_unmap_all(d), 4);
+	assert_int_equal(dmat_count(d), 0);
+	assert_int_equal(dmat_get(d, 0xf000, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_unmap_all(d), 0);
 }
 
 static void test_identical_remap(void **state)
 {
-	struct uvfio_dma *d = *state;
+	struct dmat *d = *state;
 	int fd = new_memfd(8 * PG);
 	unsigned base = (unsigned)tu_fd_count(0);
 	int a = xdup(fd), b = xdup(fd), c = xdup(fd), e = xdup(fd);
 
 	assert_int_equal((unsigned)tu_fd_count(0), base + 4);
-	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, a, PG), 0);
+	assert_int_equal(dmat_map(d, 0x4000, 2 * PG, RW, a, PG), 0);
 	assert_true(fd_open(a)); /* kept by the mapping */
-	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, b, PG), 0);
+	assert_int_equal(dmat_map(d, 0x4000, 2 * PG, RW, b, PG), 0);
 	assert_false(fd_open(b)); /* consumed */
 	assert_int_equal((unsigned)tu_fd_count(0), base + 3);
-	assert_int_equal(uvfio_dma_count(d), 1);
+	assert_int_equal(dmat_count(d), 1);
 	/* other offset or other file: not identical */
-	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, c, 0), -EEXIST);
+	assert_int_equal(dmat_map(d, 0x4000, 2 * PG, RW, c, 0), -EEXIST);
 	assert_true(fd_open(c));
 	int other = new_memfd(8 * PG);
-	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, other, PG),
+	assert_int_equal(dmat_map(d, 0x4000, 2 * PG, RW, other, PG),
 			 -EEXIST);
 	close(other);
 	/* a second window of the same file: its fd is a duplicate */
-	assert_int_equal(uvfio_dma_map(d, 0x10000, PG, RW, e, 0), 0);
+	assert_int_equal(dmat_map(d, 0x10000, PG, RW, e, 0), 0);
 	assert_false(fd_open(e));
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_file_count(d), 1);
 	assert_int_equal((unsigned)tu_fd_count(0), base + 2); /* a and c */
 	close(c);
-	assert_int_equal(uvfio_dma_unmap_all(d), 2);
+	assert_int_equal(dmat_unmap_all(d), 2);
 	assert_false(fd_open(a));
 	assert_int_equal((unsigned)tu_fd_count(0), base);
 	close(fd);
@@ -332,40 +332,40 @@ static void test_identical_remap(void **state)
 
 static void test_read_only_fd(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	int fd = new_memfd(4 * PG);
 	int ro = reopen_ro(fd);
 
 	assert_int_equal(pwrite(fd, "ro!", 4, PG), 4);
-	assert_int_equal(uvfio_dma_map(d, 0, 2 * PG, RW, ro, 0), -EACCES);
-	assert_int_equal(uvfio_dma_map(d, 0, 2 * PG, UVFIO_DMA_WRITE, ro, 0),
+	assert_int_equal(dmat_map(d, 0, 2 * PG, RW, ro, 0), -EACCES);
+	assert_int_equal(dmat_map(d, 0, 2 * PG, DMAT_WRITE, ro, 0),
 			 -EACCES);
 	assert_true(fd_open(ro));
-	assert_int_equal(uvfio_dma_map(d, 0, 2 * PG, R, ro, 0), 0);
-	assert_int_equal(uvfio_dma_get(d, PG, 4, R, &ref), 0);
+	assert_int_equal(dmat_map(d, 0, 2 * PG, R, ro, 0), 0);
+	assert_int_equal(dmat_get(d, PG, 4, R, &ref), 0);
 	assert_string_equal((char *)ref.ptr, "ro!");
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 
 	/* A later RW fd of the same file may upgrade the shared mapping
 	 * (nothing held), so both windows share one RW mapping. */
-	assert_int_equal(uvfio_dma_map(d, 4 * PG, 2 * PG, RW, xdup(fd), 2 * PG),
+	assert_int_equal(dmat_map(d, 4 * PG, 2 * PG, RW, xdup(fd), 2 * PG),
 			 0);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_file_count(d), 1);
 	assert_false(fd_open(ro)); /* the RW fd is the one kept */
-	assert_int_equal(uvfio_dma_get(d, 4 * PG, 4, UVFIO_DMA_WRITE, &ref), 0);
+	assert_int_equal(dmat_get(d, 4 * PG, 4, DMAT_WRITE, &ref), 0);
 	memcpy(ref.ptr, "rw", 3);
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 	/* the first window still reads the same file, and is still R only */
-	assert_int_equal(uvfio_dma_get(d, 0, 1, UVFIO_DMA_WRITE, &ref),
+	assert_int_equal(dmat_get(d, 0, 1, DMAT_WRITE, &ref),
 			 -EACCES);
-	assert_int_equal(uvfio_dma_get(d, PG, 4, R, &ref), 0);
+	assert_int_equal(dmat_get(d, PG, 4, R, &ref), 0);
 	assert_string_equal((char *)ref.ptr, "ro!");
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 	char buf[3];
 	assert_int_equal(pread(fd, buf, 3, 2 * PG), 3);
 	assert_string_equal(buf, "rw");
-	assert_int_equal(uvfio_dma_unmap_all(d), 2);
+	assert_int_equal(dmat_unmap_all(d), 2);
 	close(fd);
 }
 
@@ -373,78 +373,78 @@ static void test_read_only_fd(void **state)
  * mapping and the old one stays valid for the holder. */
 static void test_file_growth(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref a, b;
+	struct dmat *d = *state;
+	struct dmat_ref a, b;
 	int fd = new_memfd(2 * PG);
 	unsigned base = (unsigned)tu_fd_count(0);
 
-	assert_int_equal(uvfio_dma_map(d, 0, 2 * PG, RW, xdup(fd), 0), 0);
-	assert_int_equal(uvfio_dma_get(d, 0, 1, RW, &a), 0);
+	assert_int_equal(dmat_map(d, 0, 2 * PG, RW, xdup(fd), 0), 0);
+	assert_int_equal(dmat_get(d, 0, 1, RW, &a), 0);
 	*(char *)a.ptr = 'A';
 
 	assert_int_equal(ftruncate(fd, 8 * PG), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x100000, 4 * PG, RW, xdup(fd),
+	assert_int_equal(dmat_map(d, 0x100000, 4 * PG, RW, xdup(fd),
 				       4 * PG), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 2); /* held: not replaced */
-	assert_int_equal(uvfio_dma_get(d, 0x100000, 1, RW, &b), 0);
+	assert_int_equal(dmat_file_count(d), 2); /* held: not replaced */
+	assert_int_equal(dmat_get(d, 0x100000, 1, RW, &b), 0);
 	*(char *)b.ptr = 'B';
 	assert_int_equal(*(char *)a.ptr, 'A'); /* old pointer still good */
-	uvfio_dma_put(d, &b);
-	uvfio_dma_put(d, &a);
+	dmat_put(d, &b);
+	dmat_put(d, &a);
 
 	/* next window of that file shares the newest mapping */
-	assert_int_equal(uvfio_dma_map(d, 0x200000, PG, RW, xdup(fd), 7 * PG),
+	assert_int_equal(dmat_map(d, 0x200000, PG, RW, xdup(fd), 7 * PG),
 			 0);
-	assert_int_equal(uvfio_dma_file_count(d), 2);
+	assert_int_equal(dmat_file_count(d), 2);
 	assert_int_equal((unsigned)tu_fd_count(0), base + 2);
 
 	/* nothing held now: growing again replaces the current mapping */
 	assert_int_equal(ftruncate(fd, 16 * PG), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x300000, PG, RW, xdup(fd), 15 * PG),
+	assert_int_equal(dmat_map(d, 0x300000, PG, RW, xdup(fd), 15 * PG),
 			 0);
-	assert_int_equal(uvfio_dma_file_count(d), 2);
+	assert_int_equal(dmat_file_count(d), 2);
 	assert_int_equal((unsigned)tu_fd_count(0), base + 2);
-	assert_int_equal(uvfio_dma_get(d, 0x100000, 1, R, &b), 0);
+	assert_int_equal(dmat_get(d, 0x100000, 1, R, &b), 0);
 	assert_int_equal(*(char *)b.ptr, 'B'); /* remapped, same bytes */
-	uvfio_dma_put(d, &b);
+	dmat_put(d, &b);
 
 	char c;
 	assert_int_equal(pread(fd, &c, 1, 4 * PG), 1);
 	assert_int_equal(c, 'B');
 
-	assert_int_equal(uvfio_dma_unmap(d, 0, 2 * PG), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_unmap(d, 0, 2 * PG), 0);
+	assert_int_equal(dmat_file_count(d), 1);
 	assert_int_equal((unsigned)tu_fd_count(0), base + 1);
-	assert_int_equal(uvfio_dma_unmap_all(d), 3);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_unmap_all(d), 3);
+	assert_int_equal(dmat_file_count(d), 0);
 	assert_int_equal((unsigned)tu_fd_count(0), base);
 	close(fd);
 }
 
 static void test_shared_file(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	int fd = new_memfd(8 * PG);
 	unsigned maps = count_maps();
 
-	assert_int_equal(uvfio_dma_map(d, 0x10000, 2 * PG, RW, xdup(fd), 0), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x80000, 2 * PG, RW, xdup(fd),
+	assert_int_equal(dmat_map(d, 0x10000, 2 * PG, RW, xdup(fd), 0), 0);
+	assert_int_equal(dmat_map(d, 0x80000, 2 * PG, RW, xdup(fd),
 				       4 * PG), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_file_count(d), 1);
 	assert_true(count_maps() <= maps + 1);
 
-	assert_int_equal(uvfio_dma_unmap(d, 0x10000, 2 * PG), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
-	assert_int_equal(uvfio_dma_get(d, 0x80000 + PG, 8, RW, &ref), 0);
+	assert_int_equal(dmat_unmap(d, 0x10000, 2 * PG), 0);
+	assert_int_equal(dmat_file_count(d), 1);
+	assert_int_equal(dmat_get(d, 0x80000 + PG, 8, RW, &ref), 0);
 	memcpy(ref.ptr, "still", 6);
-	uvfio_dma_put(d, &ref);
+	dmat_put(d, &ref);
 	char buf[6];
 	assert_int_equal(pread(fd, buf, 6, 5 * PG), 6);
 	assert_string_equal(buf, "still");
 
-	assert_int_equal(uvfio_dma_unmap(d, 0x80000, 2 * PG), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_unmap(d, 0x80000, 2 * PG), 0);
+	assert_int_equal(dmat_file_count(d), 0);
 	assert_true(count_maps() <= maps);
 	close(fd);
 }
@@ -453,17 +453,17 @@ static void test_shared_file(void **state)
  * comes back. */
 static void test_non_regular_fd(void **state)
 {
-	struct uvfio_dma *d = *state;
+	struct dmat *d = *state;
 	int sv[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
-	int ret = uvfio_dma_map(d, 0, PG, RW, sv[0], 0);
+	int ret = dmat_map(d, 0, PG, RW, sv[0], 0);
 	assert_true(ret < 0);
 	assert_int_not_equal(ret, -EEXIST);
 	assert_true(fd_open(sv[0]));
-	assert_int_equal(uvfio_dma_count(d), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_count(d), 0);
+	assert_int_equal(dmat_file_count(d), 0);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -482,8 +482,8 @@ static uint64_t rnd(void)
 
 static void test_many_windows(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref, ref0;
+	struct dmat *d = *state;
+	struct dmat_ref ref, ref0;
 	const uint64_t base_iova = 0x100000000ull;
 	/* a gap of one page after each window so misses are tested too */
 	const uint64_t stride = 2 * PG;
@@ -501,7 +501,7 @@ static void test_many_windows(void **state)
 		uint32_t k = (uint32_t)(((uint64_t)i * 40507u) % NWIN);
 		int dup = xdup(fd);
 
-		if (uvfio_dma_map(d, base_iova + k * stride, PG, RW, dup,
+		if (dmat_map(d, base_iova + k * stride, PG, RW, dup,
 				  (uint64_t)k * PG))
 			fail_msg("map %u failed", k);
 	}
@@ -509,30 +509,30 @@ static void test_many_windows(void **state)
 
 	uint64_t rss = rss_bytes() - rss0;
 	unsigned maps = count_maps();
-	assert_int_equal(uvfio_dma_count(d), NWIN);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
+	assert_int_equal(dmat_count(d), NWIN);
+	assert_int_equal(dmat_file_count(d), 1);
 	assert_int_equal((unsigned)tu_fd_count(0), fds0 + 1);
 	assert_true(maps <= maps0 + 4);
 	assert_true(rss < (32ull << 20));
 
 	/* one past the limit */
 	int extra = xdup(fd);
-	assert_int_equal(uvfio_dma_map(d, base_iova + NWIN * stride, PG, RW,
+	assert_int_equal(dmat_map(d, base_iova + NWIN * stride, PG, RW,
 				       extra, 0), -ENOSPC);
 	assert_true(fd_open(extra));
 	close(extra);
 	/* an identical re-map is still fine at the limit */
-	assert_int_equal(uvfio_dma_map(d, base_iova, PG, RW, xdup(fd), 0), 0);
+	assert_int_equal(dmat_map(d, base_iova, PG, RW, xdup(fd), 0), 0);
 
-	assert_int_equal(uvfio_dma_get(d, base_iova, 1, R, &ref0), 0);
+	assert_int_equal(dmat_get(d, base_iova, 1, R, &ref0), 0);
 	uint8_t *p0 = ref0.ptr;
-	uvfio_dma_put(d, &ref0);
+	dmat_put(d, &ref0);
 
 	t0 = now();
 	for (i = 0; i < 4 * NWIN; i++) {
 		uint64_t k = rnd() % NWIN, in = rnd() % stride;
 		uint64_t iova = base_iova + k * stride + in;
-		int ret = uvfio_dma_get(d, iova, 1, R, &ref);
+		int ret = dmat_get(d, iova, 1, R, &ref);
 
 		if (in >= PG) {
 			if (ret != -ENOENT)
@@ -542,7 +542,7 @@ static void test_many_windows(void **state)
 		}
 		if (ret || ref.ptr != p0 + k * PG + in || ref.len != PG - in)
 			fail_msg("lookup %#llx wrong", (unsigned long long)iova);
-		uvfio_dma_put(d, &ref);
+		dmat_put(d, &ref);
 	}
 	t_get = now() - t0;
 
@@ -550,10 +550,10 @@ static void test_many_windows(void **state)
 	for (i = 0; i < 64; i++) {
 		uint64_t k = rnd() % NWIN, v = rnd(), got = 0;
 
-		assert_int_equal(uvfio_dma_get(d, base_iova + k * stride + 8, 8,
-					       UVFIO_DMA_WRITE, &ref), 0);
+		assert_int_equal(dmat_get(d, base_iova + k * stride + 8, 8,
+					       DMAT_WRITE, &ref), 0);
 		memcpy(ref.ptr, &v, 8);
-		uvfio_dma_put(d, &ref);
+		dmat_put(d, &ref);
 		assert_int_equal(pread(fd, &got, 8, (off_t)(k * PG + 8)), 8);
 		assert_int_equal(got, v);
 	}
@@ -566,19 +566,19 @@ static void test_many_windows(void **state)
 
 		if (k & 1)
 			continue;
-		if (uvfio_dma_unmap(d, base_iova + k * stride, PG))
+		if (dmat_unmap(d, base_iova + k * stride, PG))
 			fail_msg("unmap %u failed", k);
 	}
-	assert_int_equal(uvfio_dma_count(d), NWIN - (NWIN + 1) / 2);
-	assert_int_equal(uvfio_dma_get(d, base_iova, 1, R, &ref), -ENOENT);
-	assert_int_equal(uvfio_dma_get(d, base_iova + stride, 1, R, &ref), 0);
-	uvfio_dma_put(d, &ref);
-	assert_int_equal(uvfio_dma_file_count(d), 1);
-	assert_int_equal(uvfio_dma_unmap_all(d), NWIN / 2);
+	assert_int_equal(dmat_count(d), NWIN - (NWIN + 1) / 2);
+	assert_int_equal(dmat_get(d, base_iova, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_get(d, base_iova + stride, 1, R, &ref), 0);
+	dmat_put(d, &ref);
+	assert_int_equal(dmat_file_count(d), 1);
+	assert_int_equal(dmat_unmap_all(d), NWIN / 2);
 	t_unmap = now() - t0;
 
-	assert_int_equal(uvfio_dma_count(d), 0);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_count(d), 0);
+	assert_int_equal(dmat_file_count(d), 0);
 	assert_int_equal((unsigned)tu_fd_count(0), fds0);
 	print_message("65535 windows: map %.1f ms, 262140 lookups %.1f ms, "
 		      "unmap %.1f ms; RSS +%.2f MiB; maps +%d\n",
@@ -597,8 +597,8 @@ static void test_many_windows(void **state)
  */
 static void test_sorted_order(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	double t0 = now();
 	uint32_t i;
 
@@ -606,24 +606,24 @@ static void test_sorted_order(void **state)
 		for (i = 0; i < NWIN; i++) {
 			uint64_t k = pass ? NWIN - 1 - i : i;
 
-			if (uvfio_dma_map(d, k * PG, PG, RW, -1, 0))
+			if (dmat_map(d, k * PG, PG, RW, -1, 0))
 				fail_msg("map %llu", (unsigned long long)k);
 		}
 		for (i = 0; i < NWIN; i += 97) {
-			assert_int_equal(uvfio_dma_get(d, (uint64_t)i * PG + 5, 1,
+			assert_int_equal(dmat_get(d, (uint64_t)i * PG + 5, 1,
 						       R, &ref), 0);
 			assert_int_equal(ref.len, PG - 5);
 			assert_null(ref.ptr);
-			uvfio_dma_put(d, &ref);
+			dmat_put(d, &ref);
 		}
 		/* remove in the same order: drains one side of the tree */
 		for (i = 0; i < NWIN; i++) {
 			uint64_t k = pass ? NWIN - 1 - i : i;
 
-			if (uvfio_dma_unmap(d, k * PG, PG))
+			if (dmat_unmap(d, k * PG, PG))
 				fail_msg("unmap %llu", (unsigned long long)k);
 		}
-		assert_int_equal(uvfio_dma_count(d), 0);
+		assert_int_equal(dmat_count(d), 0);
 	}
 	double t = now() - t0;
 
@@ -634,7 +634,7 @@ static void test_sorted_order(void **state)
 /* ---- references across threads ----------------------------------------- */
 
 struct holder {
-	struct uvfio_dma *d;
+	struct dmat *d;
 	uint64_t iova;
 	atomic_bool got, go, put;
 	atomic_int ret;
@@ -643,8 +643,8 @@ struct holder {
 static void *holder_fn(void *arg)
 {
 	struct holder *h = arg;
-	struct uvfio_dma_ref ref;
-	int ret = uvfio_dma_get(h->d, h->iova, 1, RW, &ref);
+	struct dmat_ref ref;
+	int ret = dmat_get(h->d, h->iova, 1, RW, &ref);
 
 	atomic_store(&h->ret, ret);
 	atomic_store(&h->got, true);
@@ -657,7 +657,7 @@ static void *holder_fn(void *arg)
 	usleep(100 * 1000);
 	*(volatile char *)ref.ptr = 'h'; /* still mapped */
 	atomic_store(&h->put, true);
-	uvfio_dma_put(h->d, &ref);
+	dmat_put(h->d, &ref);
 	return NULL;
 }
 
@@ -672,18 +672,18 @@ static void start_holder(struct holder *h, pthread_t *t)
 
 static void test_unmap_waits_for_ref(void **state)
 {
-	struct uvfio_dma *d = *state;
-	struct uvfio_dma_ref ref;
+	struct dmat *d = *state;
+	struct dmat_ref ref;
 	struct holder h = { .d = d, .iova = 0x5000 };
 	pthread_t t;
 	int fd = new_memfd(4 * PG);
 
-	assert_int_equal(uvfio_dma_map(d, 0x4000, 2 * PG, RW, xdup(fd), 0), 0);
+	assert_int_equal(dmat_map(d, 0x4000, 2 * PG, RW, xdup(fd), 0), 0);
 	start_holder(&h, &t);
-	assert_int_equal(uvfio_dma_unmap(d, 0x4000, 2 * PG), 0);
+	assert_int_equal(dmat_unmap(d, 0x4000, 2 * PG), 0);
 	assert_true(atomic_load(&h.put));
-	assert_int_equal(uvfio_dma_get(d, 0x5000, 1, R, &ref), -ENOENT);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	assert_int_equal(dmat_get(d, 0x5000, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_file_count(d), 0);
 	pthread_join(t, NULL);
 
 	char c;
@@ -692,12 +692,12 @@ static void test_unmap_waits_for_ref(void **state)
 
 	/* unmap_all waits the same way */
 	struct holder h2 = { .d = d, .iova = 0x9000 };
-	assert_int_equal(uvfio_dma_map(d, 0x8000, 2 * PG, RW, xdup(fd), 0), 0);
-	assert_int_equal(uvfio_dma_map(d, 0x1000, PG, RW, -1, 0), 0);
+	assert_int_equal(dmat_map(d, 0x8000, 2 * PG, RW, xdup(fd), 0), 0);
+	assert_int_equal(dmat_map(d, 0x1000, PG, RW, -1, 0), 0);
 	start_holder(&h2, &t);
-	assert_int_equal(uvfio_dma_unmap_all(d), 2);
+	assert_int_equal(dmat_unmap_all(d), 2);
 	assert_true(atomic_load(&h2.put));
-	assert_int_equal(uvfio_dma_get(d, 0x9000, 1, R, &ref), -ENOENT);
+	assert_int_equal(dmat_get(d, 0x9000, 1, R, &ref), -ENOENT);
 	pthread_join(t, NULL);
 	close(fd);
 }
@@ -705,7 +705,7 @@ static void test_unmap_waits_for_ref(void **state)
 /* Lookups from several threads while windows come and go: under ASan/TSan
  * this is where a missing lock or a use-after-free would show. */
 struct churn {
-	struct uvfio_dma *d;
+	struct dmat *d;
 	atomic_bool stop;
 	atomic_ulong hits;
 };
@@ -713,7 +713,7 @@ struct churn {
 static void *reader_fn(void *arg)
 {
 	struct churn *c = arg;
-	struct uvfio_dma_ref ref;
+	struct dmat_ref ref;
 	uint64_t x = (uintptr_t)&ref | 1;
 
 	while (!atomic_load(&c->stop)) {
@@ -724,11 +724,11 @@ static void *reader_fn(void *arg)
 		x ^= x << 17;
 		k = x % 64;
 
-		if (!uvfio_dma_get(c->d, k * PG, 1, RW, &ref)) {
+		if (!dmat_get(c->d, k * PG, 1, RW, &ref)) {
 			/* atomic: the readers share these bytes */
 			__atomic_fetch_add((char *)ref.ptr, 1,
 					   __ATOMIC_RELAXED);
-			uvfio_dma_put(c->d, &ref);
+			dmat_put(c->d, &ref);
 			atomic_fetch_add(&c->hits, 1);
 		}
 	}
@@ -737,7 +737,7 @@ static void *reader_fn(void *arg)
 
 static void test_concurrent_churn(void **state)
 {
-	struct uvfio_dma *d = *state;
+	struct dmat *d = *state;
 	struct churn c = { .d = d };
 	pthread_t t[3];
 	int fd = new_memfd(64 * PG);
@@ -748,27 +748,27 @@ static void test_concurrent_churn(void **state)
 	for (int round = 0; round < 2000; round++) {
 		uint64_t k = (uint64_t)round % 64;
 
-		assert_int_equal(uvfio_dma_map(d, k * PG, PG, RW, xdup(fd),
+		assert_int_equal(dmat_map(d, k * PG, PG, RW, xdup(fd),
 					       k * PG), 0);
 		if (round % 3 == 2 && k != 0)
-			assert_int_equal(uvfio_dma_unmap(d, ((uint64_t)round - 1)
+			assert_int_equal(dmat_unmap(d, ((uint64_t)round - 1)
 							 % 64 * PG, PG), 0);
 		if (k == 63)
-			uvfio_dma_unmap_all(d);
+			dmat_unmap_all(d);
 	}
 	/* On a loaded machine the readers may not have run yet: leave every
 	 * window mapped until one of them has found one (bounded). */
-	uvfio_dma_unmap_all(d);
+	dmat_unmap_all(d);
 	for (uint64_t k = 0; k < 64; k++)
-		assert_int_equal(uvfio_dma_map(d, k * PG, PG, RW, xdup(fd),
+		assert_int_equal(dmat_map(d, k * PG, PG, RW, xdup(fd),
 					       k * PG), 0);
 	for (int i = 0; i < 2000 && !atomic_load(&c.hits); i++)
 		usleep(1000);
 	atomic_store(&c.stop, true);
 	for (int i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
-	uvfio_dma_unmap_all(d);
-	assert_int_equal(uvfio_dma_file_count(d), 0);
+	dmat_unmap_all(d);
+	assert_int_equal(dmat_file_count(d), 0);
 	assert_int_equal((unsigned)tu_fd_count(0), fds0);
 	assert_true(atomic_load(&c.hits) > 0);
 	close(fd);

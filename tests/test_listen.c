@@ -79,7 +79,7 @@ static void assert_dir_empty(const char *dir)
  */
 struct race {
 	const char *path;
-	bool server; /* uvfio_server_create(), else uvfio_sock_listen() */
+	bool server; /* uvfio_server_create(), else usock_listen() */
 	unsigned gen;
 	bool stop;
 	/* counted by the observers */
@@ -165,7 +165,7 @@ static void hammer(struct race *x, unsigned rounds, int64_t ms)
 		if (x->server)
 			r = uvfio_server_create(&s, x->path, 0);
 		else
-			r = fd = uvfio_sock_listen(x->path);
+			r = fd = usock_listen(x->path);
 		if (r > 0)
 			r = 0;
 		phase(x); /* up */
@@ -190,7 +190,7 @@ static void hammer(struct race *x, unsigned rounds, int64_t ms)
 		fail_msg("an observer's connect: %s", strerror(x->err));
 	print_message("%s: %u starts, %u connects: %u connected, %u found no "
 		      "file, %u refused while a server was starting or up\n",
-		      x->server ? "uvfio_server_create" : "uvfio_sock_listen", n,
+		      x->server ? "uvfio_server_create" : "usock_listen", n,
 		      x->attempts, x->connected, x->absent, x->refused);
 	if (x->refused)
 		fail_msg("ECONNREFUSED on %s while a server was %s (start %u)",
@@ -237,7 +237,7 @@ static void *churn(void *arg)
 {
 	struct churn *c = arg;
 	for (unsigned i = 0; i < 300; i++) {
-		int fd = uvfio_sock_listen(c->path);
+		int fd = usock_listen(c->path);
 		if (fd >= 0) {
 			c->ok++;
 			unlink(c->path);
@@ -324,9 +324,9 @@ static void test_path_limits(void **state)
 	(void)state;
 	char base[] = "/tmp/uvfio-listen-XXXXXX";
 	assert_non_null(mkdtemp(base));
-	/* dir: base/ddd... with its '/' UVFIO_SOCK_PATH_MAX - TMP_NAME_LEN
+	/* dir: base/ddd... with its '/' USOCK_PATH_MAX - TMP_NAME_LEN
 	 * long, the most the temporary name leaves. */
-	size_t dirlen = UVFIO_SOCK_PATH_MAX - UVFIO_SOCK_TMP_NAME_LEN - 1;
+	size_t dirlen = USOCK_PATH_MAX - USOCK_TMP_NAME_LEN - 1;
 	char dir[128], path[256], log[1024];
 	snprintf(dir, sizeof(dir), "%s/", base);
 	while (strlen(dir) < dirlen)
@@ -335,15 +335,15 @@ static void test_path_limits(void **state)
 
 	/* Fits: a short name and the longest name. */
 	snprintf(path, sizeof(path), "%s/s", dir);
-	int fd = uvfio_sock_listen(path);
+	int fd = usock_listen(path);
 	assert_true(fd >= 0);
 	assert_int_equal(tu_wait_connect(path, 1000), 0);
 	unlink(path);
 	close(fd);
 	snprintf(path, sizeof(path), "%s/", dir);
-	while (strlen(path) < UVFIO_SOCK_PATH_MAX)
+	while (strlen(path) < USOCK_PATH_MAX)
 		strcat(path, "n");
-	fd = uvfio_sock_listen(path);
+	fd = usock_listen(path);
 	assert_true(fd >= 0);
 	unlink(path);
 	close(fd);
@@ -351,7 +351,7 @@ static void test_path_limits(void **state)
 
 	/* One byte too many: in the path, then in the directory. */
 	strcat(path, "n");
-	assert_int_equal(uvfio_sock_listen(path), -ENAMETOOLONG);
+	assert_int_equal(usock_listen(path), -ENAMETOOLONG);
 	create_fails(path, -ENAMETOOLONG, log, sizeof(log));
 	assert_non_null(strstr(log, "too long for a UNIX socket"));
 	assert_dir_empty(dir);
@@ -359,13 +359,13 @@ static void test_path_limits(void **state)
 	snprintf(longer, sizeof(longer), "%sd", dir);
 	assert_int_equal(mkdir(longer, 0700), 0);
 	snprintf(path, sizeof(path), "%s/s", longer);
-	assert_true(strlen(path) < UVFIO_SOCK_PATH_MAX); /* the path fits */
-	assert_int_equal(uvfio_sock_listen(path), -ENAMETOOLONG);
+	assert_true(strlen(path) < USOCK_PATH_MAX); /* the path fits */
+	assert_int_equal(usock_listen(path), -ENAMETOOLONG);
 	create_fails(path, -ENAMETOOLONG, log, sizeof(log));
 	print_message("%s", log);
 	char want[64];
 	snprintf(want, sizeof(want), "its directory at most %d",
-		 UVFIO_SOCK_PATH_MAX - UVFIO_SOCK_TMP_NAME_LEN - 1);
+		 USOCK_PATH_MAX - USOCK_TMP_NAME_LEN - 1);
 	assert_non_null(strstr(log, want));
 	assert_dir_empty(longer);
 	rmdir(longer);
@@ -388,15 +388,15 @@ static void test_stale_live_other(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	assert_int_equal(bind(st, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(st);
-	int fd = uvfio_sock_listen(path);
+	int fd = usock_listen(path);
 	assert_true(fd >= 0);
 	assert_int_equal(tu_wait_connect(path, 1000), 0);
 	struct stat s1, s2;
 	assert_int_equal(stat(path, &s1), 0);
-	assert_int_equal(s1.st_mode & 0777, UVFIO_SOCK_DEFAULT_MODE);
+	assert_int_equal(s1.st_mode & 0777, USOCK_DEFAULT_MODE);
 
 	/* Live: refused, the file untouched. */
-	assert_int_equal(uvfio_sock_listen(path), -EADDRINUSE);
+	assert_int_equal(usock_listen(path), -EADDRINUSE);
 	assert_int_equal(stat(path, &s2), 0);
 	assert_int_equal(s1.st_ino, s2.st_ino);
 	assert_int_equal(tu_wait_connect(path, 1000), 0);
@@ -408,7 +408,7 @@ static void test_stale_live_other(void **state)
 	int pf = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	assert_true(pf >= 0);
 	close(pf);
-	assert_int_equal(uvfio_sock_listen(path), -EEXIST);
+	assert_int_equal(usock_listen(path), -EEXIST);
 	assert_int_equal(stat(path, &s1), 0);
 	assert_true(S_ISREG(s1.st_mode));
 	assert_int_equal(dir_entries(dir, names, sizeof(names)), 1);
@@ -416,7 +416,7 @@ static void test_stale_live_other(void **state)
 
 	/* No directory: nothing made anywhere. */
 	snprintf(path, sizeof(path), "%s/none/s.sock", dir);
-	assert_int_equal(uvfio_sock_listen(path), -ENOENT);
+	assert_int_equal(usock_listen(path), -ENOENT);
 	assert_dir_empty(dir);
 	rmdir(dir);
 }

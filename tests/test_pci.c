@@ -20,12 +20,12 @@
 
 #include "pci/pci.h"
 
-static struct uvfio_pci dev;
+static struct pcicfg dev;
 
 static int teardown(void **state)
 {
 	(void)state;
-	uvfio_pci_fini(&dev);
+	pcicfg_fini(&dev);
 	return 0;
 }
 
@@ -35,7 +35,7 @@ static uint8_t rd8(uint32_t off)
 {
 	uint8_t b;
 
-	uvfio_pci_cfg_read(&dev, off, &b, 1);
+	pcicfg_cfg_read(&dev, off, &b, 1);
 	return b;
 }
 
@@ -43,7 +43,7 @@ static uint16_t rd16(uint32_t off)
 {
 	uint8_t b[2];
 
-	uvfio_pci_cfg_read(&dev, off, b, 2);
+	pcicfg_cfg_read(&dev, off, b, 2);
 	return (uint16_t)(b[0] | b[1] << 8);
 }
 
@@ -51,21 +51,21 @@ static uint32_t rd32(uint32_t off)
 {
 	uint8_t b[4];
 
-	uvfio_pci_cfg_read(&dev, off, b, 4);
+	pcicfg_cfg_read(&dev, off, b, 4);
 	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
 	       (uint32_t)b[3] << 24;
 }
 
 static unsigned wr8(uint32_t off, uint8_t v)
 {
-	return uvfio_pci_cfg_write(&dev, off, &v, 1);
+	return pcicfg_cfg_write(&dev, off, &v, 1);
 }
 
 static unsigned wr16(uint32_t off, uint16_t v)
 {
 	uint8_t b[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
 
-	return uvfio_pci_cfg_write(&dev, off, b, 2);
+	return pcicfg_cfg_write(&dev, off, b, 2);
 }
 
 static unsigned wr32(uint32_t off, uint32_t v)
@@ -73,7 +73,7 @@ static unsigned wr32(uint32_t off, uint32_t v)
 	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16),
 			 (uint8_t)(v >> 24) };
 
-	return uvfio_pci_cfg_write(&dev, off, b, 4);
+	return pcicfg_cfg_write(&dev, off, b, 4);
 }
 
 static const struct uvfio_pci_ids ids = {
@@ -104,25 +104,25 @@ static const uint8_t vndr_data[5] = { 0xde, 0xad, 0xbe, 0xef, 0x01 };
 
 static void make_full_device(void)
 {
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
-	uvfio_pci_set_ids(&dev, &ids);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 0x4000, 0), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 2, 1ull << 33,
-					   UVFIO_PCI_BAR_MEM64 |
-						   UVFIO_PCI_BAR_PREFETCH),
+	assert_int_equal(pcicfg_init(&dev, true), 0);
+	pcicfg_set_ids(&dev, &ids);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 0x4000, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 2, 1ull << 33,
+					   PCICFG_BAR_MEM64 |
+						   PCICFG_BAR_PREFETCH),
 			 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 4, 256, UVFIO_PCI_BAR_IO), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 6, 0x10000, 0), 0);
-	assert_int_equal(uvfio_pci_add_pm(&dev), PM_OFF);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 8, true), MSI_OFF);
-	assert_int_equal(uvfio_pci_add_msix(&dev, NVEC, 0, TABLE_OFF, 0,
+	assert_int_equal(pcicfg_set_bar(&dev, 4, 256, PCICFG_BAR_IO), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 6, 0x10000, 0), 0);
+	assert_int_equal(pcicfg_add_pm(&dev), PM_OFF);
+	assert_int_equal(pcicfg_add_msi(&dev, 8, true), MSI_OFF);
+	assert_int_equal(pcicfg_add_msix(&dev, NVEC, 0, TABLE_OFF, 0,
 					    PBA_OFF),
 			 MSIX_OFF);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 0), PCIE_OFF);
-	assert_int_equal(uvfio_pci_add_vendor(&dev, vndr_data,
+	assert_int_equal(pcicfg_add_pcie(&dev, 0), PCIE_OFF);
+	assert_int_equal(pcicfg_add_vendor(&dev, vndr_data,
 					      sizeof(vndr_data)),
 			 VNDR_OFF);
-	assert_int_equal(uvfio_pci_add_dsn(&dev, 0x0123456789abcdefull),
+	assert_int_equal(pcicfg_add_dsn(&dev, 0x0123456789abcdefull),
 			 0x100);
 }
 
@@ -135,7 +135,7 @@ static int mx_write(unsigned bar, uint64_t off, uint64_t v, uint32_t len,
 
 	for (unsigned i = 0; i < 8; i++)
 		b[i] = (uint8_t)(v >> (8 * i));
-	assert_true(uvfio_pci_msix_access(&dev, bar, off, b, len, true, &err,
+	assert_true(pcicfg_msix_access(&dev, bar, off, b, len, true, &err,
 					  unmasked));
 	return err;
 }
@@ -146,7 +146,7 @@ static uint64_t mx_read(uint64_t off, uint32_t len)
 	uint64_t v = 0;
 	int err = 12345, um = 12345;
 
-	assert_true(uvfio_pci_msix_access(&dev, 0, off, b, len, false, &err,
+	assert_true(pcicfg_msix_access(&dev, 0, off, b, len, false, &err,
 					  &um));
 	assert_int_equal(err, 0);
 	assert_int_equal(um, -1);
@@ -160,9 +160,9 @@ static uint64_t mx_read(uint64_t off, uint32_t len)
 static void test_header_ids(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
 	assert_int_equal(dev.size, 256);
-	uvfio_pci_set_ids(&dev, &ids);
+	pcicfg_set_ids(&dev, &ids);
 
 	assert_int_equal(rd16(0x00), 0x1af4);
 	assert_int_equal(rd16(0x02), 0x10f3);
@@ -188,7 +188,7 @@ static void test_header_ids(void **state)
 	/* a pin that does not exist is not advertised */
 	struct uvfio_pci_ids bad = ids;
 	bad.irq_pin = 5;
-	uvfio_pci_set_ids(&dev, &bad);
+	pcicfg_set_ids(&dev, &bad);
 	assert_int_equal(rd8(0x3d), 0);
 }
 
@@ -199,7 +199,7 @@ static void test_readonly(void **state)
 	(void)state;
 	make_full_device();
 	uint8_t before[256];
-	uvfio_pci_cfg_read(&dev, 0, before, 256);
+	pcicfg_cfg_read(&dev, 0, before, 256);
 
 	/* identity, header type, cap pointer, interrupt pin */
 	assert_int_equal(wr32(0x00, 0xffffffff), 0);
@@ -227,52 +227,52 @@ static void test_readonly(void **state)
 
 	/* bytes after the last capability read 0 and ignore writes */
 	memset(ones, 0xff, sizeof(ones));
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0xb0, ones, 0x50), 0);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0xb0, ones, 0x50), 0);
 	for (uint32_t o = 0xb0; o < 0x100; o++)
 		assert_int_equal(rd8(o), 0);
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0x200, ones, 0x100), 0);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0x200, ones, 0x100), 0);
 	for (uint32_t o = 0x200; o < 0x300; o++)
 		assert_int_equal(rd8(o), 0);
 
 	/* nothing but the writable fields moved */
 	uint8_t after[256];
-	uvfio_pci_cfg_read(&dev, 0, after, 256);
+	pcicfg_cfg_read(&dev, 0, after, 256);
 	assert_memory_equal(before, after, 256);
 }
 
 static void test_command(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_false(uvfio_pci_bus_master(&dev));
-	assert_false(uvfio_pci_intx_disabled(&dev));
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_false(pcicfg_bus_master(&dev));
+	assert_false(pcicfg_intx_disabled(&dev));
 
 	/* I/O, memory, master, parity, SERR, INTx disable: 0x0547 */
-	assert_int_equal(wr16(0x04, 0xffff), UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(wr16(0x04, 0xffff), PCICFG_EV_COMMAND);
 	assert_int_equal(rd16(0x04), 0x0547);
-	assert_true(uvfio_pci_bus_master(&dev));
-	assert_true(uvfio_pci_intx_disabled(&dev));
+	assert_true(pcicfg_bus_master(&dev));
+	assert_true(pcicfg_intx_disabled(&dev));
 
-	assert_int_equal(wr16(0x04, 0x0004), UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(wr16(0x04, 0x0004), PCICFG_EV_COMMAND);
 	assert_int_equal(rd16(0x04), 0x0004);
-	assert_true(uvfio_pci_bus_master(&dev));
-	assert_false(uvfio_pci_intx_disabled(&dev));
+	assert_true(pcicfg_bus_master(&dev));
+	assert_false(pcicfg_intx_disabled(&dev));
 
 	/* reserved / hardwired bits: special cycles, MWI, VGA snoop,
 	 * stepping, fast back-to-back, 11..15 */
-	assert_int_equal(wr16(0x04, 0xfab8), UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(wr16(0x04, 0xfab8), PCICFG_EV_COMMAND);
 	assert_int_equal(rd16(0x04), 0x0000);
 
 	/* byte write to the high half only */
-	assert_int_equal(wr8(0x05, 0x04), UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(wr8(0x05, 0x04), PCICFG_EV_COMMAND);
 	assert_int_equal(rd16(0x04), 0x0400);
-	assert_true(uvfio_pci_intx_disabled(&dev));
-	assert_false(uvfio_pci_bus_master(&dev));
+	assert_true(pcicfg_intx_disabled(&dev));
+	assert_false(pcicfg_bus_master(&dev));
 
 	/* unaligned write straddling vendor/device into command */
 	uint8_t b[3] = { 0xff, 0x06, 0x00 };
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0x03, b, 3),
-			 UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0x03, b, 3),
+			 PCICFG_EV_COMMAND);
 	assert_int_equal(rd16(0x04), 0x0006);
 	assert_int_equal(rd8(0x03), 0);
 
@@ -286,8 +286,8 @@ static void test_command(void **state)
 static void test_status_rw1c(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_true(uvfio_pci_add_pm(&dev) > 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_true(pcicfg_add_pm(&dev) > 0);
 	assert_int_equal(rd16(0x06), 0x0010);
 
 	/* the device reports every error bit plus DEVSEL medium (bit 9) */
@@ -319,28 +319,28 @@ static void test_status_rw1c(void **state)
 static void test_bar_mem32(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096, 0), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 1, 16, UVFIO_PCI_BAR_PREFETCH),
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 1, 16, PCICFG_BAR_PREFETCH),
 			 0);
 	assert_int_equal(rd32(0x10), 0x00000000);
 	assert_int_equal(rd32(0x14), 0x00000008);
 
-	assert_int_equal(wr32(0x10, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x10, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x10), 0xfffff000);
-	assert_int_equal(wr32(0x10, 0xfebf1234), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x10, 0xfebf1234), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x10), 0xfebf1000);
 
-	assert_int_equal(wr32(0x14, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x14, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x14), 0xfffffff8);
 
 	/* sub-dword write of the upper half only */
-	assert_int_equal(wr16(0x12, 0xc000), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr16(0x12, 0xc000), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x10), 0xc0001000);
 
 	/* 2 GiB is the largest 32-bit BAR */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 3, 1ull << 31, 0), 0);
-	assert_int_equal(wr32(0x1c, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(pcicfg_set_bar(&dev, 3, 1ull << 31, 0), 0);
+	assert_int_equal(wr32(0x1c, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x1c), 0x80000000);
 	assert_int_equal(dev.bar_size[3], 1ull << 31);
 }
@@ -348,28 +348,28 @@ static void test_bar_mem32(void **state)
 static void test_bar_mem64(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
 	/* 8 GiB: no address bit in the low dword */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 2, 1ull << 33,
-					   UVFIO_PCI_BAR_MEM64 |
-						   UVFIO_PCI_BAR_PREFETCH),
+	assert_int_equal(pcicfg_set_bar(&dev, 2, 1ull << 33,
+					   PCICFG_BAR_MEM64 |
+						   PCICFG_BAR_PREFETCH),
 			 0);
 	assert_int_equal(rd32(0x18), 0x0000000c);
 	assert_int_equal(rd32(0x1c), 0);
-	assert_int_equal(wr32(0x18, 0xffffffff), UVFIO_PCI_EV_BAR);
-	assert_int_equal(wr32(0x1c, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x18, 0xffffffff), PCICFG_EV_BAR);
+	assert_int_equal(wr32(0x1c, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x18), 0x0000000c);
 	assert_int_equal(rd32(0x1c), 0xfffffffe);
 	/* program an address with one 8-byte write */
 	uint8_t b[8] = { 0, 0, 0, 0, 0x04, 0, 0, 0 };
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0x18, b, 8),
-			 UVFIO_PCI_EV_BAR);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0x18, b, 8),
+			 PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x18), 0x0000000c);
 	assert_int_equal(rd32(0x1c), 0x00000004);
 
 	/* 1 MiB 64-bit non-prefetchable at BAR0 */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 1u << 20,
-					   UVFIO_PCI_BAR_MEM64),
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 1u << 20,
+					   PCICFG_BAR_MEM64),
 			 0);
 	assert_int_equal(rd32(0x10), 0x00000004);
 	wr32(0x10, 0xffffffff);
@@ -378,34 +378,34 @@ static void test_bar_mem64(void **state)
 	assert_int_equal(rd32(0x14), 0xffffffff);
 
 	/* the high dwords are not BARs of their own */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 1, 4096, 0), -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 3, 0, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 1, 4096, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 3, 0, 0), -EINVAL);
 	/* 64-bit at BAR5 has no room; BAR1 would swallow BAR2 */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 5, 4096, UVFIO_PCI_BAR_MEM64),
+	assert_int_equal(pcicfg_set_bar(&dev, 5, 4096, PCICFG_BAR_MEM64),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 4, 4096, 0), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 4, 0, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 4, 4096, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 4, 0, 0), 0);
 
 	/* turning BAR0 into a 32-bit BAR frees BAR1 */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096, 0), 0);
 	assert_int_equal(rd32(0x14), 0);
 	assert_int_equal(wr32(0x14, 0xffffffff), 0);
 	assert_int_equal(rd32(0x14), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 1, 4096, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 1, 4096, 0), 0);
 }
 
 static void test_bar_io(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 4, 256, UVFIO_PCI_BAR_IO), 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 4, 256, PCICFG_BAR_IO), 0);
 	assert_int_equal(rd32(0x20), 0x00000001);
-	assert_int_equal(wr32(0x20, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x20, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x20), 0xffffff01);
-	assert_int_equal(wr32(0x20, 0x0000c0fe), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x20, 0x0000c0fe), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x20), 0x0000c001);
 
-	assert_int_equal(uvfio_pci_set_bar(&dev, 5, 4, UVFIO_PCI_BAR_IO), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 5, 4, PCICFG_BAR_IO), 0);
 	wr32(0x24, 0xffffffff);
 	assert_int_equal(rd32(0x24), 0xfffffffd);
 }
@@ -413,48 +413,48 @@ static void test_bar_io(void **state)
 static void test_bar_rom(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 6, 0x10000, 0), 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 6, 0x10000, 0), 0);
 	assert_int_equal(rd32(0x30), 0);
 	/* Linux sizes with the enable bit clear */
-	assert_int_equal(wr32(0x30, 0xfffffffe), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x30, 0xfffffffe), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x30), 0xffff0000);
-	assert_int_equal(wr32(0x30, 0xffffffff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x30, 0xffffffff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x30), 0xffff0001);
-	assert_int_equal(wr32(0x30, 0xfeb2f7ff), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x30, 0xfeb2f7ff), PCICFG_EV_BAR);
 	assert_int_equal(rd32(0x30), 0xfeb20001);
 
 	/* the ROM decodes at least 2 KiB, whatever it holds */
-	assert_int_equal(uvfio_pci_set_bar(&dev, 6, 512, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 6, 512, 0), 0);
 	wr32(0x30, 0xfffffffe);
 	assert_int_equal(rd32(0x30), 0xfffff800);
 
-	assert_int_equal(uvfio_pci_set_bar(&dev, 6, 4096, UVFIO_PCI_BAR_IO),
+	assert_int_equal(pcicfg_set_bar(&dev, 6, 4096, PCICFG_BAR_IO),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 6, 4096,
-					   UVFIO_PCI_BAR_PREFETCH),
+	assert_int_equal(pcicfg_set_bar(&dev, 6, 4096,
+					   PCICFG_BAR_PREFETCH),
 			 -EINVAL);
 }
 
 static void test_bar_invalid(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 7, 4096, 0), -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 3000, 0), -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 8, 0), -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 2, UVFIO_PCI_BAR_IO),
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 7, 4096, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 3000, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 8, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 2, PCICFG_BAR_IO),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 1ull << 32, 0), -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096,
-					   UVFIO_PCI_BAR_IO |
-						   UVFIO_PCI_BAR_MEM64),
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 1ull << 32, 0), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096,
+					   PCICFG_BAR_IO |
+						   PCICFG_BAR_MEM64),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096,
-					   UVFIO_PCI_BAR_IO |
-						   UVFIO_PCI_BAR_PREFETCH),
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096,
+					   PCICFG_BAR_IO |
+						   PCICFG_BAR_PREFETCH),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096, 1u << 7), -EINVAL);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096, 1u << 7), -EINVAL);
 	for (uint32_t o = 0x10; o < 0x28; o += 4)
 		assert_int_equal(rd32(o), 0);
 }
@@ -462,8 +462,8 @@ static void test_bar_invalid(void **state)
 static void test_bar_unimplemented(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096, 0), 0);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096, 0), 0);
 	for (uint32_t o = 0x14; o < 0x28; o += 4) {
 		assert_int_equal(wr32(o, 0xffffffff), 0);
 		assert_int_equal(rd32(o), 0);
@@ -518,10 +518,10 @@ static void test_cap_chain(void **state)
 	assert_int_equal(rd8(VNDR_OFF + 3 + sizeof(vndr_data)), 0);
 
 	/* one of each typed capability */
-	assert_int_equal(uvfio_pci_add_pm(&dev), -EEXIST);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 1, false), -EEXIST);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 1, 1, 0, 1, 0x800), -EEXIST);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 0), -EEXIST);
+	assert_int_equal(pcicfg_add_pm(&dev), -EEXIST);
+	assert_int_equal(pcicfg_add_msi(&dev, 1, false), -EEXIST);
+	assert_int_equal(pcicfg_add_msix(&dev, 1, 1, 0, 1, 0x800), -EEXIST);
+	assert_int_equal(pcicfg_add_pcie(&dev, 0), -EEXIST);
 }
 
 static void test_generic_cap(void **state)
@@ -530,11 +530,11 @@ static void test_generic_cap(void **state)
 	static const uint8_t wm[6] = { 0x00, 0xff, 0x0f, 0x00, 0x00, 0x80 };
 
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, body, 6, wm), 0x40);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0c, NULL, 0, NULL), 0x48);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0d, body, 1, NULL), 0x4c);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0e, NULL, 1, NULL), -EINVAL);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, body, 6, wm), 0x40);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0c, NULL, 0, NULL), 0x48);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0d, body, 1, NULL), 0x4c);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0e, NULL, 1, NULL), -EINVAL);
 	assert_int_equal(rd8(0x34), 0x40);
 	assert_int_equal(rd16(0x40), 0x480a);
 	assert_int_equal(rd16(0x48), 0x4c0c);
@@ -543,17 +543,17 @@ static void test_generic_cap(void **state)
 	/* the wmask covers the body only, bit for bit */
 	uint8_t ones[8];
 	memset(ones, 0xff, sizeof(ones));
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0x40, ones, 8), 0);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0x40, ones, 8), 0);
 	assert_int_equal(rd16(0x40), 0x480a);
 	assert_int_equal(rd32(0x42), 0x443fff11);
 	assert_int_equal(rd16(0x46), 0xe655);
 	uint8_t zeros[8] = { 0 };
-	uvfio_pci_cfg_write(&dev, 0x40, zeros, 8);
+	pcicfg_cfg_write(&dev, 0x40, zeros, 8);
 	assert_int_equal(rd32(0x42), 0x44300011);
 	assert_int_equal(rd16(0x46), 0x6655);
 
 	/* reset brings back the body's values */
-	uvfio_pci_reset(&dev);
+	pcicfg_reset(&dev);
 	assert_int_equal(rd32(0x42), 0x44332211);
 	assert_int_equal(rd16(0x46), 0x6655);
 }
@@ -563,21 +563,21 @@ static void test_ext_chain(void **state)
 	static const uint8_t vsec[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
+	assert_int_equal(pcicfg_init(&dev, true), 0);
 	assert_int_equal(dev.size, 4096);
 	/* no extended capabilities: 0x100 reads 0 */
 	assert_int_equal(rd32(0x100), 0);
 
-	assert_int_equal(uvfio_pci_add_dsn(&dev, 0x0123456789abcdefull), 0x100);
+	assert_int_equal(pcicfg_add_dsn(&dev, 0x0123456789abcdefull), 0x100);
 	assert_int_equal(rd32(0x100), 0x00010003);
 	assert_int_equal(rd32(0x104), 0x89abcdef);
 	assert_int_equal(rd32(0x108), 0x01234567);
 
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0x000b, 1, vsec, 7, NULL),
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0x000b, 1, vsec, 7, NULL),
 			 0x10c);
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0x23, 0xf, vsec, 8, NULL),
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0x23, 0xf, vsec, 8, NULL),
 			 0x118);
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0x23, 0x10, vsec, 8, NULL),
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0x23, 0x10, vsec, 8, NULL),
 			 -EINVAL);
 
 	/* walk: DSN -> 0x000b -> 0x0023 -> end */
@@ -594,12 +594,12 @@ static void test_ext_chain(void **state)
 	assert_int_equal(rd32(0x100), 0x10c10003);
 
 	/* no extended space in a conventional function */
-	uvfio_pci_fini(&dev);
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_add_dsn(&dev, 1), -EINVAL);
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0xb, 1, vsec, 8, NULL),
+	pcicfg_fini(&dev);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_add_dsn(&dev, 1), -EINVAL);
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0xb, 1, vsec, 8, NULL),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 0), -EINVAL);
+	assert_int_equal(pcicfg_add_pcie(&dev, 0), -EINVAL);
 }
 
 static void test_cap_enospc(void **state)
@@ -607,18 +607,18 @@ static void test_cap_enospc(void **state)
 	static uint8_t big[0x1000];
 
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
+	assert_int_equal(pcicfg_init(&dev, true), 0);
 	/* 0x40 + 2 + 0xbe ends exactly at 0x100 */
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 0xbf, NULL),
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 0xbf, NULL),
 			 -ENOSPC);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 0xbe, NULL), 0x40);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, NULL, 0, NULL), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_pm(&dev), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 1, false), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 0, 0, 0x800), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_vendor(&dev, big, 4), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_vendor(&dev, big, 0x1000), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 0), -ENOSPC);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 0xbe, NULL), 0x40);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, NULL, 0, NULL), -ENOSPC);
+	assert_int_equal(pcicfg_add_pm(&dev), -ENOSPC);
+	assert_int_equal(pcicfg_add_msi(&dev, 1, false), -ENOSPC);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 0, 0, 0x800), -ENOSPC);
+	assert_int_equal(pcicfg_add_vendor(&dev, big, 4), -ENOSPC);
+	assert_int_equal(pcicfg_add_vendor(&dev, big, 0x1000), -ENOSPC);
+	assert_int_equal(pcicfg_add_pcie(&dev, 0), -ENOSPC);
 	/* failed builders leave no trace */
 	assert_int_equal(dev.msix_n, 0);
 	assert_null(dev.msix_table);
@@ -627,27 +627,27 @@ static void test_cap_enospc(void **state)
 
 	/* filling up a few at a time: 15 caps of 12 bytes end at 0xf4,
 	 * a 6-byte body takes 0xf4..0xfb, then only a bodyless cap fits */
-	uvfio_pci_fini(&dev);
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
+	pcicfg_fini(&dev);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
 	for (unsigned i = 0; i < 15; i++)
-		assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 10, NULL),
+		assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 10, NULL),
 				 0x40 + 12 * i);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 6, NULL), 0xf4);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 4, NULL), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 3, NULL), -ENOSPC);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, big, 2, NULL), 0xfc);
-	assert_int_equal(uvfio_pci_add_cap(&dev, 0x0a, NULL, 0, NULL), -ENOSPC);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 6, NULL), 0xf4);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 4, NULL), -ENOSPC);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 3, NULL), -ENOSPC);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, big, 2, NULL), 0xfc);
+	assert_int_equal(pcicfg_add_cap(&dev, 0x0a, NULL, 0, NULL), -ENOSPC);
 	assert_int_equal(rd8(0xf4 + 1), 0xfc);
 	assert_int_equal(rd8(0xfc + 1), 0);
 
 	/* extended: 0x100 + 4 + 0xefc ends exactly at 0x1000 */
-	uvfio_pci_fini(&dev);
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0xb, 1, big, 0xefd, NULL),
+	pcicfg_fini(&dev);
+	assert_int_equal(pcicfg_init(&dev, true), 0);
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0xb, 1, big, 0xefd, NULL),
 			 -ENOSPC);
-	assert_int_equal(uvfio_pci_add_ext_cap(&dev, 0xb, 1, big, 0xefc, NULL),
+	assert_int_equal(pcicfg_add_ext_cap(&dev, 0xb, 1, big, 0xefc, NULL),
 			 0x100);
-	assert_int_equal(uvfio_pci_add_dsn(&dev, 1), -ENOSPC);
+	assert_int_equal(pcicfg_add_dsn(&dev, 1), -ENOSPC);
 }
 
 /* ---- MSI ----------------------------------------------------------------- */
@@ -656,64 +656,64 @@ static void test_msi(void **state)
 {
 	(void)state;
 	make_full_device();
-	assert_false(uvfio_pci_msi_enabled(&dev));
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 1);
+	assert_false(pcicfg_msi_enabled(&dev));
+	assert_int_equal(pcicfg_msi_nvec(&dev), 1);
 
 	/* enable with MME = 2 (4 vectors); capable bits stay */
 	assert_int_equal(wr16(MSI_OFF + 2, 0xffa1),
-			 UVFIO_PCI_EV_MSI);
+			 PCICFG_EV_MSI);
 	assert_int_equal(rd16(MSI_OFF + 2), 0x01a7);
-	assert_true(uvfio_pci_msi_enabled(&dev));
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 4);
+	assert_true(pcicfg_msi_enabled(&dev));
+	assert_int_equal(pcicfg_msi_nvec(&dev), 4);
 	/* MME beyond MMC gets what exists */
 	wr16(MSI_OFF + 2, 0x0071);
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 8);
+	assert_int_equal(pcicfg_msi_nvec(&dev), 8);
 
 	/* address (dword aligned), upper address, data */
-	assert_int_equal(wr32(MSI_OFF + 4, 0xfee0100f), UVFIO_PCI_EV_MSI);
+	assert_int_equal(wr32(MSI_OFF + 4, 0xfee0100f), PCICFG_EV_MSI);
 	assert_int_equal(rd32(MSI_OFF + 4), 0xfee0100c);
-	assert_int_equal(wr32(MSI_OFF + 8, 0x00000001), UVFIO_PCI_EV_MSI);
+	assert_int_equal(wr32(MSI_OFF + 8, 0x00000001), PCICFG_EV_MSI);
 	assert_int_equal(rd32(MSI_OFF + 8), 0x00000001);
-	assert_int_equal(wr32(MSI_OFF + 12, 0xffff4041), UVFIO_PCI_EV_MSI);
+	assert_int_equal(wr32(MSI_OFF + 12, 0xffff4041), PCICFG_EV_MSI);
 	assert_int_equal(rd32(MSI_OFF + 12), 0x00004041);
 
 	/* mask bits exist for the 8 capable vectors only; pending is RO */
-	assert_false(uvfio_pci_msi_masked(&dev, 3));
-	assert_int_equal(wr32(MSI_OFF + 16, 0xffffff08), UVFIO_PCI_EV_MSI);
+	assert_false(pcicfg_msi_masked(&dev, 3));
+	assert_int_equal(wr32(MSI_OFF + 16, 0xffffff08), PCICFG_EV_MSI);
 	assert_int_equal(rd32(MSI_OFF + 16), 0x00000008);
-	assert_true(uvfio_pci_msi_masked(&dev, 3));
-	assert_false(uvfio_pci_msi_masked(&dev, 2));
-	assert_false(uvfio_pci_msi_masked(&dev, 9));
-	assert_true(uvfio_pci_msi_masked(&dev, 32));
-	assert_int_equal(wr32(MSI_OFF + 20, 0xffffffff), UVFIO_PCI_EV_MSI);
+	assert_true(pcicfg_msi_masked(&dev, 3));
+	assert_false(pcicfg_msi_masked(&dev, 2));
+	assert_false(pcicfg_msi_masked(&dev, 9));
+	assert_true(pcicfg_msi_masked(&dev, 32));
+	assert_int_equal(wr32(MSI_OFF + 20, 0xffffffff), PCICFG_EV_MSI);
 	assert_int_equal(rd32(MSI_OFF + 20), 0);
 
-	assert_int_equal(wr16(MSI_OFF + 2, 0x0000), UVFIO_PCI_EV_MSI);
-	assert_false(uvfio_pci_msi_enabled(&dev));
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 1);
+	assert_int_equal(wr16(MSI_OFF + 2, 0x0000), PCICFG_EV_MSI);
+	assert_false(pcicfg_msi_enabled(&dev));
+	assert_int_equal(pcicfg_msi_nvec(&dev), 1);
 }
 
 static void test_msi_variants(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_false(uvfio_pci_msi_enabled(&dev));
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 0);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 0, false), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 3, false), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msi(&dev, 64, false), -EINVAL);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_false(pcicfg_msi_enabled(&dev));
+	assert_int_equal(pcicfg_msi_nvec(&dev), 0);
+	assert_int_equal(pcicfg_add_msi(&dev, 0, false), -EINVAL);
+	assert_int_equal(pcicfg_add_msi(&dev, 3, false), -EINVAL);
+	assert_int_equal(pcicfg_add_msi(&dev, 64, false), -EINVAL);
 
 	/* 32 vectors, no masking: 14 bytes, next cap at +16 */
-	assert_int_equal(uvfio_pci_add_msi(&dev, 32, false), 0x40);
-	assert_int_equal(uvfio_pci_add_pm(&dev), 0x50);
+	assert_int_equal(pcicfg_add_msi(&dev, 32, false), 0x40);
+	assert_int_equal(pcicfg_add_pm(&dev), 0x50);
 	assert_int_equal(rd16(0x42), 0x008a);
 	wr16(0x42, 0x0051);
-	assert_int_equal(uvfio_pci_msi_nvec(&dev), 32);
-	assert_true(uvfio_pci_msi_enabled(&dev));
+	assert_int_equal(pcicfg_msi_nvec(&dev), 32);
+	assert_true(pcicfg_msi_enabled(&dev));
 	/* no mask register: nothing is ever masked, bytes 0x4e.. are not MSI */
-	assert_false(uvfio_pci_msi_masked(&dev, 0));
+	assert_false(pcicfg_msi_masked(&dev, 0));
 	assert_int_equal(wr16(0x4e, 0xffff), 0);
-	assert_int_equal(wr8(0x4d, 0xff), UVFIO_PCI_EV_MSI);
+	assert_int_equal(wr8(0x4d, 0xff), PCICFG_EV_MSI);
 	assert_int_equal(rd16(0x4c), 0xff00);
 }
 
@@ -723,15 +723,15 @@ static void test_msix_control(void **state)
 {
 	(void)state;
 	make_full_device();
-	assert_false(uvfio_pci_msix_enabled(&dev));
+	assert_false(pcicfg_msix_enabled(&dev));
 	for (unsigned v = 0; v < NVEC; v++)
-		assert_true(uvfio_pci_msix_masked(&dev, v));
+		assert_true(pcicfg_msix_masked(&dev, v));
 
 	/* enable and function mask are the only writable bits */
-	assert_int_equal(wr16(MSIX_OFF + 2, 0xffff), UVFIO_PCI_EV_MSIX);
+	assert_int_equal(wr16(MSIX_OFF + 2, 0xffff), PCICFG_EV_MSIX);
 	assert_int_equal(rd16(MSIX_OFF + 2), 0xc000 | (NVEC - 1));
-	assert_true(uvfio_pci_msix_enabled(&dev));
-	assert_int_equal(wr8(MSIX_OFF + 3, 0x80), UVFIO_PCI_EV_MSIX);
+	assert_true(pcicfg_msix_enabled(&dev));
+	assert_int_equal(wr8(MSIX_OFF + 3, 0x80), PCICFG_EV_MSIX);
 	assert_int_equal(rd16(MSIX_OFF + 2), 0x8000 | (NVEC - 1));
 
 	/* table and PBA location are read-only and not MSI-X control */
@@ -742,16 +742,16 @@ static void test_msix_control(void **state)
 
 	/* masked(vec) = function mask OR the vector's own bit */
 	assert_int_equal(mx_write(0, TABLE_OFF + 5 * 16 + 12, 0, 4, NULL), 0);
-	assert_false(uvfio_pci_msix_masked(&dev, 5));
-	assert_true(uvfio_pci_msix_masked(&dev, 6));
+	assert_false(pcicfg_msix_masked(&dev, 5));
+	assert_true(pcicfg_msix_masked(&dev, 6));
 	wr16(MSIX_OFF + 2, 0xc000);
-	assert_true(uvfio_pci_msix_masked(&dev, 5));
-	assert_true(uvfio_pci_msix_enabled(&dev));
+	assert_true(pcicfg_msix_masked(&dev, 5));
+	assert_true(pcicfg_msix_enabled(&dev));
 	wr16(MSIX_OFF + 2, 0x8000);
-	assert_false(uvfio_pci_msix_masked(&dev, 5));
-	assert_true(uvfio_pci_msix_masked(&dev, NVEC));
+	assert_false(pcicfg_msix_masked(&dev, 5));
+	assert_true(pcicfg_msix_masked(&dev, NVEC));
 	wr16(MSIX_OFF + 2, 0);
-	assert_false(uvfio_pci_msix_enabled(&dev));
+	assert_false(pcicfg_msix_enabled(&dev));
 }
 
 static void test_msix_table(void **state)
@@ -774,13 +774,13 @@ static void test_msix_table(void **state)
 	assert_int_equal(mx_read(e7, 4), 0xfee01004);
 	assert_int_equal(mx_read(e7 + 4, 4), 0x00000001);
 	assert_int_equal(mx_read(e7 + 8, 8), 0x0000000100004071ull);
-	assert_true(uvfio_pci_msix_masked(&dev, 7));
+	assert_true(pcicfg_msix_masked(&dev, 7));
 
 	/* unmask: reported once, reserved control bits dropped */
 	assert_int_equal(mx_write(0, e7 + 12, 0xfffffffe, 4, &um), 0);
 	assert_int_equal(um, 7);
 	assert_int_equal(mx_read(e7 + 12, 4), 0);
-	assert_false(uvfio_pci_msix_masked(&dev, 7));
+	assert_false(pcicfg_msix_masked(&dev, 7));
 	assert_int_equal(mx_write(0, e7 + 12, 0, 4, &um), 0);
 	assert_int_equal(um, -1);
 
@@ -789,7 +789,7 @@ static void test_msix_table(void **state)
 	assert_int_equal(mx_write(0, e7 + 8, 0xffffffff00001111ull, 8, &um), 0);
 	assert_int_equal(um, -1);
 	assert_int_equal(mx_read(e7 + 8, 8), 0x0000000100001111ull);
-	assert_true(uvfio_pci_msix_masked(&dev, 7));
+	assert_true(pcicfg_msix_masked(&dev, 7));
 	assert_int_equal(mx_write(0, e7 + 8, 0x2222, 8, &um), 0);
 	assert_int_equal(um, 7);
 	assert_int_equal(mx_read(e7 + 8, 8), 0x0000000000002222ull);
@@ -807,17 +807,17 @@ static void test_msix_table(void **state)
 	/* outside the table and PBA, or another BAR: not MSI-X */
 	uint8_t b[8] = { 0 };
 	int err = 12345;
-	assert_false(uvfio_pci_msix_access(&dev, 0, TABLE_OFF + NVEC * 16, b, 4,
+	assert_false(pcicfg_msix_access(&dev, 0, TABLE_OFF + NVEC * 16, b, 4,
 					   true, &err, &um));
-	assert_false(uvfio_pci_msix_access(&dev, 0, TABLE_OFF - 4, b, 4, false,
+	assert_false(pcicfg_msix_access(&dev, 0, TABLE_OFF - 4, b, 4, false,
 					   &err, &um));
-	assert_false(uvfio_pci_msix_access(&dev, 2, TABLE_OFF, b, 4, false,
+	assert_false(pcicfg_msix_access(&dev, 2, TABLE_OFF, b, 4, false,
 					   &err, &um));
-	assert_false(uvfio_pci_msix_access(&dev, 0, 0, b, 8, false, &err, &um));
-	assert_false(uvfio_pci_msix_access(&dev, 0, PBA_OFF + 16, b, 8, false,
+	assert_false(pcicfg_msix_access(&dev, 0, 0, b, 8, false, &err, &um));
+	assert_false(pcicfg_msix_access(&dev, 0, PBA_OFF + 16, b, 8, false,
 					   &err, &um));
 	/* NULL err/unmasked are tolerated */
-	assert_true(uvfio_pci_msix_access(&dev, 0, TABLE_OFF, b, 4, false, NULL,
+	assert_true(pcicfg_msix_access(&dev, 0, TABLE_OFF, b, 4, false, NULL,
 					  NULL));
 }
 
@@ -845,7 +845,7 @@ static void test_msix_bad_access(void **state)
 			memset(b, 0xa5, sizeof(b));
 			err = 0;
 			um = 12345;
-			assert_true(uvfio_pci_msix_access(&dev, 0, bad[i].off,
+			assert_true(pcicfg_msix_access(&dev, 0, bad[i].off,
 							  b, bad[i].len, w,
 							  &err, &um));
 			assert_int_equal(err, -EINVAL);
@@ -869,14 +869,14 @@ static void test_msix_pba(void **state)
 	assert_int_equal(mx_read(PBA_OFF, 8), 0);
 	assert_int_equal(mx_read(PBA_OFF + 8, 8), 0);
 
-	uvfio_pci_msix_set_pending(&dev, 3, true);
-	uvfio_pci_msix_set_pending(&dev, 63, true);
-	uvfio_pci_msix_set_pending(&dev, 70, true);
-	uvfio_pci_msix_set_pending(&dev, NVEC - 1, true);
-	uvfio_pci_msix_set_pending(&dev, NVEC, true); /* no such vector */
-	assert_true(uvfio_pci_msix_pending(&dev, 3));
-	assert_false(uvfio_pci_msix_pending(&dev, 4));
-	assert_false(uvfio_pci_msix_pending(&dev, NVEC));
+	pcicfg_msix_set_pending(&dev, 3, true);
+	pcicfg_msix_set_pending(&dev, 63, true);
+	pcicfg_msix_set_pending(&dev, 70, true);
+	pcicfg_msix_set_pending(&dev, NVEC - 1, true);
+	pcicfg_msix_set_pending(&dev, NVEC, true); /* no such vector */
+	assert_true(pcicfg_msix_pending(&dev, 3));
+	assert_false(pcicfg_msix_pending(&dev, 4));
+	assert_false(pcicfg_msix_pending(&dev, NVEC));
 
 	assert_int_equal(mx_read(PBA_OFF, 8), 0x8000000000000008ull);
 	assert_int_equal(mx_read(PBA_OFF, 4), 0x00000008);
@@ -892,56 +892,56 @@ static void test_msix_pba(void **state)
 	assert_int_equal(mx_read(PBA_OFF, 8), 0x8000000000000008ull);
 	assert_int_equal(mx_read(PBA_OFF + 8, 8), 0x0000000800000040ull);
 
-	uvfio_pci_msix_set_pending(&dev, 63, false);
-	assert_false(uvfio_pci_msix_pending(&dev, 63));
+	pcicfg_msix_set_pending(&dev, 63, false);
+	assert_false(pcicfg_msix_pending(&dev, 63));
 	assert_int_equal(mx_read(PBA_OFF, 8), 0x0000000000000008ull);
 }
 
 static void test_msix_args(void **state)
 {
 	(void)state;
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 0, 4096, 0), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 1, 256, UVFIO_PCI_BAR_IO), 0);
-	assert_int_equal(uvfio_pci_set_bar(&dev, 2, 4096, UVFIO_PCI_BAR_MEM64),
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 0, 4096, 0), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 1, 256, PCICFG_BAR_IO), 0);
+	assert_int_equal(pcicfg_set_bar(&dev, 2, 4096, PCICFG_BAR_MEM64),
 			 0);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 0, 0, 0, 0, 0x800), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 2049, 5, 0, 5, 0x10000),
+	assert_int_equal(pcicfg_add_msix(&dev, 0, 0, 0, 0, 0x800), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 2049, 5, 0, 5, 0x10000),
 			 -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 6, 0, 0, 0x800), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 4, 0, 0x800), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 0, 0, 0x804), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 6, 0, 0, 0x800), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 4, 0, 0x800), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 0, 0, 0x804), -EINVAL);
 	/* overlapping table and PBA */
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 0, 0, 0x38), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 0, 0, 0x38), -EINVAL);
 	/* I/O BAR, high dword of a 64-bit BAR, past the end of the BAR */
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 1, 0, 0, 0x800), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 3, 0, 0, 0x800), -EINVAL);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 0xfc8, 0, 0x800),
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 1, 0, 0, 0x800), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 3, 0, 0, 0x800), -EINVAL);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 0xfc8, 0, 0x800),
 			 -EINVAL);
 	assert_int_equal(dev.msix_n, 0);
 	assert_int_equal(rd8(0x34), 0);
 
 	/* table and PBA back to back in one BAR */
-	assert_int_equal(uvfio_pci_add_msix(&dev, 4, 0, 0xfc0, 0, 0xfb8), 0x40);
+	assert_int_equal(pcicfg_add_msix(&dev, 4, 0, 0xfc0, 0, 0xfb8), 0x40);
 	assert_int_equal(rd32(0x44), 0x00000fc0);
 	assert_int_equal(rd32(0x48), 0x00000fb8);
-	uvfio_pci_fini(&dev);
+	pcicfg_fini(&dev);
 
 	/* the maximum, in different BARs, one of them set later */
-	assert_int_equal(uvfio_pci_init(&dev, false), 0);
-	assert_int_equal(uvfio_pci_add_msix(&dev, 2048, 4, 0, 5, 0x100), 0x40);
+	assert_int_equal(pcicfg_init(&dev, false), 0);
+	assert_int_equal(pcicfg_add_msix(&dev, 2048, 4, 0, 5, 0x100), 0x40);
 	assert_int_equal(rd16(0x42), 0x07ff);
 	assert_int_equal(rd32(0x44), 0x00000004);
 	assert_int_equal(rd32(0x48), 0x00000105);
 	int err, um;
 	uint8_t b[8];
-	assert_true(uvfio_pci_msix_access(&dev, 4, 2047 * 16 + 12, b, 4, false,
+	assert_true(pcicfg_msix_access(&dev, 4, 2047 * 16 + 12, b, 4, false,
 					  &err, &um));
 	assert_int_equal(err, 0);
 	assert_int_equal(b[0], 1);
-	assert_true(uvfio_pci_msix_access(&dev, 5, 0x100 + 31 * 8, b, 8, false,
+	assert_true(pcicfg_msix_access(&dev, 5, 0x100 + 31 * 8, b, 8, false,
 					  &err, &um));
-	assert_false(uvfio_pci_msix_access(&dev, 5, 0x100 + 32 * 8, b, 8, false,
+	assert_false(pcicfg_msix_access(&dev, 5, 0x100 + 32 * 8, b, 8, false,
 					   &err, &um));
 }
 
@@ -994,21 +994,21 @@ static void test_pcie(void **state)
 	wr16(PCIE_OFF + 2, 0xffff);
 	assert_int_equal(rd32(PCIE_OFF + 4), devcap);
 	assert_int_equal(rd16(PCIE_OFF + 2), 0x0002);
-	uvfio_pci_fini(&dev);
+	pcicfg_fini(&dev);
 
 	/* root-complex integrated endpoint: type 9, no link registers */
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 9), 0x40);
+	assert_int_equal(pcicfg_init(&dev, true), 0);
+	assert_int_equal(pcicfg_add_pcie(&dev, 9), 0x40);
 	assert_int_equal(rd16(0x42), 0x0092);
 	for (uint32_t o = 0x4c; o < 0x40 + 0x3c; o += 4)
 		assert_int_equal(rd32(o), 0);
-	uvfio_pci_fini(&dev);
+	pcicfg_fini(&dev);
 
 	/* ports and bridges need a type 1 header */
-	assert_int_equal(uvfio_pci_init(&dev, true), 0);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 4), -EINVAL);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 5), -EINVAL);
-	assert_int_equal(uvfio_pci_add_pcie(&dev, 16), -EINVAL);
+	assert_int_equal(pcicfg_init(&dev, true), 0);
+	assert_int_equal(pcicfg_add_pcie(&dev, 4), -EINVAL);
+	assert_int_equal(pcicfg_add_pcie(&dev, 5), -EINVAL);
+	assert_int_equal(pcicfg_add_pcie(&dev, 16), -EINVAL);
 	assert_int_equal(rd8(0x34), 0);
 }
 
@@ -1020,34 +1020,34 @@ static void test_events(void **state)
 
 	(void)state;
 	make_full_device();
-	assert_int_equal(wr8(0x04, 0), UVFIO_PCI_EV_COMMAND);
-	assert_int_equal(wr8(0x05, 0), UVFIO_PCI_EV_COMMAND);
+	assert_int_equal(wr8(0x04, 0), PCICFG_EV_COMMAND);
+	assert_int_equal(wr8(0x05, 0), PCICFG_EV_COMMAND);
 	assert_int_equal(wr16(0x06, 0), 0);
 	assert_int_equal(wr8(0x03, 0), 0);
 	assert_int_equal(wr32(0x0c, 0), 0);
-	assert_int_equal(wr32(0x10, 0), UVFIO_PCI_EV_BAR);
-	assert_int_equal(wr8(0x1f, 0), UVFIO_PCI_EV_BAR); /* BAR2 high dword */
-	assert_int_equal(wr32(0x20, 0), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x10, 0), PCICFG_EV_BAR);
+	assert_int_equal(wr8(0x1f, 0), PCICFG_EV_BAR); /* BAR2 high dword */
+	assert_int_equal(wr32(0x20, 0), PCICFG_EV_BAR);
 	assert_int_equal(wr32(0x14, 0), 0); /* BAR1 not implemented */
 	assert_int_equal(wr32(0x24, 0), 0);
-	assert_int_equal(wr32(0x30, 0), UVFIO_PCI_EV_BAR);
+	assert_int_equal(wr32(0x30, 0), PCICFG_EV_BAR);
 	assert_int_equal(wr16(PM_OFF + 4, 0), 0);
-	assert_int_equal(wr8(MSI_OFF, 0), UVFIO_PCI_EV_MSI);
-	assert_int_equal(wr8(MSI_OFF + 23, 0), UVFIO_PCI_EV_MSI);
-	assert_int_equal(wr8(MSIX_OFF + 2, 0), UVFIO_PCI_EV_MSIX);
-	assert_int_equal(wr32(MSIX_OFF, 0), UVFIO_PCI_EV_MSIX);
+	assert_int_equal(wr8(MSI_OFF, 0), PCICFG_EV_MSI);
+	assert_int_equal(wr8(MSI_OFF + 23, 0), PCICFG_EV_MSI);
+	assert_int_equal(wr8(MSIX_OFF + 2, 0), PCICFG_EV_MSIX);
+	assert_int_equal(wr32(MSIX_OFF, 0), PCICFG_EV_MSIX);
 	assert_int_equal(wr8(MSIX_OFF + 1, 0), 0);
 	/* MSI ends where MSI-X begins: a write across both reports both */
-	assert_int_equal(wr32(MSI_OFF + 22, 0), UVFIO_PCI_EV_MSI);
-	assert_int_equal(uvfio_pci_cfg_write(&dev, MSI_OFF + 20, zeros, 8),
-			 UVFIO_PCI_EV_MSI | UVFIO_PCI_EV_MSIX);
+	assert_int_equal(wr32(MSI_OFF + 22, 0), PCICFG_EV_MSI);
+	assert_int_equal(pcicfg_cfg_write(&dev, MSI_OFF + 20, zeros, 8),
+			 PCICFG_EV_MSI | PCICFG_EV_MSIX);
 	assert_int_equal(wr16(PCIE_OFF + 8, 0), 0);
 	/* the whole header at once */
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0, zeros, 0x40),
-			 UVFIO_PCI_EV_COMMAND | UVFIO_PCI_EV_BAR);
-	assert_int_equal(uvfio_pci_cfg_write(&dev, 0, zeros, 256),
-			 UVFIO_PCI_EV_COMMAND | UVFIO_PCI_EV_BAR |
-				 UVFIO_PCI_EV_MSI | UVFIO_PCI_EV_MSIX);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0, zeros, 0x40),
+			 PCICFG_EV_COMMAND | PCICFG_EV_BAR);
+	assert_int_equal(pcicfg_cfg_write(&dev, 0, zeros, 256),
+			 PCICFG_EV_COMMAND | PCICFG_EV_BAR |
+				 PCICFG_EV_MSI | PCICFG_EV_MSIX);
 }
 
 static void test_reset(void **state)
@@ -1057,7 +1057,7 @@ static void test_reset(void **state)
 
 	(void)state;
 	make_full_device();
-	uvfio_pci_cfg_read(&dev, 0, power_on, sizeof(power_on));
+	pcicfg_cfg_read(&dev, 0, power_on, sizeof(power_on));
 
 	/* dirty every writable thing */
 	wr16(0x04, 0xffff);
@@ -1082,17 +1082,17 @@ static void test_reset(void **state)
 	for (unsigned v = 0; v < NVEC; v++) {
 		mx_write(0, TABLE_OFF + v * 16, 0xfee00000 + v, 8, &um);
 		mx_write(0, TABLE_OFF + v * 16 + 8, v, 8, &um);
-		uvfio_pci_msix_set_pending(&dev, v, true);
+		pcicfg_msix_set_pending(&dev, v, true);
 	}
-	assert_true(uvfio_pci_bus_master(&dev));
-	assert_true(uvfio_pci_msi_enabled(&dev));
-	assert_true(uvfio_pci_msix_enabled(&dev));
+	assert_true(pcicfg_bus_master(&dev));
+	assert_true(pcicfg_msi_enabled(&dev));
+	assert_true(pcicfg_msix_enabled(&dev));
 	assert_int_equal(mx_read(TABLE_OFF + 16 + 8, 8), 1);
-	assert_true(uvfio_pci_msix_masked(&dev, 1)); /* function mask */
+	assert_true(pcicfg_msix_masked(&dev, 1)); /* function mask */
 
-	uvfio_pci_reset(&dev);
+	pcicfg_reset(&dev);
 
-	uvfio_pci_cfg_read(&dev, 0, now, sizeof(now));
+	pcicfg_cfg_read(&dev, 0, now, sizeof(now));
 	assert_memory_equal(power_on, now, sizeof(now));
 	/* spelled out, so that a snapshot bug cannot hide */
 	assert_int_equal(rd16(0x04), 0);
@@ -1115,13 +1115,13 @@ static void test_reset(void **state)
 	assert_int_equal(rd16(PCIE_OFF + 8), 0x2810);
 	assert_int_equal(rd16(PCIE_OFF + 0x0a), 0);
 	assert_int_equal(rd32(0x100), 0x00010003);
-	assert_false(uvfio_pci_bus_master(&dev));
-	assert_false(uvfio_pci_intx_disabled(&dev));
-	assert_false(uvfio_pci_msi_enabled(&dev));
-	assert_false(uvfio_pci_msix_enabled(&dev));
+	assert_false(pcicfg_bus_master(&dev));
+	assert_false(pcicfg_intx_disabled(&dev));
+	assert_false(pcicfg_msi_enabled(&dev));
+	assert_false(pcicfg_msix_enabled(&dev));
 	for (unsigned v = 0; v < NVEC; v++) {
-		assert_true(uvfio_pci_msix_masked(&dev, v));
-		assert_false(uvfio_pci_msix_pending(&dev, v));
+		assert_true(pcicfg_msix_masked(&dev, v));
+		assert_false(pcicfg_msix_pending(&dev, v));
 		assert_int_equal(mx_read(TABLE_OFF + v * 16, 8), 0);
 		assert_int_equal(mx_read(TABLE_OFF + v * 16 + 8, 8),
 				 0x0000000100000000ull);

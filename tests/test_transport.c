@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Tests for the internal stream transport (src/transport) over real
- * AF_UNIX socketpairs: one end is driven by struct uvfio_tp, the other is
- * written and read raw (or by a second uvfio_tp), so framing, fd passing and
+ * AF_UNIX socketpairs: one end is driven by struct tp, the other is
+ * written and read raw (or by a second tp), so framing, fd passing and
  * back-pressure are exercised against the kernel's actual behaviour rather
  * than a mock.
  */
@@ -39,7 +39,7 @@ struct got {
 	uint8_t *buf;
 	uint32_t size;
 	unsigned nfds;
-	int fds[UVFIO_TP_MAX_FDS];
+	int fds[TP_MAX_FDS];
 	bool fds_open; /* every fd was valid while the callback ran */
 	bool is_direct;
 	uint8_t *direct;
@@ -54,7 +54,7 @@ struct sink {
 	int fail_err;
 };
 
-static int sink_fn(void *opaque, struct uvfio_tp_msg *m)
+static int sink_fn(void *opaque, struct tp_msg *m)
 {
 	struct sink *s = opaque;
 
@@ -110,7 +110,7 @@ static bool fd_closed(int fd)
 
 /* Compare fd numbers alone and a recycled number could hide a leak. */
 struct pair {
-	struct uvfio_tp tp;
+	struct tp tp;
 	int peer; /* blocking raw end */
 };
 
@@ -127,13 +127,13 @@ static void pair_open(struct pair *p)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
 	set_nonblock(sv[0]);
-	assert_int_equal(uvfio_tp_init(&p->tp, sv[0]), 0);
+	assert_int_equal(tp_init(&p->tp, sv[0]), 0);
 	p->peer = sv[1];
 }
 
 static void pair_close(struct pair *p)
 {
-	uvfio_tp_fini(&p->tp);
+	tp_fini(&p->tp);
 	if (p->peer >= 0)
 		close(p->peer);
 	p->peer = -1;
@@ -225,7 +225,7 @@ static unsigned recv_fds(int fd, void *buf, size_t len, int *fds,
 			 unsigned max)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * TP_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { buf, len };
@@ -261,12 +261,12 @@ static void wait_fd(int fd, short ev)
 }
 
 /* Receive until want messages arrived in total; returns the last result. */
-static int recv_until(struct uvfio_tp *tp, struct sink *s, unsigned want)
+static int recv_until(struct tp *tp, struct sink *s, unsigned want)
 {
 	int r = 0;
 	while (s->n < want) {
 		wait_fd(tp->fd, POLLIN);
-		r = uvfio_tp_recv(tp, sink_fn, s);
+		r = tp_recv(tp, sink_fn, s);
 		if (r < 0)
 			return r;
 	}
@@ -353,18 +353,18 @@ static void test_split_every_offset(void **state)
 		if (k)
 			write_all(p.peer, all, k);
 		unsigned c = complete_in(ends, 3, k);
-		int r = uvfio_tp_recv(&p.tp, sink_fn, s);
+		int r = tp_recv(&p.tp, sink_fn, s);
 		assert_int_equal(r, (int)c);
 		check_prefix(s, all, ends, c);
-		assert_int_equal(uvfio_tp_rx_pending(&p.tp),
+		assert_int_equal(tp_rx_pending(&p.tp),
 				 k - (c ? ends[c - 1] : 0));
 
 		if (k < total)
 			write_all(p.peer, all + k, total - k);
-		r = uvfio_tp_recv(&p.tp, sink_fn, s);
+		r = tp_recv(&p.tp, sink_fn, s);
 		assert_int_equal(r, (int)(3 - c));
 		check_prefix(s, all, ends, 3);
-		assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+		assert_int_equal(tp_rx_pending(&p.tp), 0);
 		assert_int_equal(p.tp.n_rx_msgs, 3);
 
 		sink_reset(s);
@@ -386,7 +386,7 @@ static void test_byte_by_byte(void **state)
 		write_all(p.peer, all + i, 1);
 		unsigned before = complete_in(ends, 3, i);
 		unsigned after = complete_in(ends, 3, i + 1);
-		int r = uvfio_tp_recv(&p.tp, sink_fn, s);
+		int r = tp_recv(&p.tp, sink_fn, s);
 		assert_int_equal(r, (int)(after - before));
 		check_prefix(s, all, ends, after);
 	}
@@ -418,10 +418,10 @@ static void test_batch_recv(void **state)
 	struct sink *s = sink_new();
 	struct pair p;
 
-	assert_true(total < UVFIO_TP_RX_INITIAL);
+	assert_true(total < TP_RX_INITIAL);
 	pair_open(&p);
 	write_all(p.peer, all, total);
-	int r = uvfio_tp_recv(&p.tp, sink_fn, s);
+	int r = tp_recv(&p.tp, sink_fn, s);
 	assert_int_equal(r, NBATCH);
 	assert_int_equal(s->n, NBATCH);
 	assert_true(p.tp.n_recvmsg <= 2);
@@ -445,16 +445,16 @@ static void test_batch_send(void **state)
 	pair_open(&p);
 	size_t start = 0;
 	for (unsigned i = 0; i < NBATCH; i++) {
-		assert_int_equal(uvfio_tp_send(&p.tp, all + start,
+		assert_int_equal(tp_send(&p.tp, all + start,
 					       ends[i] - start, NULL, 0),
 				 0);
 		start = ends[i];
 	}
 	assert_int_equal(p.tp.n_sendmsg, 0);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), total);
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), total);
+	assert_int_equal(tp_flush(&p.tp), 0);
 	assert_int_equal(p.tp.n_sendmsg, 1);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), 0);
 
 	read_all(p.peer, back, total);
 	assert_memory_equal(back, all, total);
@@ -552,7 +552,7 @@ static void test_big_recv(void **state)
 	unsigned calls = 0;
 	while (s->n < 1) {
 		wait_fd(p.tp.fd, POLLIN);
-		r = uvfio_tp_recv(&p.tp, sink_fn, s);
+		r = tp_recv(&p.tp, sink_fn, s);
 		assert_true(r >= 0);
 		assert_true(p.tp.rx_cap <= p.tp.max_msg_size);
 		calls++;
@@ -564,7 +564,7 @@ static void test_big_recv(void **state)
 	assert_true(calls > 1);
 	assert_int_equal(s->n, 1);
 	assert_got(&s->m[0], msg, len, 0);
-	assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+	assert_int_equal(tp_rx_pending(&p.tp), 0);
 
 	/* Idle again: the next small message must not keep 1 MiB around. */
 	uint8_t small[64];
@@ -573,7 +573,7 @@ static void test_big_recv(void **state)
 	r = recv_until(&p.tp, s, 2);
 	assert_true(r >= 0);
 	assert_got(&s->m[1], small, sl, 0);
-	assert_true(p.tp.rx_cap <= 4 * UVFIO_TP_RX_INITIAL);
+	assert_true(p.tp.rx_cap <= 4 * TP_RX_INITIAL);
 
 	pair_close(&p);
 	sink_free(s);
@@ -592,25 +592,25 @@ static void test_big_send(void **state)
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
 	small_sndbuf(p.tp.fd);
-	assert_int_equal(uvfio_tp_send(&p.tp, msg, len, NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, msg, len, NULL, 0), 0);
 	/* Nobody reads yet: the socket fills and the rest stays queued. */
-	assert_int_equal(uvfio_tp_flush(&p.tp), -EAGAIN);
-	size_t left = uvfio_tp_tx_pending(&p.tp);
+	assert_int_equal(tp_flush(&p.tp), -EAGAIN);
+	size_t left = tp_tx_pending(&p.tp);
 	assert_true(left > 0 && left < len);
-	assert_int_equal(uvfio_tp_flush(&p.tp), -EAGAIN);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), left);
+	assert_int_equal(tp_flush(&p.tp), -EAGAIN);
+	assert_int_equal(tp_tx_pending(&p.tp), left);
 
 	struct io_job j = { .fd = p.peer, .buf = back, .len = len };
 	assert_int_equal(pthread_create(&th, NULL, reader_main, &j), 0);
 	int r;
 	do {
 		wait_fd(p.tp.fd, POLLOUT);
-		r = uvfio_tp_flush(&p.tp);
+		r = tp_flush(&p.tp);
 		assert_true(r == 0 || r == -EAGAIN);
 	} while (r);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(j.err, 0);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), 0);
 	assert_memory_equal(back, msg, len);
 	assert_true(p.tp.n_sendmsg > 1);
 	/* A drained queue does not hold on to a 1 MiB buffer. */
@@ -634,7 +634,7 @@ static void test_fd_on_header_kept(void **state)
 	pair_open(&p);
 	s->keep = true;
 	send_fds(p.peer, msg, len, &efd, 1);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), 1);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), 1);
 	assert_got(&s->m[0], msg, len, 1);
 	assert_true(s->m[0].fds_open);
 	int fd = s->m[0].fds[0];
@@ -660,7 +660,7 @@ static void test_fd_on_header_closed(void **state)
 	pair_open(&p);
 	int before = tu_fd_count(0);
 	send_fds(p.peer, msg, len, &efd, 1);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), 1);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), 1);
 	assert_got(&s->m[0], msg, len, 1);
 	assert_true(s->m[0].fds_open);
 	assert_true(s->m[0].fds[0] != efd);
@@ -686,10 +686,10 @@ static void test_fd_on_body(void **state)
 	/* The header is consumed first, so the read carrying the fd starts
 	 * in the body; a read gluing both would be indistinguishable from a
 	 * correct peer. */
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), 0);
-	assert_int_equal(uvfio_tp_rx_pending(&p.tp), UVFIO_HDR_SIZE);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), 0);
+	assert_int_equal(tp_rx_pending(&p.tp), UVFIO_HDR_SIZE);
 	send_fds(p.peer, msg + UVFIO_HDR_SIZE, len - UVFIO_HDR_SIZE, &efd, 1);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), -EPROTO);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), -EPROTO);
 	assert_non_null(p.tp.why);
 	assert_non_null(strstr(p.tp.why, "body"));
 	assert_int_equal(s->n, 0);
@@ -703,11 +703,11 @@ static void too_many_fds(unsigned max_fds, unsigned nfds)
 {
 	uint8_t msg[32];
 	size_t len = mk_msg(msg, 7, UVFIO_CMD_DMA_MAP, 0, sizeof(msg));
-	int fds[UVFIO_TP_MAX_FDS + 1];
+	int fds[TP_MAX_FDS + 1];
 	struct sink *s = sink_new();
 	struct pair p;
 
-	assert_true(nfds <= UVFIO_TP_MAX_FDS + 1);
+	assert_true(nfds <= TP_MAX_FDS + 1);
 	fds[0] = new_eventfd();
 	for (unsigned i = 1; i < nfds; i++) {
 		fds[i] = dup(fds[0]);
@@ -717,7 +717,7 @@ static void too_many_fds(unsigned max_fds, unsigned nfds)
 	p.tp.max_fds = max_fds;
 	int before = tu_fd_count(0);
 	send_fds(p.peer, msg, len, fds, nfds);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), -EPROTO);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), -EPROTO);
 	assert_int_equal(s->n, 0);
 	assert_int_equal(tu_fd_count(0), before);
 	for (unsigned i = 0; i < nfds; i++)
@@ -735,7 +735,7 @@ static void test_fds_over_max(void **state)
 /* More than the transport's own control buffer holds (MSG_CTRUNC). */
 static void test_fds_over_hard_cap(void **state)
 {
-	too_many_fds(UVFIO_TP_MAX_FDS, UVFIO_TP_MAX_FDS + 1);
+	too_many_fds(TP_MAX_FDS, TP_MAX_FDS + 1);
 }
 
 static void test_fds_on_second_of_two(void **state)
@@ -752,7 +752,7 @@ static void test_fds_on_second_of_two(void **state)
 	write_all(p.peer, m1, l1);
 	send_fds(p.peer, m2, l2, &efd, 1);
 	/* Both are in the socket before the transport reads: one read. */
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), 2);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), 2);
 	assert_got(&s->m[0], m1, l1, 0);
 	assert_got(&s->m[1], m2, l2, 1);
 	assert_same_eventfd(efd, s->m[1].fds[0]);
@@ -769,9 +769,9 @@ static void test_fds_on_second_of_two(void **state)
  */
 static void test_fds_two_messages_across_reads(void **state)
 {
-	static uint8_t fill[UVFIO_TP_RX_INITIAL];
+	static uint8_t fill[TP_RX_INITIAL];
 	uint8_t b[32], c[16];
-	size_t nfill = UVFIO_TP_RX_INITIAL - 8, off = 0;
+	size_t nfill = TP_RX_INITIAL - 8, off = 0;
 	unsigned nf = 0;
 	while (off < nfill) {
 		off += mk_msg(fill + off, (uint16_t)(100 + nf), UVFIO_CMD_REGION_WRITE,
@@ -821,10 +821,10 @@ static void test_send_fds_raw(void **state)
 	struct pair p;
 
 	pair_open(&p);
-	assert_int_equal(uvfio_tp_send(&p.tp, m1, l1, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m2, l2, &efd, 1), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m3, l3, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_send(&p.tp, m1, l1, NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, m2, l2, &efd, 1), 0);
+	assert_int_equal(tp_send(&p.tp, m3, l3, NULL, 0), 0);
+	assert_int_equal(tp_flush(&p.tp), 0);
 	/* m1 | m2 alone, so no later message shares its segment | m3 */
 	assert_int_equal(p.tp.n_sendmsg, 3);
 	/* The transport sent duplicates: ours is untouched. */
@@ -855,7 +855,7 @@ static void test_fds_tp_to_tp(void **state)
 	int e1 = new_eventfd(), e2 = new_eventfd();
 	int fds2[2] = { e1, e2 };
 	struct sink *s = sink_new();
-	struct uvfio_tp b;
+	struct tp b;
 	struct pair p;
 
 	for (unsigned i = 0; i < 5; i++)
@@ -863,16 +863,16 @@ static void test_fds_tp_to_tp(void **state)
 			      24 + i * 4);
 	pair_open(&p);
 	set_nonblock(p.peer);
-	assert_int_equal(uvfio_tp_init(&b, p.peer), 0);
+	assert_int_equal(tp_init(&b, p.peer), 0);
 	p.peer = -1; /* b owns it now */
 	s->keep = true;
 
-	assert_int_equal(uvfio_tp_send(&p.tp, m[0], l[0], NULL, 0), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[1], l[1], &e1, 1), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[2], l[2], NULL, 0), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[3], l[3], fds2, 2), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[4], l[4], NULL, 0), 0);
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_send(&p.tp, m[0], l[0], NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, m[1], l[1], &e1, 1), 0);
+	assert_int_equal(tp_send(&p.tp, m[2], l[2], NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, m[3], l[3], fds2, 2), 0);
+	assert_int_equal(tp_send(&p.tp, m[4], l[4], NULL, 0), 0);
+	assert_int_equal(tp_flush(&p.tp), 0);
 
 	int r = recv_until(&b, s, 5);
 	assert_true(r >= 0);
@@ -889,7 +889,7 @@ static void test_fds_tp_to_tp(void **state)
 	close(s->m[3].fds[0]);
 	close(s->m[3].fds[1]);
 
-	uvfio_tp_fini(&b);
+	tp_fini(&b);
 	close(e1);
 	close(e2);
 	pair_close(&p);
@@ -908,7 +908,7 @@ static void test_fds_big_tp_to_tp(void **state)
 	size_t l[3];
 	int efd = new_eventfd(), e2 = new_eventfd();
 	struct sink *s = sink_new();
-	struct uvfio_tp b;
+	struct tp b;
 	struct pair p;
 
 	for (unsigned i = 0; i < 3; i++)
@@ -917,24 +917,24 @@ static void test_fds_big_tp_to_tp(void **state)
 	pair_open(&p);
 	small_sndbuf(p.tp.fd);
 	set_nonblock(p.peer);
-	assert_int_equal(uvfio_tp_init(&b, p.peer), 0);
+	assert_int_equal(tp_init(&b, p.peer), 0);
 	p.peer = -1;
 	b.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
 	s->keep = true;
 	int before = tu_fd_count(0);
 
-	assert_int_equal(uvfio_tp_send(&p.tp, m[0], l[0], NULL, 0), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, big, lbig, &efd, 1), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[1], l[1], NULL, 0), 0);
-	assert_int_equal(uvfio_tp_send(&p.tp, m[2], l[2], &e2, 1), 0);
+	assert_int_equal(tp_send(&p.tp, m[0], l[0], NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, big, lbig, &efd, 1), 0);
+	assert_int_equal(tp_send(&p.tp, m[1], l[1], NULL, 0), 0);
+	assert_int_equal(tp_send(&p.tp, m[2], l[2], &e2, 1), 0);
 	int fr = -EAGAIN, eagains = 0;
 	while (s->n < 4) {
 		if (fr == -EAGAIN) {
-			fr = uvfio_tp_flush(&p.tp);
+			fr = tp_flush(&p.tp);
 			assert_true(fr == 0 || fr == -EAGAIN);
 			eagains += fr == -EAGAIN;
 		}
-		int r = uvfio_tp_recv(&b, sink_fn, s);
+		int r = tp_recv(&b, sink_fn, s);
 		assert_true(r >= 0);
 	}
 	assert_int_equal(fr, 0);
@@ -949,7 +949,7 @@ static void test_fds_big_tp_to_tp(void **state)
 	close(s->m[3].fds[0]);
 	assert_int_equal(tu_fd_count(0), before);
 
-	uvfio_tp_fini(&b);
+	tp_fini(&b);
 	close(efd);
 	close(e2);
 	pair_close(&p);
@@ -960,12 +960,12 @@ static void test_fds_big_tp_to_tp(void **state)
 /* ---- 5. peer going away ---------------------------------------------------------- */
 
 /* EOF may take one more call to be seen after the last bytes. */
-static int recv_to_end(struct uvfio_tp *tp, struct sink *s)
+static int recv_to_end(struct tp *tp, struct sink *s)
 {
 	int r = 0;
 	for (int i = 0; i < 3 && r >= 0; i++) {
 		wait_fd(tp->fd, POLLIN);
-		r = uvfio_tp_recv(tp, sink_fn, s);
+		r = tp_recv(tp, sink_fn, s);
 	}
 	return r;
 }
@@ -1023,8 +1023,8 @@ static void test_flush_to_closed_peer(void **state)
 	close(p.peer);
 	p.peer = -1;
 	/* SIGPIPE is at its default here: raising it would kill the test. */
-	assert_int_equal(uvfio_tp_send(&p.tp, m, l, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_flush(&p.tp), -ECONNRESET);
+	assert_int_equal(tp_send(&p.tp, m, l, NULL, 0), 0);
+	assert_int_equal(tp_flush(&p.tp), -ECONNRESET);
 	assert_non_null(p.tp.why);
 	pair_close(&p);
 }
@@ -1046,7 +1046,7 @@ static void bad_header(uint32_t size, uint32_t flags, uint32_t max,
 	 * the bad header, no body: the error must not wait for one. */
 	raw_hdr(buf + l, 2, size, flags);
 	write_all(p.peer, buf, l + UVFIO_HDR_SIZE);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), want);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), want);
 	assert_non_null(p.tp.why);
 	assert_int_equal(s->n, 1);
 	assert_got(&s->m[0], buf, l, 0);
@@ -1091,35 +1091,35 @@ static void test_reserve_limits(void **state)
 
 	pair_open(&p);
 	p.tp.tx_limit = 1024;
-	assert_int_equal(uvfio_tp_send(&p.tp, m, l, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), 1000);
+	assert_int_equal(tp_send(&p.tp, m, l, NULL, 0), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), 1000);
 
 	/* Exactly at the limit is fine. */
-	uint8_t *q = uvfio_tp_reserve(&p.tp, 24);
+	uint8_t *q = tp_reserve(&p.tp, 24);
 	assert_non_null(q);
 	errno = 0;
-	assert_null(uvfio_tp_reserve(&p.tp, 16));
+	assert_null(tp_reserve(&p.tp, 16));
 	assert_int_equal(errno, EBUSY);
-	uvfio_tp_cancel(&p.tp);
+	tp_cancel(&p.tp);
 
 	errno = 0;
-	assert_null(uvfio_tp_reserve(&p.tp, 25));
+	assert_null(tp_reserve(&p.tp, 25));
 	assert_int_equal(errno, ENOBUFS);
-	assert_int_equal(uvfio_tp_send(&p.tp, m, 25, NULL, 0), -ENOBUFS);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), 1000);
+	assert_int_equal(tp_send(&p.tp, m, 25, NULL, 0), -ENOBUFS);
+	assert_int_equal(tp_tx_pending(&p.tp), 1000);
 	assert_true(p.tp.tx_cap <= 16384);
 
 	/* A short commit queues only what was committed. */
-	q = uvfio_tp_reserve(&p.tp, 24);
+	q = tp_reserve(&p.tp, 24);
 	assert_non_null(q);
 	assert_int_equal(uvfio_build_hdr(q, 2, UVFIO_CMD_DEVICE_RESET,
 					 UVFIO_F_TYPE_REPLY, 16),
 			 16);
-	assert_int_equal(uvfio_tp_commit(&p.tp, 16, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), 1016);
-	assert_int_equal(uvfio_tp_commit(&p.tp, 16, NULL, 0), -EINVAL);
+	assert_int_equal(tp_commit(&p.tp, 16, NULL, 0), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), 1016);
+	assert_int_equal(tp_commit(&p.tp, 16, NULL, 0), -EINVAL);
 
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_flush(&p.tp), 0);
 	read_all(p.peer, back, l);
 	assert_memory_equal(back, m, l);
 	read_all(p.peer, back, 16);
@@ -1130,12 +1130,12 @@ static void test_reserve_limits(void **state)
 	assert_int_equal(h.msg_size, 16);
 
 	/* Drained: room again. */
-	assert_non_null(uvfio_tp_reserve(&p.tp, 1024));
-	uvfio_tp_cancel(&p.tp);
+	assert_non_null(tp_reserve(&p.tp, 1024));
+	tp_cancel(&p.tp);
 	/* msg_size is 32 bits, whatever the queue holds. */
 	if (SIZE_MAX > UINT32_MAX) {
 		errno = 0;
-		assert_null(uvfio_tp_reserve(&p.tp, (size_t)UINT32_MAX + 1));
+		assert_null(tp_reserve(&p.tp, (size_t)UINT32_MAX + 1));
 		assert_int_equal(errno, EMSGSIZE);
 	}
 	pair_close(&p);
@@ -1153,15 +1153,15 @@ static void test_flush_during_reservation(void **state)
 	struct pair p;
 
 	pair_open(&p);
-	assert_int_equal(uvfio_tp_send(&p.tp, m1, l1, NULL, 0), 0);
-	uint8_t *q = uvfio_tp_reserve(&p.tp, l2);
+	assert_int_equal(tp_send(&p.tp, m1, l1, NULL, 0), 0);
+	uint8_t *q = tp_reserve(&p.tp, l2);
 	assert_non_null(q);
 	memcpy(q, m2, 20);
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_flush(&p.tp), 0);
 	memcpy(q + 20, m2 + 20, l2 - 20);
-	assert_int_equal(uvfio_tp_commit(&p.tp, l2, NULL, 0), 0);
-	assert_int_equal(uvfio_tp_tx_pending(&p.tp), l2);
-	assert_int_equal(uvfio_tp_flush(&p.tp), 0);
+	assert_int_equal(tp_commit(&p.tp, l2, NULL, 0), 0);
+	assert_int_equal(tp_tx_pending(&p.tp), l2);
+	assert_int_equal(tp_flush(&p.tp), 0);
 
 	read_all(p.peer, back, l1);
 	assert_memory_equal(back, m1, l1);
@@ -1183,7 +1183,7 @@ static size_t flood_size(uint32_t seq)
 	return UVFIO_HDR_SIZE + (seq * 37u) % 1009u;
 }
 
-static int flood_fn(void *opaque, struct uvfio_tp_msg *m)
+static int flood_fn(void *opaque, struct tp_msg *m)
 {
 	struct flood *f = opaque;
 	struct uvfio_hdr h;
@@ -1225,7 +1225,7 @@ static void test_rx_bounded_flood(void **state)
 	size_t max_cap = 0;
 	while (f.bytes < total) {
 		wait_fd(p.tp.fd, POLLIN);
-		int r = uvfio_tp_recv(&p.tp, flood_fn, &f);
+		int r = tp_recv(&p.tp, flood_fn, &f);
 		assert_int_equal(f.bad, 0);
 		assert_true(r >= 0);
 		if (p.tp.rx_cap > max_cap)
@@ -1259,7 +1259,7 @@ static void test_callback_error_stops(void **state)
 	s->fail_at = 2;
 	s->fail_err = -ENOTRECOVERABLE;
 	write_all(p.peer, all, off);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), -ENOTRECOVERABLE);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), -ENOTRECOVERABLE);
 	assert_int_equal(s->n, 2);
 	assert_got(&s->m[0], all, 32, 0);
 	assert_got(&s->m[1], all + 32, 32, 0);
@@ -1285,7 +1285,7 @@ static void test_callback_error_closes_fds(void **state)
 	write_all(p.peer, m1, l1);
 	send_fds(p.peer, m2, l2, &efd, 1);
 	write_all(p.peer, m3, l3);
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, s), -EIO);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, s), -EIO);
 	assert_int_equal(s->n, 2);
 	assert_got(&s->m[1], m2, l2, 1);
 	assert_true(s->m[1].fds_open);
@@ -1303,12 +1303,12 @@ struct pauser {
 	unsigned offered;
 };
 
-static int pause_fn(void *opaque, struct uvfio_tp_msg *m)
+static int pause_fn(void *opaque, struct tp_msg *m)
 {
 	struct pauser *p = opaque;
 	p->offered++;
 	if (p->pause)
-		return UVFIO_TP_PAUSE;
+		return TP_PAUSE;
 	return sink_fn(p->sink, m);
 }
 
@@ -1332,24 +1332,24 @@ static void test_pause_keeps_message_and_fds(void **state)
 
 	/* a is delivered, then the consumer pauses on b. */
 	pz.sink->fail_at = 0;
-	assert_int_equal(uvfio_tp_recv(&p.tp, sink_fn, pz.sink), 2);
+	assert_int_equal(tp_recv(&p.tp, sink_fn, pz.sink), 2);
 	sink_reset(pz.sink);
 	write_all(p.peer, a, sizeof(a));
 	send_fds(p.peer, b, sizeof(b), &efd, 1);
 	pz.pause = true;
-	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 0);
+	assert_int_equal(tp_recv(&p.tp, pause_fn, &pz), 0);
 	assert_true(p.tp.rx_paused);
 	assert_int_equal(pz.offered, 1);
 	/* While paused nothing more is read. */
 	write_all(p.peer, c, sizeof(c));
 	uint64_t reads = p.tp.n_recvmsg;
-	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 0);
+	assert_int_equal(tp_recv(&p.tp, pause_fn, &pz), 0);
 	assert_int_equal(p.tp.n_recvmsg, reads);
 	assert_int_equal(tu_fd_count(0), base + 1); /* b's fd, held */
 
 	pz.pause = false;
 	pz.sink->keep = false;
-	assert_int_equal(uvfio_tp_recv(&p.tp, pause_fn, &pz), 3);
+	assert_int_equal(tp_recv(&p.tp, pause_fn, &pz), 3);
 	assert_false(p.tp.rx_paused);
 	assert_int_equal(pz.sink->n, 3);
 	assert_int_equal(pz.sink->m[0].nfds, 0);
@@ -1367,37 +1367,37 @@ static void test_pause_keeps_message_and_fds(void **state)
 /* ---- 5. bodies sent and received in place ------------------------------------ */
 
 /* Flush one transport into another until `want` messages arrived. */
-static void pump_pair(struct uvfio_tp *tx, struct uvfio_tp *rx, struct sink *s,
+static void pump_pair(struct tp *tx, struct tp *rx, struct sink *s,
 		      unsigned want, void (*between)(void *), void *arg)
 {
 	for (int i = 0; i < 100000 && s->n < want; i++) {
-		int r = uvfio_tp_flush(tx);
+		int r = tp_flush(tx);
 		assert_true(r == 0 || r == -EAGAIN);
 		if (between)
 			between(arg);
-		assert_true(uvfio_tp_recv(rx, sink_fn, s) >= 0);
+		assert_true(tp_recv(rx, sink_fn, s) >= 0);
 	}
 	assert_int_equal(s->n, want);
 }
 
-static void tp_pair(struct uvfio_tp *a, struct uvfio_tp *b)
+static void tp_pair(struct tp *a, struct tp *b)
 {
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 			 0);
 	set_nonblock(sv[0]);
 	set_nonblock(sv[1]);
-	uvfio_tp_init(a, sv[0]);
-	uvfio_tp_init(b, sv[1]);
+	tp_init(a, sv[0]);
+	tp_init(b, sv[1]);
 	b->max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
 	small_sndbuf(sv[0]);
 }
 
 /* Header and region_rw prefix of a REGION_WRITE whose data is elsewhere. */
-static void *reserve_prefix(struct uvfio_tp *tp, uint16_t id, size_t data)
+static void *reserve_prefix(struct tp *tp, uint16_t id, size_t data)
 {
 	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
-	uint8_t *p = uvfio_tp_reserve(tp, pre);
+	uint8_t *p = tp_reserve(tp, pre);
 	assert_non_null(p);
 	struct uvfio_region_rw rw = { .offset = 0, .region = 2,
 				      .count = (uint32_t)data };
@@ -1430,7 +1430,7 @@ static void touch_last(void *arg)
 static void test_ext_send_tail(void **state)
 {
 	(void)state;
-	struct uvfio_tp tx, rx;
+	struct tp tx, rx;
 	struct sink *s = sink_new();
 	const enum uvfio_dma_layout q = UVFIO_DMA_LAYOUT_QEMU;
 	const size_t off = uvfio_dma_data_offset(q);
@@ -1441,19 +1441,19 @@ static void test_ext_send_tail(void **state)
 		data[i] = pat(9, i);
 	tp_pair(&tx, &rx);
 
-	uint8_t *p = uvfio_tp_reserve(&tx, off + tail);
+	uint8_t *p = tp_reserve(&tx, off + tail);
 	assert_non_null(p);
 	assert_int_equal(uvfio_build_dma_write_head(p, off + tail, q, 5, 0x1000,
 						    BIG),
 			 (ssize_t)(off + tail));
-	assert_int_equal(uvfio_tp_commit_ext_tail(&tx, off + tail, data, BIG,
+	assert_int_equal(tp_commit_ext_tail(&tx, off + tail, data, BIG,
 						  tail, data),
 			 0);
 	size_t sl = mk_msg(small, 6, UVFIO_CMD_REGION_READ, 0, sizeof(small));
-	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+	assert_int_equal(tp_send(&tx, small, sl, NULL, 0), 0);
 	s->keep = true;
 	pump_pair(&tx, &rx, s, 2, NULL, NULL);
-	assert_false(uvfio_tp_ext_busy(&tx, NULL));
+	assert_false(tp_ext_busy(&tx, NULL));
 
 	assert_int_equal(s->m[0].size, uvfio_dma_data_msg_size(q, BIG));
 	assert_memory_equal(s->m[0].buf + off, data, BIG);
@@ -1462,19 +1462,19 @@ static void test_ext_send_tail(void **state)
 	assert_got(&s->m[1], small, sl, 0);
 
 	/* A tail that leaves no room for a header is refused. */
-	p = uvfio_tp_reserve(&tx, 20);
+	p = tp_reserve(&tx, 20);
 	assert_non_null(p);
-	assert_int_equal(uvfio_tp_commit_ext_tail(&tx, 20, data, BIG, 8, data),
+	assert_int_equal(tp_commit_ext_tail(&tx, 20, data, BIG, 8, data),
 			 -EINVAL);
 	sink_free(s);
-	uvfio_tp_fini(&tx);
-	uvfio_tp_fini(&rx);
+	tp_fini(&tx);
+	tp_fini(&rx);
 	free(data);
 }
 
 static void test_ext_send(void **state)
 {
-	struct uvfio_tp tx, rx;
+	struct tp tx, rx;
 	struct sink *s = sink_new();
 	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
 	uint8_t *data = malloc(BIG), small[64], small2[48];
@@ -1487,21 +1487,21 @@ static void test_ext_send(void **state)
 	/* A buffered message, one with its body in place, one carrying an
 	 * fd right behind it, and a last buffered one. */
 	size_t sl = mk_msg(small, 1, UVFIO_CMD_REGION_READ, 0, sizeof(small));
-	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+	assert_int_equal(tp_send(&tx, small, sl, NULL, 0), 0);
 	reserve_prefix(&tx, 2, BIG);
-	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
-	assert_true(uvfio_tp_ext_busy(&tx, data));
-	assert_int_equal(uvfio_tp_tx_pending(&tx), sl + pre + BIG);
+	assert_int_equal(tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_true(tp_ext_busy(&tx, data));
+	assert_int_equal(tp_tx_pending(&tx), sl + pre + BIG);
 	int efd = new_eventfd();
 	size_t sl2 = mk_msg(small2, 3, UVFIO_CMD_DMA_MAP, 0, sizeof(small2));
-	assert_int_equal(uvfio_tp_send(&tx, small2, sl2, &efd, 1), 0);
-	assert_int_equal(uvfio_tp_send(&tx, small, sl, NULL, 0), 0);
+	assert_int_equal(tp_send(&tx, small2, sl2, &efd, 1), 0);
+	assert_int_equal(tp_send(&tx, small, sl, NULL, 0), 0);
 
 	struct ext_ctx x = { data, false };
 	s->keep = true;
 	pump_pair(&tx, &rx, s, 4, touch_last, &x);
-	assert_false(uvfio_tp_ext_busy(&tx, NULL));
-	assert_int_equal(uvfio_tp_tx_pending(&tx), 0);
+	assert_false(tp_ext_busy(&tx, NULL));
+	assert_int_equal(tp_tx_pending(&tx), 0);
 	assert_int_equal(tx.n_tx_ext, 1);
 
 	assert_got(&s->m[0], small, sl, 0);
@@ -1518,15 +1518,15 @@ static void test_ext_send(void **state)
 	close(s->m[2].fds[0]);
 	close(efd);
 	sink_free(s);
-	uvfio_tp_fini(&rx);
-	uvfio_tp_fini(&tx);
+	tp_fini(&rx);
+	tp_fini(&tx);
 	assert_int_equal(tu_fd_count(0), before - 2);
 	free(data);
 }
 
 static void test_ext_detach(void **state)
 {
-	struct uvfio_tp tx, rx;
+	struct tp tx, rx;
 	struct sink *s = sink_new();
 	const size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw);
 	uint8_t *data = malloc(BIG);
@@ -1535,12 +1535,12 @@ static void test_ext_detach(void **state)
 		data[i] = pat(6, i);
 	tp_pair(&tx, &rx);
 	reserve_prefix(&tx, 7, BIG);
-	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
-	assert_int_equal(uvfio_tp_flush(&tx), -EAGAIN); /* partly sent */
-	assert_true(uvfio_tp_ext_busy(&tx, data));
-	assert_false(uvfio_tp_ext_busy(&tx, s)); /* another owner's */
-	assert_int_equal(uvfio_tp_ext_detach(&tx, data), 0);
-	assert_false(uvfio_tp_ext_busy(&tx, data));
+	assert_int_equal(tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_int_equal(tp_flush(&tx), -EAGAIN); /* partly sent */
+	assert_true(tp_ext_busy(&tx, data));
+	assert_false(tp_ext_busy(&tx, s)); /* another owner's */
+	assert_int_equal(tp_ext_detach(&tx, data), 0);
+	assert_false(tp_ext_busy(&tx, data));
 	/* The owner may now reuse or free its memory. */
 	memset(data, 0xee, BIG);
 	pump_pair(&tx, &rx, s, 1, NULL, NULL);
@@ -1549,12 +1549,12 @@ static void test_ext_detach(void **state)
 			fail_msg("byte %zu differs after detach", i);
 	/* A fini with a body still queued frees its copy (ASan checks). */
 	reserve_prefix(&tx, 8, BIG);
-	assert_int_equal(uvfio_tp_commit_ext(&tx, pre, data, BIG, data), 0);
-	assert_int_equal(uvfio_tp_flush(&tx), -EAGAIN);
-	assert_int_equal(uvfio_tp_ext_detach(&tx, NULL), 0);
+	assert_int_equal(tp_commit_ext(&tx, pre, data, BIG, data), 0);
+	assert_int_equal(tp_flush(&tx), -EAGAIN);
+	assert_int_equal(tp_ext_detach(&tx, NULL), 0);
 	sink_free(s);
-	uvfio_tp_fini(&rx);
-	uvfio_tp_fini(&tx);
+	tp_fini(&rx);
+	tp_fini(&tx);
 	free(data);
 }
 
@@ -1585,7 +1585,7 @@ struct direct_ctx {
 	struct sink s;
 };
 
-static int direct_deliver(void *opaque, struct uvfio_tp_msg *m)
+static int direct_deliver(void *opaque, struct tp_msg *m)
 {
 	struct direct_ctx *x = opaque;
 	return sink_fn(&x->s, m);
@@ -1618,16 +1618,16 @@ static void test_direct_recv(void **state)
 	pthread_t th;
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
-	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	tp_set_sink(&p.tp, direct_sink_fn);
 	small_sndbuf(p.peer);
 	struct io_job j = { .fd = p.peer, .buf = all, .len = len + sl,
 			    .chunk = 65537 };
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
 	while (x->s.n < 2) {
 		wait_fd(p.tp.fd, POLLIN);
-		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+		assert_true(tp_recv(&p.tp, direct_deliver, x) >= 0);
 		/* The body never passes through the receive buffer. */
-		assert_true(p.tp.rx_cap < 4 * UVFIO_TP_RX_INITIAL);
+		assert_true(p.tp.rx_cap < 4 * TP_RX_INITIAL);
 	}
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(j.err, 0);
@@ -1641,7 +1641,7 @@ static void test_direct_recv(void **state)
 	assert_false(x->s.m[1].is_direct);
 	assert_got(&x->s.m[1], small, sl, 0);
 	assert_int_equal(p.tp.n_rx_direct, 1);
-	assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+	assert_int_equal(tp_rx_pending(&p.tp), 0);
 
 	pair_close(&p);
 	sink_reset(&x->s);
@@ -1665,15 +1665,15 @@ static void test_direct_cancel(void **state)
 	struct pair p;
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
-	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	tp_set_sink(&p.tp, direct_sink_fn);
 
 	const size_t half = pre + 4096;
 	write_all(p.peer, msg, half);
-	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), 0);
+	assert_int_equal(tp_recv(&p.tp, direct_deliver, x), 0);
 	assert_memory_equal(x->ds.dst, msg + pre, 4096);
 	/* Other memory: nothing happens. */
-	assert_false(uvfio_tp_direct_cancel(&p.tp, msg, len));
-	assert_true(uvfio_tp_direct_cancel(&p.tp, x->ds.dst + 100, 1));
+	assert_false(tp_direct_cancel(&p.tp, msg, len));
+	assert_true(tp_direct_cancel(&p.tp, x->ds.dst + 100, 1));
 	memset(x->ds.dst, 0, BIG);
 	/* The rest is read and dropped; the stream stays in step. */
 	struct io_job j = { .fd = p.peer, .buf = msg + half,
@@ -1682,13 +1682,13 @@ static void test_direct_cancel(void **state)
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
 	while (x->s.n < 1) {
 		wait_fd(p.tp.fd, POLLIN);
-		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+		assert_true(tp_recv(&p.tp, direct_deliver, x) >= 0);
 	}
 	assert_int_equal(pthread_join(th, NULL), 0);
 	write_all(p.peer, small, sl);
 	while (x->s.n < 2) {
 		wait_fd(p.tp.fd, POLLIN);
-		assert_true(uvfio_tp_recv(&p.tp, direct_deliver, x) >= 0);
+		assert_true(tp_recv(&p.tp, direct_deliver, x) >= 0);
 	}
 	assert_true(x->s.m[0].is_direct);
 	assert_null(x->s.m[0].direct);
@@ -1718,14 +1718,14 @@ static void test_direct_fds_on_body(void **state)
 	struct pair p;
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
-	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	tp_set_sink(&p.tp, direct_sink_fn);
 	int before = tu_fd_count(0);
 	write_all(p.peer, msg, pre + 100);
-	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), 0);
+	assert_int_equal(tp_recv(&p.tp, direct_deliver, x), 0);
 	int efd = new_eventfd();
 	send_fds(p.peer, msg + pre + 100, 100, &efd, 1);
 	close(efd);
-	assert_int_equal(uvfio_tp_recv(&p.tp, direct_deliver, x), -EPROTO);
+	assert_int_equal(tp_recv(&p.tp, direct_deliver, x), -EPROTO);
 	assert_non_null(p.tp.why);
 	assert_int_equal(x->s.n, 0);
 	assert_int_equal(tu_fd_count(0), before);
@@ -1737,14 +1737,14 @@ static void test_direct_fds_on_body(void **state)
 
 /* A handler may unstash behind a message received in place, as behind
  * any other: what it put back is delivered next, in order. */
-static struct uvfio_tp_stash *unstash_src;
-static struct uvfio_tp *unstash_tp;
+static struct tp_stash *unstash_src;
+static struct tp *unstash_tp;
 
-static int unstash_deliver(void *opaque, struct uvfio_tp_msg *m)
+static int unstash_deliver(void *opaque, struct tp_msg *m)
 {
 	struct direct_ctx *x = opaque;
 	if (m->is_direct)
-		assert_int_equal(uvfio_tp_unstash(unstash_tp, unstash_src), 0);
+		assert_int_equal(tp_unstash(unstash_tp, unstash_src), 0);
 	return sink_fn(&x->s, m);
 }
 
@@ -1754,12 +1754,12 @@ static void test_direct_unstash(void **state)
 	size_t len = big_msg(&msg, 0x45);
 	uint8_t small[64];
 	size_t sl = mk_msg(small, 11, UVFIO_CMD_REGION_READ, 0, sizeof(small));
-	struct uvfio_tp_stash st = { 0 };
+	struct tp_stash st = { 0 };
 	int efd = new_eventfd();
 	int fds[1] = { efd };
-	struct uvfio_tp_msg sm = { .buf = small, .size = (uint32_t)sl,
+	struct tp_msg sm = { .buf = small, .size = (uint32_t)sl,
 				   .fds = fds, .nfds = 1 };
-	assert_int_equal(uvfio_tp_stash_msg(&st, &sm), 0);
+	assert_int_equal(tp_stash_msg(&st, &sm), 0);
 	assert_int_equal(fds[0], -1); /* the stash holds it now */
 	struct direct_ctx *x = calloc(1, sizeof(*x));
 	assert_non_null(x);
@@ -1768,7 +1768,7 @@ static void test_direct_unstash(void **state)
 	struct pair p;
 	pair_open(&p);
 	p.tp.max_msg_size = 2 * UVFIO_HDR_SIZE + BIG + 4096;
-	uvfio_tp_set_sink(&p.tp, direct_sink_fn);
+	tp_set_sink(&p.tp, direct_sink_fn);
 	unstash_src = &st;
 	unstash_tp = &p.tp;
 	struct io_job j = { .fd = p.peer, .buf = msg, .len = len,
@@ -1777,16 +1777,16 @@ static void test_direct_unstash(void **state)
 	assert_int_equal(pthread_create(&th, NULL, writer_main, &j), 0);
 	for (int i = 0; i < 100000 && x->s.n < 2; i++) {
 		wait_fd(p.tp.fd, POLLIN);
-		assert_true(uvfio_tp_recv(&p.tp, unstash_deliver, x) >= 0);
+		assert_true(tp_recv(&p.tp, unstash_deliver, x) >= 0);
 	}
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(x->s.n, 2);
 	assert_true(x->s.m[0].is_direct);
 	assert_memory_equal(x->ds.dst, msg + len - BIG, BIG);
 	assert_got(&x->s.m[1], small, sl, 1);
-	assert_int_equal(uvfio_tp_rx_pending(&p.tp), 0);
+	assert_int_equal(tp_rx_pending(&p.tp), 0);
 	pair_close(&p);
-	uvfio_tp_stash_free(&st);
+	tp_stash_free(&st);
 	sink_reset(&x->s);
 	free(x->ds.dst);
 	free(x);

@@ -64,7 +64,7 @@ struct ptable {
 };
 
 struct side {
-	struct uvfio_tp tp;
+	struct tp tp;
 	enum dir from; /* direction of what is read from this side */
 };
 
@@ -1022,21 +1022,21 @@ struct deliver_ctx {
 	struct side *src;
 };
 
-static int on_msg(void *opaque, struct uvfio_tp_msg *m)
+static int on_msg(void *opaque, struct tp_msg *m)
 {
 	struct deliver_ctx *c = opaque;
 	struct session *s = c->s;
 	struct side *dst = other(s, c->src);
 	enum dir d = c->src->from;
-	size_t pend = uvfio_tp_tx_pending(&dst->tp);
+	size_t pend = tp_tx_pending(&dst->tp);
 	struct uvfio_hdr h;
 
 	/* Back-pressure: leave the message where it is until the other
 	 * side drains, so a stalled peer cannot make the proxy grow. */
-	if (m->nfds && dst->tp.txq_len == UVFIO_TP_TX_FD_MSGS)
-		return UVFIO_TP_PAUSE;
+	if (m->nfds && dst->tp.txq_len == TP_TX_FD_MSGS)
+		return TP_PAUSE;
 	if (pend && pend + m->size > dst->tp.tx_limit)
-		return UVFIO_TP_PAUSE;
+		return TP_PAUSE;
 
 	uint64_t t = now_ns();
 	const uint8_t *buf = m->buf;
@@ -1064,7 +1064,7 @@ static int on_msg(void *opaque, struct uvfio_tp_msg *m)
 		c->src->tp.why = s->cut_why;
 		return -EPROTO;
 	}
-	r = uvfio_tp_send(&dst->tp, buf, len, m->fds, m->nfds);
+	r = tp_send(&dst->tp, buf, len, m->fds, m->nfds);
 	free(rewritten);
 	if (r) {
 		c->src->tp.why = "cannot queue the message for the other side";
@@ -1087,11 +1087,11 @@ static void session_end(struct session *s, const char *fmt, ...)
 	/* What one side said before leaving still reaches the other, if
 	 * its socket has room now. */
 	if (!s->cut_why) {
-		uvfio_tp_flush(&s->cl.tp);
-		uvfio_tp_flush(&s->sv.tp);
+		tp_flush(&s->cl.tp);
+		tp_flush(&s->sv.tp);
 	}
-	uvfio_tp_fini(&s->cl.tp);
-	uvfio_tp_fini(&s->sv.tp);
+	tp_fini(&s->cl.tp);
+	tp_fini(&s->sv.tp);
 	ptable_free(&s->pend[0]);
 	ptable_free(&s->pend[1]);
 	s->active = false;
@@ -1139,10 +1139,10 @@ static void session_begin(struct session *s, int cfd, const sigset_t *waitmask)
 		close(cfd);
 		return;
 	}
-	uvfio_tp_init(&s->cl.tp, cfd);
-	uvfio_tp_init(&s->sv.tp, sfd);
+	tp_init(&s->cl.tp, cfd);
+	tp_init(&s->sv.tp, sfd);
 	for (int i = 0; i < 2; i++) {
-		struct uvfio_tp *tp = i ? &s->sv.tp : &s->cl.tp;
+		struct tp *tp = i ? &s->sv.tp : &s->cl.tp;
 		tp->max_msg_size = TRACE_MAX_MSG;
 		tp->max_fds = TRACE_MAX_FDS;
 	}
@@ -1161,8 +1161,8 @@ static bool pump(struct session *s, struct side *x)
 {
 	struct deliver_ctx c = { s, x };
 	struct side *y = other(s, x);
-	int r = uvfio_tp_recv(&x->tp, on_msg, &c);
-	int f = uvfio_tp_flush(&y->tp);
+	int r = tp_recv(&x->tp, on_msg, &c);
+	int f = tp_flush(&y->tp);
 	const char *who = x == &s->cl ? "client" : "server";
 
 	if (r == -ECONNRESET) {
@@ -1201,7 +1201,7 @@ static bool pump(struct session *s, struct side *x)
 /* x became writable (or closed). */
 static bool drain(struct session *s, struct side *x)
 {
-	int f = uvfio_tp_flush(&x->tp);
+	int f = tp_flush(&x->tp);
 	struct side *y = other(s, x);
 	if (f < 0 && f != -EAGAIN) {
 		session_end(s, "%s closed the connection (%s); closed the %s",
@@ -1218,7 +1218,7 @@ static bool drain(struct session *s, struct side *x)
 
 static void set_pollfd(struct pollfd *p, struct side *x)
 {
-	bool tx = uvfio_tp_tx_pending(&x->tp) > 0;
+	bool tx = tp_tx_pending(&x->tp) > 0;
 	p->events = (short)((x->tp.rx_paused ? 0 : POLLIN) | (tx ? POLLOUT : 0));
 	/* Paused with nothing to write: a hang-up must not spin the loop;
 	 * the other side's POLLOUT resumes it. */
@@ -1343,7 +1343,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int lfd = uvfio_sock_listen(o.listen);
+	int lfd = usock_listen(o.listen);
 	if (lfd < 0) {
 		fprintf(stderr, "uvfio-trace: cannot listen on %s: %s\n",
 			o.listen, lfd == -EEXIST ? "a file that is not a socket "
@@ -1386,7 +1386,7 @@ int main(int argc, char **argv)
 		struct side *sides[2] = { &s.cl, &s.sv };
 		for (int i = 0; i < 2 && s.active; i++) {
 			short ev = pf[i].revents;
-			bool tx = uvfio_tp_tx_pending(&sides[i]->tp) > 0;
+			bool tx = tp_tx_pending(&sides[i]->tp) > 0;
 			if ((ev & POLLOUT || (tx && ev & (POLLHUP | POLLERR))) &&
 			    !drain(&s, sides[i]))
 				break;

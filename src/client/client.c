@@ -32,6 +32,7 @@
 #include <uvfio/codec.h>
 
 #include "priv.h"
+#include "util/util.h"
 #include "transport/sock.h"
 
 int uvfio_client_create(struct uvfio_client **cp)
@@ -45,7 +46,7 @@ int uvfio_client_create(struct uvfio_client **cp)
 	pthread_mutex_init(&c->lock, &a);
 	pthread_mutexattr_destroy(&a);
 	pthread_cond_init(&c->wake, NULL);
-	uvfio_logger_init(&c->log, "client");
+	ulogger_init(&c->log, "client");
 	c->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
 	c->tp.fd = -1;
 	c->twin.fd = -1;
@@ -89,13 +90,6 @@ void uvfio_client_set_timeout(struct uvfio_client *c, unsigned timeout_ms)
 	LOCK(c);
 	c->timeout_ms = timeout_ms;
 	UNLOCK(c);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Make the reader's poll() return (lock held). */
@@ -158,9 +152,9 @@ static void teardown(struct uvfio_client *c, int err)
 	if (c->has_twin)
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->twin.fd, NULL);
 	c->ev_main = c->ev_twin = 0;
-	uvfio_tp_fini(&c->tp);
+	tp_fini(&c->tp);
 	if (c->has_twin)
-		uvfio_tp_fini(&c->twin);
+		tp_fini(&c->twin);
 	c->has_twin = false;
 	c->tp.fd = -1;
 	c->twin.fd = -1;
@@ -193,7 +187,7 @@ void uvfio_client_destroy(struct uvfio_client *c)
 
 static void conn_fail(struct uvfio_client *c, int err, const char *why)
 {
-	uvfio_err(&c->log, "connection failed: %s", why ? why : strerror(-err));
+	ulog_err(&c->log, "connection failed: %s", why ? why : strerror(-err));
 	teardown(c, err);
 }
 
@@ -213,7 +207,7 @@ struct rw_out {
 
 
 /*
- * Direct-receive sinks (uvfio_tp_set_sink): a large REGION_READ reply goes
+ * Direct-receive sinks (tp_set_sink): a large REGION_READ reply goes
  * straight into the caller's buffer, a large DMA_WRITE into its window.
  */
 static void *main_sink(void *opaque, const uint8_t *msg, size_t have,
@@ -242,7 +236,7 @@ static void *twin_sink(void *opaque, const uint8_t *msg, size_t have,
 	return cli_dma_sink(opaque, msg, have, skip);
 }
 
-static int deliver(void *opaque, struct uvfio_tp_msg *m)
+static int deliver(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_client *c = opaque;
 	struct uvfio_hdr h;
@@ -275,7 +269,7 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	}
 	int r = uvfio_parse_reply(m->buf, m->size, m->nfds, &p->exp, &v);
 	if (r) {
-		uvfio_err(&c->log, "bad reply to %s (id %u): %s",
+		ulog_err(&c->log, "bad reply to %s (id %u): %s",
 			  uvfio_cmd_name(p->exp.cmd), p->exp.msg_id, v.why);
 		c->tp.why = "server sent a malformed reply";
 		return r;
@@ -288,7 +282,7 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	return 0;
 }
 
-static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
+static int deliver_twin(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_client *c = opaque;
 	struct uvfio_hdr h;
@@ -302,9 +296,9 @@ static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
 }
 
 /* Keep the poll fd's interest in line with what is queued to send. */
-static void arm_one(struct uvfio_client *c, struct uvfio_tp *tp, uint32_t *ev)
+static void arm_one(struct uvfio_client *c, struct tp *tp, uint32_t *ev)
 {
-	uint32_t want = EPOLLIN | (uvfio_tp_tx_pending(tp) ? EPOLLOUT : 0);
+	uint32_t want = EPOLLIN | (tp_tx_pending(tp) ? EPOLLOUT : 0);
 	if (want == *ev)
 		return;
 	struct epoll_event e = { .events = want };
@@ -327,14 +321,14 @@ static int pump(struct uvfio_client *c)
 	if (!c->connected)
 		return -ENOTCONN;
 	c->in_deliver = true;
-	int r = uvfio_tp_recv(&c->tp, deliver, c);
+	int r = tp_recv(&c->tp, deliver, c);
 	if (r >= 0 && c->connected && c->has_twin)
-		r = uvfio_tp_recv(&c->twin, deliver_twin, c);
+		r = tp_recv(&c->twin, deliver_twin, c);
 	c->in_deliver = false;
 	if (r >= 0 && c->connected)
-		r = uvfio_tp_flush(&c->tp);
+		r = tp_flush(&c->tp);
 	if ((r >= 0 || r == -EAGAIN) && c->connected && c->has_twin) {
-		int r2 = uvfio_tp_flush(&c->twin);
+		int r2 = tp_flush(&c->twin);
 		if (r2 < 0 && r2 != -EAGAIN)
 			r = r2;
 	}
@@ -343,7 +337,7 @@ static int pump(struct uvfio_client *c)
 	if (!c->connected)
 		return -ENOTCONN;
 	if (r < 0) {
-		struct uvfio_tp *bad = c->twin.why ? &c->twin : &c->tp;
+		struct tp *bad = c->twin.why ? &c->twin : &c->tp;
 		conn_fail(c, r, bad->why);
 		return r;
 	}
@@ -351,8 +345,8 @@ static int pump(struct uvfio_client *c)
 	/* The oldest request has the earliest deadline. */
 	if (c->q_len) {
 		struct pending *p = c->q[c->q_head];
-		if (p->deadline && now_ms() >= p->deadline) {
-			uvfio_err(&c->log, "%s (id %u): no reply within %u ms",
+		if (p->deadline && util_now_ms() >= p->deadline) {
+			ulog_err(&c->log, "%s (id %u): no reply within %u ms",
 				  uvfio_cmd_name(p->exp.cmd), p->exp.msg_id,
 				  c->timeout_ms);
 			conn_fail(c, -ETIMEDOUT,
@@ -382,7 +376,7 @@ int uvfio_client_next_timeout(struct uvfio_client *c)
 	LOCK(c);
 	int ms = -1;
 	if (c->connected && c->q_len && c->q[c->q_head]->deadline) {
-		int64_t left = c->q[c->q_head]->deadline - now_ms();
+		int64_t left = c->q[c->q_head]->deadline - util_now_ms();
 		ms = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 	}
 	UNLOCK(c);
@@ -414,7 +408,7 @@ static int reader_sleep(struct uvfio_client *c)
 	int64_t dl = next_deadline(c);
 	int wait = -1;
 	if (dl) {
-		int64_t left = dl - now_ms();
+		int64_t left = dl - util_now_ms();
 		wait = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 	}
 	arm(c);
@@ -493,13 +487,13 @@ static int submit(struct uvfio_client *c, const void *msg, size_t len,
 		return -ENOTCONN;
 	if (c->q_len == CLI_MAX_PENDING)
 		return -EAGAIN;
-	int r = msg ? uvfio_tp_send(&c->tp, msg, len, fds, nfds) : 0;
+	int r = msg ? tp_send(&c->tp, msg, len, fds, nfds) : 0;
 	if (r)
 		return r == -ENOBUFS ? -EAGAIN : r;
 	p->done = false;
 	p->result = 0;
 	p->fd = -1;
-	p->deadline = c->timeout_ms ? now_ms() + c->timeout_ms : 0;
+	p->deadline = c->timeout_ms ? util_now_ms() + c->timeout_ms : 0;
 	c->q[(c->q_head + c->q_len) % CLI_MAX_PENDING] = p;
 	c->q_len++;
 	return 0;
@@ -509,13 +503,13 @@ static int submit(struct uvfio_client *c, const void *msg, size_t len,
 static int may_wait(struct uvfio_client *c)
 {
 	if (c->in_deliver) {
-		uvfio_err(&c->log, "synchronous call from a completion or DMA "
+		ulog_err(&c->log, "synchronous call from a completion or DMA "
 				   "callback; use the asynchronous calls there");
 		return -EDEADLK;
 	}
 	if (c->lock_depth != 1) {
 		/* It would sleep holding the lock: a bug of the library's. */
-		uvfio_err(&c->log, "synchronous call with the client lock held "
+		ulog_err(&c->log, "synchronous call with the client lock held "
 				   "%u times", c->lock_depth);
 		return -EDEADLK;
 	}
@@ -563,8 +557,8 @@ int cli_call_async(struct uvfio_client *c, const void *msg, size_t len,
 	 * burst of calls at one send each.  Not from a callback: the caller
 	 * is delivering. */
 	if (!c->in_deliver) {
-		r = uvfio_tp_flush(&c->tp);
-		if (r < 0 || uvfio_tp_tx_pending(&c->tp))
+		r = tp_flush(&c->tp);
+		if (r < 0 || tp_tx_pending(&c->tp))
 			pump(c);
 	}
 	return 0;
@@ -656,34 +650,34 @@ static int negotiate(struct uvfio_client *c)
 	};
 	int r = call(c, msg, (size_t)n, NULL, 0, &p);
 	if (r) {
-		uvfio_err(&c->log, "VERSION refused by the server: %s",
+		ulog_err(&c->log, "VERSION refused by the server: %s",
 			  strerror(-r));
 		goto out;
 	}
 	r = -EPROTO;
 	if (vr->major != UVFIO_VERSION_MAJOR || vr->minor > UVFIO_VERSION_MINOR) {
-		uvfio_err(&c->log, "server answered protocol version %u.%u; "
+		ulog_err(&c->log, "server answered protocol version %u.%u; "
 				   "this client speaks 0.0 to 0.%u",
 			  vr->major, vr->minor, UVFIO_VERSION_MINOR);
 		goto out;
 	}
 	if (uvfio_caps_parse(vr->json_len ? vr->json : NULL, vr->json_len,
 			     &c->srv, &why)) {
-		uvfio_err(&c->log, "server VERSION capabilities rejected: %s", why);
+		ulog_err(&c->log, "server VERSION capabilities rejected: %s", why);
 		goto out;
 	}
 	if (c->srv.twin_socket) {
 		struct stat st;
 		if (vr->twin_fd < 0 || fstat(vr->twin_fd, &st) < 0 ||
 		    !S_ISSOCK(st.st_mode)) {
-			uvfio_err(&c->log, "server claims a twin socket but did "
+			ulog_err(&c->log, "server claims a twin socket but did "
 					   "not pass a socket at fd_index");
 			goto out;
 		}
-		if (uvfio_sock_set_nonblock(vr->twin_fd))
+		if (usock_set_nonblock(vr->twin_fd))
 			goto out;
-		uvfio_tp_init(&c->twin, vr->twin_fd);
-		uvfio_tp_set_sink(&c->twin, twin_sink);
+		tp_init(&c->twin, vr->twin_fd);
+		tp_set_sink(&c->twin, twin_sink);
 		c->twin.max_fds = 0;
 		c->has_twin = true;
 		vr->twin_fd = -1;
@@ -707,14 +701,14 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 	LOCK(c);
 	if (c->connected || c->tp.fd >= 0)
 		teardown(c, -ENOTCONN);
-	int r = uvfio_sock_set_nonblock(fd);
+	int r = usock_set_nonblock(fd);
 	if (r) {
 		close(fd);
 		UNLOCK(c);
 		return r;
 	}
-	uvfio_tp_init(&c->tp, fd);
-	uvfio_tp_set_sink(&c->tp, main_sink);
+	tp_init(&c->tp, fd);
+	tp_set_sink(&c->tp, main_sink);
 	c->conn_id++;
 	c->tp.max_fds = CLI_MAX_MSG_FDS;
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + CLI_CTRL_MAX + CLI_MAX_DATA_XFER;
@@ -733,7 +727,7 @@ int uvfio_client_adopt_fd(struct uvfio_client *c, int fd)
 		UNLOCK(c);
 		return r;
 	}
-	uvfio_info(&c->log, "connected: protocol 0.%u, server max_data_xfer_size "
+	ulog_info(&c->log, "connected: protocol 0.%u, server max_data_xfer_size "
 			    "%u, max_msg_fds %u%s",
 		   c->minor, c->srv.max_data_xfer_size, c->srv.max_msg_fds,
 		   c->has_twin ? ", twin socket" : "");
@@ -746,9 +740,9 @@ int uvfio_client_connect(struct uvfio_client *c, const char *path)
 	LOCK(c);
 	unsigned wait_ms = c->timeout_ms ? c->timeout_ms : UINT32_MAX;
 	UNLOCK(c);
-	int fd = uvfio_sock_connect(path, wait_ms);
+	int fd = usock_connect(path, wait_ms);
 	if (fd < 0) {
-		uvfio_err(&c->log, "cannot connect to %s: %s", path,
+		ulog_err(&c->log, "cannot connect to %s: %s", path,
 			  fd == -EAGAIN ? "the server is busy with another "
 					  "client (its backlog stayed full)"
 					: strerror(-fd));
@@ -869,7 +863,7 @@ static int fetch_region(struct uvfio_client *c, unsigned index,
 			if (r)
 				return r;
 			if (ri.argsz > CLI_CTRL_MAX) {
-				uvfio_err(&c->log, "region %u info needs %u "
+				ulog_err(&c->log, "region %u info needs %u "
 						   "bytes; refusing",
 					  index, ri.argsz);
 				return -E2BIG;
@@ -880,7 +874,7 @@ static int fetch_region(struct uvfio_client *c, unsigned index,
 		const char *why = NULL;
 		r = uvfio_parse_region_caps(buf, (uint32_t)p.got, &cr->caps, &why);
 		if (r) {
-			uvfio_err(&c->log, "region %u capabilities rejected: %s",
+			ulog_err(&c->log, "region %u capabilities rejected: %s",
 				  index, why);
 			if (p.fd >= 0)
 				close(p.fd);
@@ -1009,7 +1003,7 @@ static void complete_io_fds(struct uvfio_client *c, struct pending *p,
 			} else {
 				fd = fcntl(given[k], F_DUPFD_CLOEXEC, 3);
 				if (fd < 0)
-					uvfio_warn(&c->log, "io fd entry %u: %s", i,
+					ulog_warn(&c->log, "io fd entry %u: %s", i,
 						   strerror(errno));
 			}
 		}
@@ -1056,7 +1050,7 @@ int uvfio_client_get_region_io_fds(struct uvfio_client *c, unsigned index,
 		/* More entries than we made room for: ask for all of them,
 		 * with the size the server says they need. */
 		if (o.argsz <= argsz || o.argsz > CLI_CTRL_MAX) {
-			uvfio_err(&c->log, "GET_REGION_IO_FDS of region %u: %u "
+			ulog_err(&c->log, "GET_REGION_IO_FDS of region %u: %u "
 					   "entries in %u bytes; refusing",
 				  index, o.count, o.argsz);
 			r = -EPROTO;
@@ -1126,24 +1120,24 @@ static int queue_rw(struct uvfio_client *c, unsigned index, uint64_t off,
 		    const void *data, uint32_t n, bool is_write, bool no_reply,
 		    uint16_t id, const void *in_place)
 {
-	if (in_place && is_write && n >= UVFIO_TP_DIRECT_MIN) {
+	if (in_place && is_write && n >= TP_DIRECT_MIN) {
 		/* A synchronous write's data stays put until its reply: send
 		 * it from there (the caller detaches if it must leave early). */
 		struct uvfio_region_rw rw = { .offset = off, .region = index,
 					      .count = n };
 		const size_t pre = UVFIO_HDR_SIZE + sizeof(rw);
-		uint8_t *m = uvfio_tp_reserve(&c->tp, pre);
+		uint8_t *m = tp_reserve(&c->tp, pre);
 		if (!m)
 			return errno == ENOBUFS ? -EAGAIN : -errno;
 		uvfio_build_hdr(m, id, UVFIO_CMD_REGION_WRITE, 0, pre + n);
 		memcpy(m + UVFIO_HDR_SIZE, &rw, sizeof(rw));
-		int r = uvfio_tp_commit_ext(&c->tp, pre, data, n, in_place);
+		int r = tp_commit_ext(&c->tp, pre, data, n, in_place);
 		if (r != -ENOBUFS)
 			return r;
 	}
 	size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) +
 		      (is_write ? n : 0);
-	void *m = uvfio_tp_reserve(&c->tp, need);
+	void *m = tp_reserve(&c->tp, need);
 	if (!m)
 		return errno == ENOBUFS ? -EAGAIN : -errno;
 	ssize_t ml = is_write ? uvfio_build_region_write(m, need, id, no_reply,
@@ -1151,10 +1145,10 @@ static int queue_rw(struct uvfio_client *c, unsigned index, uint64_t off,
 			      : uvfio_build_region_read(m, need, id, index,
 							off, n);
 	if (ml < 0) {
-		uvfio_tp_cancel(&c->tp);
+		tp_cancel(&c->tp);
 		return (int)ml;
 	}
-	return uvfio_tp_commit(&c->tp, (size_t)ml, NULL, 0);
+	return tp_commit(&c->tp, (size_t)ml, NULL, 0);
 }
 
 /* Queue one region access with p waiting for its reply (lock held). */
@@ -1242,8 +1236,8 @@ static int region_rw(struct uvfio_client *c, unsigned index, uint64_t offset,
 		/* A reply before the whole request left (a broken server)
 		 * must not leave the send queue pointing into the caller's
 		 * buffer. */
-		if (c->connected && uvfio_tp_ext_busy(&c->tp, &o) &&
-		    uvfio_tp_ext_detach(&c->tp, &o))
+		if (c->connected && tp_ext_busy(&c->tp, &o) &&
+		    tp_ext_detach(&c->tp, &o))
 			conn_fail(c, -ENOMEM, "out of memory keeping a write");
 		if (r)
 			break;
@@ -1384,7 +1378,7 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, unsigned index,
 	do {
 		uint32_t n = (uint32_t)(len - off < c->xfer ? len - off : c->xfer);
 		size_t need = UVFIO_HDR_SIZE + sizeof(struct uvfio_region_rw) + n;
-		void *m = uvfio_tp_reserve(&c->tp, need);
+		void *m = tp_reserve(&c->tp, need);
 		if (!m) {
 			r = -errno;
 			break;
@@ -1393,16 +1387,16 @@ int uvfio_client_region_write_posted(struct uvfio_client *c, unsigned index,
 						      index, offset + off,
 						      b + off, n);
 		if (ml < 0) {
-			uvfio_tp_cancel(&c->tp);
+			tp_cancel(&c->tp);
 			r = (int)ml;
 			break;
 		}
-		r = uvfio_tp_commit(&c->tp, (size_t)ml, NULL, 0);
+		r = tp_commit(&c->tp, (size_t)ml, NULL, 0);
 		off += n;
 	} while (!r && off < len);
 	if (!r && !c->in_deliver) {
-		r = uvfio_tp_flush(&c->tp);
-		if (r == -EAGAIN || uvfio_tp_tx_pending(&c->tp))
+		r = tp_flush(&c->tp);
+		if (r == -EAGAIN || tp_tx_pending(&c->tp))
 			r = pump(c);
 		else if (r < 0)
 			r = pump(c); /* reports the failure and disconnects */
@@ -1452,7 +1446,7 @@ int uvfio_client_region_write_multi(struct uvfio_client *c,
 			memcpy(msg + UVFIO_HDR_SIZE + 8 + i * sizeof(z), &z,
 			       sizeof(z));
 		}
-		r = ml < 0 ? (int)ml : uvfio_tp_send(&c->tp, msg, (size_t)ml,
+		r = ml < 0 ? (int)ml : tp_send(&c->tp, msg, (size_t)ml,
 						     NULL, 0);
 		done += k;
 	}
@@ -1503,7 +1497,7 @@ int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
 							      a.offset + a.size,
 							      &end) ||
 				       end > (uint64_t)st.st_size)) {
-				uvfio_err(&c->log, "region %u: area %u ends beyond "
+				ulog_err(&c->log, "region %u: area %u ends beyond "
 						   "the server's file (%lld bytes); "
 						   "not mapping it",
 					  index, i, (long long)st.st_size);
@@ -1533,7 +1527,7 @@ int uvfio_client_region_mmap(struct uvfio_client *c, unsigned index,
 			 MAP_SHARED | MAP_FIXED, cr->fd,
 			 (off_t)(cr->info.offset + a.offset)) == MAP_FAILED) {
 			r = a.offset % 4096 || a.size % 4096 ? -EINVAL : -errno;
-			uvfio_err(&c->log, "region %u: cannot map area %u: %s",
+			ulog_err(&c->log, "region %u: cannot map area %u: %s",
 				  index, i, strerror(-r));
 			munmap(base, cr->info.size);
 			goto out;

@@ -110,7 +110,7 @@ static void map_done(void *opaque, int result)
 {
 	struct map_op *m = opaque;
 	if (result) {
-		uvfio_err(&m->c->log, "DMA_MAP of %#llx failed: %s",
+		ulog_err(&m->c->log, "DMA_MAP of %#llx failed: %s",
 			  (unsigned long long)m->iova, strerror(-result));
 		win_forget(m->c, m->iova, m->gen);
 	}
@@ -232,12 +232,12 @@ static bool win_release(struct uvfio_client *c, struct cli_window *w)
 	bool ok = true;
 	if (!c->connected || !w->vaddr)
 		return ok;
-	struct uvfio_tp *tps[2] = { &c->tp, c->has_twin ? &c->twin : NULL };
+	struct tp *tps[2] = { &c->tp, c->has_twin ? &c->twin : NULL };
 	for (int k = 0; k < 2; k++) {
 		if (!tps[k])
 			continue;
-		uvfio_tp_direct_cancel(tps[k], w->vaddr, w->size);
-		if (uvfio_tp_ext_detach(tps[k], w->vaddr))
+		tp_direct_cancel(tps[k], w->vaddr, w->size);
+		if (tp_ext_detach(tps[k], w->vaddr))
 			ok = false;
 	}
 	return ok;
@@ -427,13 +427,13 @@ static int win_copy(struct uvfio_client *c, uint64_t addr, uint8_t *buf,
 	return 0;
 }
 
-static int reply_error(struct uvfio_tp *tp, const struct uvfio_hdr *h, int err)
+static int reply_error(struct tp *tp, const struct uvfio_hdr *h, int err)
 {
 	uint8_t b[UVFIO_HDR_SIZE];
 	if (h->flags & UVFIO_F_NO_REPLY)
 		return 0;
 	ssize_t n = uvfio_build_error(b, sizeof(b), h->msg_id, h->cmd, err);
-	return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
+	return tp_send(tp, b, (size_t)n, NULL, 0);
 }
 
 /*
@@ -457,8 +457,8 @@ void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
 }
 
 /* The rest of a DMA_WRITE whose data cli_dma_sink() placed. */
-static int serve_direct_write(struct uvfio_client *c, struct uvfio_tp *tp,
-			      struct uvfio_tp_msg *m)
+static int serve_direct_write(struct uvfio_client *c, struct tp *tp,
+			      struct tp_msg *m)
 {
 	struct uvfio_hdr h;
 	struct uvfio_dma_rw d;
@@ -466,7 +466,7 @@ static int serve_direct_write(struct uvfio_client *c, struct uvfio_tp *tp,
 	memcpy(&d, m->buf + UVFIO_HDR_SIZE, sizeof(d));
 	if (!m->direct) {
 		/* Its window was unmapped while the data came in. */
-		uvfio_warn(&c->log, "DMA_WRITE of %llu bytes at %#llx dropped: "
+		ulog_warn(&c->log, "DMA_WRITE of %llu bytes at %#llx dropped: "
 				    "the window was unmapped meanwhile",
 			   (unsigned long long)d.count,
 			   (unsigned long long)d.addr);
@@ -478,11 +478,11 @@ static int serve_direct_write(struct uvfio_client *c, struct uvfio_tp *tp,
 	uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
 	ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), h.msg_id, d.addr,
 						(uint32_t)d.count);
-	return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
+	return tp_send(tp, b, (size_t)n, NULL, 0);
 }
 
-int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
-		  struct uvfio_tp_msg *m)
+int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
+		  struct tp_msg *m)
 {
 	struct uvfio_cmd_view v;
 	if (m->is_direct)
@@ -491,7 +491,7 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 	int r = uvfio_parse_command(m->buf, m->size, m->nfds, UVFIO_ROLE_CLIENT,
 				    &lim, &v);
 	if (r) {
-		uvfio_warn(&c->log, "server sent a bad %s (id %u): %s",
+		ulog_warn(&c->log, "server sent a bad %s (id %u): %s",
 			   uvfio_cmd_name(v.hdr.cmd), v.hdr.msg_id, v.why);
 		return reply_error(tp, &v.hdr, -r);
 	}
@@ -501,7 +501,7 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 	if (v.hdr.cmd == UVFIO_CMD_DMA_WRITE) {
 		r = win_copy(c, addr, (uint8_t *)v.u.dma_rw.data, count, true);
 		if (r) {
-			uvfio_warn(&c->log, "DMA_WRITE of %u bytes at %#llx "
+			ulog_warn(&c->log, "DMA_WRITE of %u bytes at %#llx "
 					    "refused: %s",
 				   count, (unsigned long long)addr, strerror(-r));
 			return reply_error(tp, &v.hdr, -r);
@@ -512,18 +512,18 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 		uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
 		ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), v.hdr.msg_id,
 							addr, count);
-		return uvfio_tp_send(tp, b, (size_t)n, NULL, 0);
+		return tp_send(tp, b, (size_t)n, NULL, 0);
 	}
 
 	/* DMA_READ.  A large one inside one window is sent from the window
 	 * itself (win_release() copies what is left if it goes first). */
 	size_t pre = UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw);
 	size_t total = pre + count;
-	uint8_t *src = count >= UVFIO_TP_DIRECT_MIN
+	uint8_t *src = count >= TP_DIRECT_MIN
 			       ? win_span(c, addr, count, UVFIO_DMA_MAP_READ)
 			       : NULL;
 	if (src) {
-		uint8_t *h = uvfio_tp_reserve(tp, pre);
+		uint8_t *h = tp_reserve(tp, pre);
 		if (!h)
 			return -errno;
 		struct uvfio_dma_rw d = { .addr = addr, .count = count };
@@ -531,7 +531,7 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 				total);
 		memcpy(h + UVFIO_HDR_SIZE, &d, sizeof(d));
 		uint32_t i = win_find(c, addr);
-		r = uvfio_tp_commit_ext(tp, pre, src, count, c->win[i].vaddr);
+		r = tp_commit_ext(tp, pre, src, count, c->win[i].vaddr);
 		if (r != -ENOBUFS) {
 			if (!r)
 				c->dma_served += count;
@@ -539,14 +539,14 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 		}
 	}
 	/* Otherwise the data is copied from the windows into the reply. */
-	uint8_t *p = uvfio_tp_reserve(tp, total);
+	uint8_t *p = tp_reserve(tp, total);
 	if (!p)
 		return -errno;
 	r = win_copy(c, addr, p + UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw),
 		     count, false);
 	if (r) {
-		uvfio_tp_cancel(tp);
-		uvfio_warn(&c->log, "DMA_READ of %u bytes at %#llx refused: %s",
+		tp_cancel(tp);
+		ulog_warn(&c->log, "DMA_READ of %u bytes at %#llx refused: %s",
 			   count, (unsigned long long)addr, strerror(-r));
 		return reply_error(tp, &v.hdr, -r);
 	}
@@ -554,5 +554,5 @@ int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
 	uvfio_build_hdr(p, v.hdr.msg_id, v.hdr.cmd, UVFIO_F_TYPE_REPLY, total);
 	memcpy(p + UVFIO_HDR_SIZE, &d, sizeof(d));
 	c->dma_served += count;
-	return uvfio_tp_commit(tp, total, NULL, 0);
+	return tp_commit(tp, total, NULL, 0);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "priv.h"
+#include "util/util.h"
 
 #define MAX_VECTORS 2048u
 
@@ -146,8 +147,7 @@ int uvfio_client_irq_trigger(struct uvfio_client *c, unsigned index,
 int uvfio_client_irq_wait(struct uvfio_client *c, int efd, int timeout_ms,
 			  uint64_t *count)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int64_t t0 = util_now_ms();
 	for (;;) {
 		uint64_t v;
 		/* Look before reading: the eventfd may be a blocking one. */
@@ -164,10 +164,7 @@ int uvfio_client_irq_wait(struct uvfio_client *c, int efd, int timeout_ms,
 		int r = uvfio_client_process(c);
 		if (r)
 			return r;
-		struct timespec t;
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		long spent = (t.tv_sec - t0.tv_sec) * 1000 +
-			     (t.tv_nsec - t0.tv_nsec) / 1000000;
+		int64_t spent = util_now_ms() - t0;
 		if (timeout_ms >= 0 && spent >= timeout_ms)
 			return -ETIMEDOUT;
 		struct pollfd pf[2] = {

@@ -18,6 +18,7 @@
 #include <uvfio/codec.h>
 
 #include "priv.h"
+#include "util/util.h"
 
 #define MIG_DEFAULT_ITERATIONS 8u
 #define MIG_FEATURE_HDR ((uint32_t)sizeof(struct uvfio_feature))
@@ -94,7 +95,7 @@ static int feature_call(struct uvfio_client *c, uint32_t flags,
 	};
 	r = cli_call(c, msg, (size_t)n, NULL, 0, &p);
 	if (!r && (o->flags & UVFIO_FEATURE_MASK) != (flags & UVFIO_FEATURE_MASK)) {
-		uvfio_err(&c->log, "DEVICE_FEATURE reply names feature %u, "
+		ulog_err(&c->log, "DEVICE_FEATURE reply names feature %u, "
 				   "asked for %u",
 			  o->flags & UVFIO_FEATURE_MASK,
 			  flags & UVFIO_FEATURE_MASK);
@@ -120,14 +121,14 @@ int uvfio_client_mig_query(struct uvfio_client *c, uint64_t *flags)
 	if (r)
 		return r;
 	if (o.got < sizeof(m)) {
-		uvfio_err(&c->log, "DEVICE_FEATURE MIGRATION reply carries %u "
+		ulog_err(&c->log, "DEVICE_FEATURE MIGRATION reply carries %u "
 				   "bytes of data, not the 8-byte flags",
 			  o.got);
 		return -EPROTO;
 	}
 	*flags = m.flags;
 	if (!(m.flags & UVFIO_MIGRATION_STOP_COPY)) {
-		uvfio_err(&c->log, "device migration flags %#llx lack "
+		ulog_err(&c->log, "device migration flags %#llx lack "
 				   "STOP_COPY, which every migratable device "
 				   "must support",
 			  (unsigned long long)m.flags);
@@ -148,7 +149,7 @@ int uvfio_client_mig_get_state(struct uvfio_client *c,
 		return r;
 	if (o.got < sizeof(m.device_state) ||
 	    m.device_state >= UVFIO_MIG_NUM_STATES) {
-		uvfio_err(&c->log, "DEVICE_FEATURE MIG_DEVICE_STATE reply: %s",
+		ulog_err(&c->log, "DEVICE_FEATURE MIG_DEVICE_STATE reply: %s",
 			  o.got < sizeof(m.device_state) ? "no state"
 							 : "unknown state");
 		return -EPROTO;
@@ -273,11 +274,6 @@ int uvfio_client_mig_write(struct uvfio_client *c, const void *buf, size_t len)
 
 /* ---- dirty page logging ------------------------------------------------------------------ */
 
-static bool pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
-}
-
 size_t uvfio_dma_logging_bitmap_size(uint64_t length, uint64_t page_size)
 {
 	if (!page_size)
@@ -293,7 +289,7 @@ int uvfio_client_dma_logging_start(struct uvfio_client *c, uint64_t page_size,
 				   const struct uvfio_log_range *ranges,
 				   uint32_t n, uint64_t *granularity)
 {
-	if (!pow2(page_size) || (n && !ranges))
+	if (!util_is_pow2(page_size) || (n && !ranges))
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
 		if (!ranges[i].length ||
@@ -332,7 +328,7 @@ int uvfio_client_dma_logging_start(struct uvfio_client *c, uint64_t page_size,
 		/* The spec lets the reply change page_size to the granularity
 		 * the device picked; a server that only echoes leaves ours. */
 		*granularity = o.got >= sizeof(back.page_size) &&
-					       pow2(back.page_size)
+					       util_is_pow2(back.page_size)
 				       ? back.page_size
 				       : page_size;
 	}
@@ -350,7 +346,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
 				    uint64_t length, uint64_t page_size,
 				    uint64_t *bitmap)
 {
-	if (!pow2(page_size) || !length || iova + length < iova || !bitmap)
+	if (!util_is_pow2(page_size) || !length || iova + length < iova || !bitmap)
 		return -EINVAL;
 	size_t total = uvfio_dma_logging_bitmap_size(length, page_size);
 	if (total > UVFIO_MAX_BITMAP_BYTES)
@@ -393,7 +389,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
 		if (r)
 			break;
 		if (o.got < want) {
-			uvfio_err(&c->log, "DMA_LOGGING_REPORT reply carries %u "
+			ulog_err(&c->log, "DMA_LOGGING_REPORT reply carries %u "
 					   "bytes, %u expected",
 				  o.got, want);
 			r = -EPROTO;
@@ -403,7 +399,7 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
 		memcpy(&echo, reply, sizeof(echo));
 		if (echo.iova != rq.iova || echo.length != rq.length ||
 		    echo.page_size != rq.page_size) {
-			uvfio_err(&c->log, "DMA_LOGGING_REPORT reply does not "
+			ulog_err(&c->log, "DMA_LOGGING_REPORT reply does not "
 					   "echo iova/length/page_size");
 			r = -EPROTO;
 			break;
@@ -423,13 +419,6 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
 }
 
 /* ---- one-call migration ---------------------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct mig_run {
 	struct uvfio_client *from, *to;
@@ -504,11 +493,11 @@ static void recover(struct mig_run *m, enum uvfio_mig_state src_was)
 	if (!r && s != src_was)
 		r = uvfio_client_mig_set_state(from, src_was);
 	if (r)
-		uvfio_err(&from->log, "migrate: could not return the source to "
+		ulog_err(&from->log, "migrate: could not return the source to "
 				      "%s: %s",
 			  uvfio_mig_state_name(src_was), strerror(-r));
 	else
-		uvfio_info(&from->log, "migrate: source back in %s",
+		ulog_info(&from->log, "migrate: source back in %s",
 			   uvfio_mig_state_name(src_was));
 
 	/* A destination still RUNNING never left it (its RESUMING request
@@ -521,7 +510,7 @@ static void recover(struct mig_run *m, enum uvfio_mig_state src_was)
 	r = uvfio_client_reset(to);
 	if (r && uvfio_client_mig_set_state(to, UVFIO_MIG_RUNNING) &&
 	    uvfio_client_mig_get_state(to, &s) == 0)
-		uvfio_err(&from->log, "migrate: destination left in %s "
+		ulog_err(&from->log, "migrate: destination left in %s "
 				      "(reset: %s)",
 			  uvfio_mig_state_name(s), strerror(-r));
 }
@@ -532,7 +521,7 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 {
 	static const struct uvfio_migrate_opts defaults = { 0 };
 	struct uvfio_migrate_stats local;
-	uint64_t t0 = now_ns(), t_down = 0;
+	uint64_t t0 = util_now_ns(), t_down = 0;
 	if (!from || !to || from == to)
 		return -EINVAL;
 	if (!opts)
@@ -552,30 +541,30 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 
 	/* Checks that change nothing: a refusal here needs no recovery. */
 	if ((r = uvfio_client_mig_query(from, &fflags))) {
-		uvfio_err(&from->log, "migrate: source: DEVICE_FEATURE "
+		ulog_err(&from->log, "migrate: source: DEVICE_FEATURE "
 				      "MIGRATION: %s",
 			  strerror(-r));
 		return r;
 	}
 	if ((r = uvfio_client_mig_query(to, &tflags))) {
-		uvfio_err(&from->log, "migrate: destination: DEVICE_FEATURE "
+		ulog_err(&from->log, "migrate: destination: DEVICE_FEATURE "
 				      "MIGRATION: %s",
 			  strerror(-r));
 		return r;
 	}
 	if (pre && !(fflags & UVFIO_MIGRATION_PRE_COPY)) {
-		uvfio_err(&from->log, "migrate: the source does not support "
+		ulog_err(&from->log, "migrate: the source does not support "
 				      "PRE_COPY (flags %#llx); use stop-copy",
 			  (unsigned long long)fflags);
 		return -ENOTSUP;
 	}
 	if ((r = uvfio_client_mig_get_state(from, &src_was))) {
-		uvfio_err(&from->log, "migrate: source state: %s", strerror(-r));
+		ulog_err(&from->log, "migrate: source state: %s", strerror(-r));
 		return r;
 	}
 	if (src_was != UVFIO_MIG_RUNNING &&
 	    (pre || src_was != UVFIO_MIG_STOP)) {
-		uvfio_err(&from->log, "migrate: the source is in %s; it must be "
+		ulog_err(&from->log, "migrate: the source is in %s; it must be "
 				      "RUNNING%s",
 			  uvfio_mig_state_name(src_was),
 			  pre ? "" : " or STOP");
@@ -622,7 +611,7 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 		}
 	}
 
-	t_down = now_ns();
+	t_down = util_now_ns();
 	if ((r = set_state(&m, from, UVFIO_MIG_STOP_COPY,
 			   pre ? "source PRE_COPY -> STOP_COPY"
 			       : "source -> STOP_COPY")))
@@ -641,11 +630,11 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 	if ((r = set_state(&m, to, UVFIO_MIG_RUNNING,
 			   "destination STOP -> RUNNING")))
 		goto fail;
-	uint64_t t1 = now_ns();
+	uint64_t t1 = util_now_ns();
 	stats->downtime_ns = t1 - t_down;
 	stats->total_ns = t1 - t0;
 	free(m.buf);
-	uvfio_info(&from->log, "migrate: %s done: %llu bytes pre-copy in %u "
+	ulog_info(&from->log, "migrate: %s done: %llu bytes pre-copy in %u "
 			       "passes, %llu bytes stop-copy, downtime %llu us",
 		   pre ? "pre-copy" : "stop-copy",
 		   (unsigned long long)stats->bytes_precopy, stats->iterations,
@@ -654,10 +643,10 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 	return 0;
 
 fail:
-	uvfio_err(&from->log, "migrate: %s failed: %s", m.step, strerror(-r));
+	ulog_err(&from->log, "migrate: %s failed: %s", m.step, strerror(-r));
 	free(m.buf);
 	recover(&m, src_was);
-	stats->total_ns = now_ns() - t0;
+	stats->total_ns = util_now_ns() - t0;
 	if (t_down)
 		stats->downtime_ns = stats->total_ns - (t_down - t0);
 	return r;

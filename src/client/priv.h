@@ -93,7 +93,7 @@ struct uvfio_client {
 	bool reader_asleep;   /* ... which sleeps in poll() */
 	bool kicked;          /* wakefd was written since it slept */
 	int wakefd;           /* eventfd: wakes the reader's poll() */
-	struct uvfio_logger log;
+	struct ulogger log;
 	unsigned timeout_ms;
 	bool connected;
 	bool in_deliver; /* inside a reply or DMA handler */
@@ -101,8 +101,8 @@ struct uvfio_client {
 	int epfd;        /* the poll fd: main and twin sockets */
 	uint32_t ev_main, ev_twin; /* registered epoll events */
 	char *path;      /* for uvfio_client_reconnect() */
-	struct uvfio_tp tp;
-	struct uvfio_tp twin;
+	struct tp tp;
+	struct tp twin;
 	bool has_twin;
 	uint16_t next_id;
 	uint16_t minor;
@@ -154,12 +154,12 @@ int cli_call_async(struct uvfio_client *c, const void *msg, size_t len,
 void cli_fail(struct uvfio_client *c, int err, const char *why);
 
 /* dma.c */
-/* Direct-receive sink for DMA_WRITE data (see uvfio_tp_set_sink). */
+/* Direct-receive sink for DMA_WRITE data (see tp_set_sink). */
 void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
 		   size_t *skip);
 /* A DMA_READ/DMA_WRITE from the server on tp (main or twin). */
-int cli_serve_dma(struct uvfio_client *c, struct uvfio_tp *tp,
-		  struct uvfio_tp_msg *m);
+int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
+		  struct tp_msg *m);
 void cli_windows_drop(struct uvfio_client *c);
 int cli_windows_resend(struct uvfio_client *c);
 

@@ -10,7 +10,7 @@
  *
  * The tree code works on an embedded node header and is shared by both.
  * Nodes move (never their contents) on deletion, because callers hold
- * pointers to windows through struct uvfio_dma_ref.
+ * pointers to windows through struct dmat_ref.
  *
  * File growth policy: a regular file is mapped once from offset 0 to its
  * st_size at the time.  When a later window needs bytes past that mapping
@@ -33,7 +33,7 @@
 #include "dma/dma.h"
 #include "migration/dirty.h"
 
-#define DMA_PROT_ALL (UVFIO_DMA_READ | UVFIO_DMA_WRITE)
+#define DMA_PROT_ALL (DMAT_READ | DMAT_WRITE)
 #define DMA_DEFAULT_MAX_WINDOWS 65535u /* what the server advertises */
 #define DMA_DEFAULT_MAX_WINDOW (1ull << 40)
 
@@ -154,7 +154,7 @@ static uint32_t avl_count(const struct avl *n)
 
 /* ---- windows and file mappings -------------------------------------------- */
 
-struct uvfio_dma_file {
+struct dmat_file {
 	struct avl node; /* first: the tree code casts */
 	uint64_t dev, ino;
 	uint64_t held;    /* references into this mapping (all its windows) */
@@ -173,12 +173,12 @@ struct uvfio_dma_file {
 };
 
 /* 56 bytes on LP64: well under the budget of 100 per window. */
-struct uvfio_dma_window {
+struct dmat_window {
 	struct avl node; /* first: the tree code casts */
 	uint64_t iova;
 	uint64_t size;
 	uint64_t offset; /* in the file, for fd-backed windows */
-	struct uvfio_dma_file *file; /* NULL: message-only */
+	struct dmat_file *file; /* NULL: message-only */
 	uint32_t refs;
 	uint8_t prot;
 	bool dirty_all;   /* logging, but no bitmap fitted: all dirty */
@@ -186,10 +186,10 @@ struct uvfio_dma_window {
 	uint64_t *dirty;  /* tracking bitmap while logging, or NULL */
 };
 
-static void win_dirty_free(struct uvfio_dma *d, struct uvfio_dma_window *w);
+static void win_dirty_free(struct dmat *d, struct dmat_window *w);
 
-#define W(n) ((struct uvfio_dma_window *)(n))
-#define F(n) ((struct uvfio_dma_file *)(n))
+#define W(n) ((struct dmat_window *)(n))
+#define F(n) ((struct dmat_file *)(n))
 #define N(p) ((struct avl *)(p))
 
 static int win_cmp(const struct avl *a, const struct avl *b)
@@ -199,7 +199,7 @@ static int win_cmp(const struct avl *a, const struct avl *b)
 
 static int file_cmp(const struct avl *a, const struct avl *b)
 {
-	const struct uvfio_dma_file *x = F(a), *y = F(b);
+	const struct dmat_file *x = F(a), *y = F(b);
 
 	if (x->dev != y->dev)
 		return x->dev < y->dev ? -1 : 1;
@@ -213,15 +213,15 @@ static int file_cmp(const struct avl *a, const struct avl *b)
 }
 
 /* Last byte of a window: windows may end at 2^64 - 1, so never iova + size. */
-static inline uint64_t win_last(const struct uvfio_dma_window *w)
+static inline uint64_t win_last(const struct dmat_window *w)
 {
 	return w->iova + (w->size - 1);
 }
 
 /* Window with the greatest iova <= key. */
-static struct uvfio_dma_window *win_floor(struct uvfio_dma *d, uint64_t key)
+static struct dmat_window *win_floor(struct dmat *d, uint64_t key)
 {
-	struct uvfio_dma_window *n = d->root, *best = NULL;
+	struct dmat_window *n = d->root, *best = NULL;
 
 	while (n) {
 		if (n->iova <= key) {
@@ -235,9 +235,9 @@ static struct uvfio_dma_window *win_floor(struct uvfio_dma *d, uint64_t key)
 }
 
 /* Window with the smallest iova > key. */
-static struct uvfio_dma_window *win_above(struct uvfio_dma *d, uint64_t key)
+static struct dmat_window *win_above(struct dmat *d, uint64_t key)
 {
-	struct uvfio_dma_window *n = d->root, *best = NULL;
+	struct dmat_window *n = d->root, *best = NULL;
 
 	while (n) {
 		if (n->iova > key) {
@@ -250,10 +250,10 @@ static struct uvfio_dma_window *win_above(struct uvfio_dma *d, uint64_t key)
 	return best;
 }
 
-static struct uvfio_dma_file *file_current(struct uvfio_dma *d, uint64_t dev,
+static struct dmat_file *file_current(struct dmat *d, uint64_t dev,
 					   uint64_t ino)
 {
-	struct uvfio_dma_file key = { .dev = dev, .ino = ino, .current = true };
+	struct dmat_file key = { .dev = dev, .ino = ino, .current = true };
 	struct avl *n = N(d->files);
 
 	while (n) {
@@ -266,18 +266,18 @@ static struct uvfio_dma_file *file_current(struct uvfio_dma *d, uint64_t dev,
 	return NULL;
 }
 
-static void file_insert(struct uvfio_dma *d, struct uvfio_dma_file *f)
+static void file_insert(struct dmat *d, struct dmat_file *f)
 {
 	d->files = F(avl_insert(N(d->files), N(f), file_cmp));
 }
 
-static void file_remove(struct uvfio_dma *d, struct uvfio_dma_file *f)
+static void file_remove(struct dmat *d, struct dmat_file *f)
 {
 	d->files = F(avl_remove(N(d->files), N(f), file_cmp));
 }
 
 /* Drop one window's use of f; the last one unmaps and closes. */
-static void file_release(struct uvfio_dma *d, struct uvfio_dma_file *f)
+static void file_release(struct dmat *d, struct dmat_file *f)
 {
 	if (--f->nwin)
 		return;
@@ -289,8 +289,8 @@ static void file_release(struct uvfio_dma *d, struct uvfio_dma_file *f)
 
 static int mmap_prot(uint32_t p)
 {
-	return (p & UVFIO_DMA_READ ? PROT_READ : 0) |
-	       (p & UVFIO_DMA_WRITE ? PROT_WRITE : 0);
+	return (p & DMAT_READ ? PROT_READ : 0) |
+	       (p & DMAT_WRITE ? PROT_WRITE : 0);
 }
 
 static int do_mmap(int fd, uint64_t off, uint64_t len, uint32_t prot,
@@ -317,10 +317,10 @@ struct fd_info {
  * Give window w a mapping of fd.  On success *close_fd is an fd the caller
  * must close after unlocking (a duplicate), or -1.
  */
-static int attach_file(struct uvfio_dma *d, struct uvfio_dma_window *w,
+static int attach_file(struct dmat *d, struct dmat_window *w,
 		       int fd, const struct fd_info *fi, int *close_fd)
 {
-	struct uvfio_dma_file *f, *g;
+	struct dmat_file *f, *g;
 	uint64_t end = w->offset + w->size;
 	int ret;
 
@@ -358,8 +358,8 @@ static int attach_file(struct uvfio_dma *d, struct uvfio_dma_window *w,
 	if (f && !f->held) {
 		/* Nobody holds a pointer into the old mapping: replace it, with
 		 * whichever of the two fds allows more, and keep only that one. */
-		int keep = (fi->prot & UVFIO_DMA_WRITE) ||
-			   !(f->prot & UVFIO_DMA_WRITE) ? fd : f->fd;
+		int keep = (fi->prot & DMAT_WRITE) ||
+			   !(f->prot & DMAT_WRITE) ? fd : f->fd;
 		uint32_t kprot = keep == fd ? fi->prot : f->prot;
 		uint8_t *base = NULL;
 
@@ -413,7 +413,7 @@ fill:
 	return 0;
 }
 
-static bool same_window(const struct uvfio_dma_window *w, uint64_t iova,
+static bool same_window(const struct dmat_window *w, uint64_t iova,
 			uint64_t size, uint32_t prot, int fd, uint64_t offset,
 			const struct fd_info *fi)
 {
@@ -426,7 +426,7 @@ static bool same_window(const struct uvfio_dma_window *w, uint64_t iova,
 	       w->file->ino == (uint64_t)fi->st.st_ino;
 }
 
-int uvfio_dma_init(struct uvfio_dma *d, uint32_t max_windows)
+int dmat_init(struct dmat *d, uint32_t max_windows)
 {
 	int ret;
 
@@ -444,17 +444,17 @@ int uvfio_dma_init(struct uvfio_dma *d, uint32_t max_windows)
 	return 0;
 }
 
-void uvfio_dma_fini(struct uvfio_dma *d)
+void dmat_fini(struct dmat *d)
 {
-	uvfio_dma_unmap_all(d);
+	dmat_unmap_all(d);
 	pthread_cond_destroy(&d->idle);
 	pthread_mutex_destroy(&d->lock);
 }
 
-int uvfio_dma_map(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+int dmat_map(struct dmat *d, uint64_t iova, uint64_t size,
 		  uint32_t prot, int fd, uint64_t offset)
 {
-	struct uvfio_dma_window *w, *p;
+	struct dmat_window *w, *p;
 	struct fd_info fi = { .prot = 0 };
 	int ret = 0, close_fd = -1;
 
@@ -481,7 +481,7 @@ int uvfio_dma_map(struct uvfio_dma *d, uint64_t iova, uint64_t size,
 			fi.prot = DMA_PROT_ALL;
 			break;
 		case O_RDONLY:
-			fi.prot = UVFIO_DMA_READ;
+			fi.prot = DMAT_READ;
 			break;
 		default: /* a shared mapping needs read access */
 			return -EACCES;
@@ -540,7 +540,7 @@ out_free:
 
 /* Take w out of the tree (locked).  The lookup hint goes with it before
  * anything can wait, so no new reference can reach w through the hint. */
-static void win_unlink(struct uvfio_dma *d, struct uvfio_dma_window *w)
+static void win_unlink(struct dmat *d, struct dmat_window *w)
 {
 	d->root = W(avl_remove(N(d->root), N(w), win_cmp));
 	d->n--;
@@ -549,7 +549,7 @@ static void win_unlink(struct uvfio_dma *d, struct uvfio_dma_window *w)
 }
 
 /* Called locked with w already out of the tree. */
-static void win_drain(struct uvfio_dma *d, struct uvfio_dma_window *w)
+static void win_drain(struct dmat *d, struct dmat_window *w)
 {
 	while (w->refs)
 		pthread_cond_wait(&d->idle, &d->lock);
@@ -558,9 +558,9 @@ static void win_drain(struct uvfio_dma *d, struct uvfio_dma_window *w)
 	win_dirty_free(d, w);
 }
 
-int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size)
+int dmat_unmap(struct dmat *d, uint64_t iova, uint64_t size)
 {
-	struct uvfio_dma_window *w;
+	struct dmat_window *w;
 
 	pthread_mutex_lock(&d->lock);
 	w = win_floor(d, iova);
@@ -577,7 +577,7 @@ int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size)
 }
 
 /* Post-order so each node is freed after its children were read. */
-static void drain_tree(struct uvfio_dma *d, struct avl *n)
+static void drain_tree(struct dmat *d, struct avl *n)
 {
 	if (!n)
 		return;
@@ -587,7 +587,7 @@ static void drain_tree(struct uvfio_dma *d, struct avl *n)
 	free(n);
 }
 
-int uvfio_dma_unmap_all(struct uvfio_dma *d)
+int dmat_unmap_all(struct dmat *d)
 {
 	struct avl *root;
 	int n;
@@ -603,11 +603,11 @@ int uvfio_dma_unmap_all(struct uvfio_dma *d)
 	return n;
 }
 
-int uvfio_dma_get(struct uvfio_dma *d, uint64_t iova, uint64_t want,
-		  uint32_t prot, struct uvfio_dma_ref *ref)
+int dmat_get(struct dmat *d, uint64_t iova, uint64_t want,
+		  uint32_t prot, struct dmat_ref *ref)
 {
-	struct uvfio_dma_window *w;
-	struct uvfio_dma_file *f;
+	struct dmat_window *w;
+	struct dmat_file *f;
 	int ret = 0;
 
 	pthread_mutex_lock(&d->lock);
@@ -646,9 +646,9 @@ out:
 	return ret;
 }
 
-void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref)
+void dmat_put(struct dmat *d, struct dmat_ref *ref)
 {
-	struct uvfio_dma_window *w = ref->w;
+	struct dmat_window *w = ref->w;
 
 	if (!w)
 		return;
@@ -663,7 +663,7 @@ void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref)
 	ref->ptr = NULL;
 }
 
-uint32_t uvfio_dma_count(struct uvfio_dma *d)
+uint32_t dmat_count(struct dmat *d)
 {
 	uint32_t n;
 
@@ -673,7 +673,7 @@ uint32_t uvfio_dma_count(struct uvfio_dma *d)
 	return n;
 }
 
-uint32_t uvfio_dma_file_count(struct uvfio_dma *d)
+uint32_t dmat_file_count(struct dmat *d)
 {
 	uint32_t n;
 
@@ -686,7 +686,7 @@ uint32_t uvfio_dma_file_count(struct uvfio_dma *d)
 /* ---- dirty logging ------------------------------------------------------- */
 
 /* Called locked.  Bitmaps of an earlier session count as none. */
-static void win_dirty_free(struct uvfio_dma *d, struct uvfio_dma_window *w)
+static void win_dirty_free(struct dmat *d, struct dmat_window *w)
 {
 	if (w->dirty) {
 		d->log_bytes -= dirty_track_words(w->iova, win_last(w),
@@ -697,7 +697,7 @@ static void win_dirty_free(struct uvfio_dma *d, struct uvfio_dma_window *w)
 	w->dirty_all = false;
 }
 
-static bool win_logged(struct uvfio_dma *d, struct uvfio_dma_window *w)
+static bool win_logged(struct dmat *d, struct dmat_window *w)
 {
 	return !d->n_log_ranges ||
 	       dirty_ranges_overlap(d->log_ranges, d->n_log_ranges, w->iova,
@@ -706,7 +706,7 @@ static bool win_logged(struct uvfio_dma *d, struct uvfio_dma_window *w)
 
 /* Called locked while logging: the bitmap of w for this session, created
  * if needed; NULL when w is not logged or is reported all dirty. */
-static uint64_t *win_bitmap(struct uvfio_dma *d, struct uvfio_dma_window *w)
+static uint64_t *win_bitmap(struct dmat *d, struct dmat_window *w)
 {
 	if (w->dirty_gen == d->log_gen)
 		return w->dirty;
@@ -723,7 +723,7 @@ static uint64_t *win_bitmap(struct uvfio_dma *d, struct uvfio_dma_window *w)
 	return w->dirty;
 }
 
-static void tree_dirty_free(struct uvfio_dma *d, struct avl *n)
+static void tree_dirty_free(struct dmat *d, struct avl *n)
 {
 	if (!n)
 		return;
@@ -733,7 +733,7 @@ static void tree_dirty_free(struct uvfio_dma *d, struct avl *n)
 }
 
 /* Bitmap bytes windows logged now would take. */
-static uint64_t tree_dirty_need(struct uvfio_dma *d, struct avl *n)
+static uint64_t tree_dirty_need(struct dmat *d, struct avl *n)
 {
 	if (!n)
 		return 0;
@@ -743,7 +743,7 @@ static uint64_t tree_dirty_need(struct uvfio_dma *d, struct avl *n)
 	return b;
 }
 
-static bool tree_dirty_alloc(struct uvfio_dma *d, struct avl *n)
+static bool tree_dirty_alloc(struct dmat *d, struct avl *n)
 {
 	if (!n)
 		return true;
@@ -753,11 +753,11 @@ static bool tree_dirty_alloc(struct uvfio_dma *d, struct avl *n)
 	return !W(n)->dirty_all;
 }
 
-int uvfio_dma_log_start(struct uvfio_dma *d, uint32_t shift,
-			const struct uvfio_dma_range *ranges, uint32_t n,
+int dmat_log_start(struct dmat *d, uint32_t shift,
+			const struct dmat_range *ranges, uint32_t n,
 			uint64_t max_bytes)
 {
-	struct uvfio_dma_range *r = NULL;
+	struct dmat_range *r = NULL;
 
 	if (shift >= 63)
 		return -EINVAL;
@@ -804,7 +804,7 @@ int uvfio_dma_log_start(struct uvfio_dma *d, uint32_t shift,
 	return ret;
 }
 
-void uvfio_dma_log_stop(struct uvfio_dma *d)
+void dmat_log_stop(struct dmat *d)
 {
 	pthread_mutex_lock(&d->lock);
 	if (d->logging) {
@@ -819,7 +819,7 @@ void uvfio_dma_log_stop(struct uvfio_dma *d)
 }
 
 /* Called locked while logging. */
-static void win_mark(struct uvfio_dma *d, struct uvfio_dma_window *w,
+static void win_mark(struct dmat *d, struct dmat_window *w,
 		     uint64_t a, uint64_t b)
 {
 	uint64_t *bm = win_bitmap(d, w);
@@ -827,7 +827,7 @@ static void win_mark(struct uvfio_dma *d, struct uvfio_dma_window *w,
 		dirty_track_mark(bm, w->iova, win_last(w), d->log_shift, a, b);
 }
 
-int uvfio_dma_mark_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t len)
+int dmat_mark_dirty(struct dmat *d, uint64_t iova, uint64_t len)
 {
 	if (!len || !__atomic_load_n(&d->logging, __ATOMIC_ACQUIRE))
 		return 0;
@@ -837,7 +837,7 @@ int uvfio_dma_mark_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t len)
 	pthread_mutex_lock(&d->lock);
 	if (!d->logging)
 		goto out;
-	struct uvfio_dma_window *w = win_floor(d, iova);
+	struct dmat_window *w = win_floor(d, iova);
 	uint64_t covered = iova; /* first byte not yet seen in a window */
 	if (!w || win_last(w) < iova)
 		w = win_above(d, iova);
@@ -858,8 +858,8 @@ out:
 	return ret;
 }
 
-void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
-			      const struct uvfio_dma_ref *ref, uint64_t iova,
+void dmat_ref_mark_dirty(struct dmat *d,
+			      const struct dmat_ref *ref, uint64_t iova,
 			      uint64_t len)
 {
 	if (!len || !ref->w || !__atomic_load_n(&d->logging, __ATOMIC_ACQUIRE))
@@ -873,7 +873,7 @@ void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
 }
 
 /* Called locked while logging. */
-static void win_report(struct uvfio_dma *d, struct uvfio_dma_window *w,
+static void win_report(struct dmat *d, struct dmat_window *w,
 		       uint64_t iova, uint64_t len, uint32_t pg_shift,
 		       uint64_t *out)
 {
@@ -883,7 +883,7 @@ static void win_report(struct uvfio_dma *d, struct uvfio_dma_window *w,
 			   d->log_shift, iova, len, pg_shift, out, true);
 }
 
-int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
+int dmat_log_report(struct dmat *d, uint64_t iova, uint64_t len,
 			 uint32_t pg_shift, uint64_t *out)
 {
 	if (!len || pg_shift >= 64 || len - 1 > UINT64_MAX - iova)
@@ -897,7 +897,7 @@ int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
 		pthread_mutex_unlock(&d->lock);
 		return -EINVAL;
 	}
-	struct uvfio_dma_window *w = win_floor(d, iova);
+	struct dmat_window *w = win_floor(d, iova);
 	if (!w || win_last(w) < iova)
 		w = win_above(d, iova);
 	for (; w && w->iova <= last; w = win_above(d, w->iova))
@@ -906,10 +906,10 @@ int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
 	return 0;
 }
 
-int uvfio_dma_unmap_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+int dmat_unmap_dirty(struct dmat *d, uint64_t iova, uint64_t size,
 			  uint32_t pg_shift, uint64_t *out)
 {
-	struct uvfio_dma_window *w;
+	struct dmat_window *w;
 
 	if (!size || pg_shift >= 64 || size - 1 > UINT64_MAX - iova)
 		return -EINVAL;

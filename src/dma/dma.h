@@ -13,7 +13,7 @@
  * mapping, not 65535 (which would hit vm.max_map_count).
  *
  * Thread safety: all functions may be called from any thread.  A pointer
- * returned by uvfio_dma_get() stays valid until uvfio_dma_put(); unmapping
+ * returned by dmat_get() stays valid until dmat_put(); unmapping
  * a window waits for every such reference to be put first, so a device
  * thread's in-flight access never touches unmapped memory.
  */
@@ -25,45 +25,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UVFIO_DMA_READ (1u << 0)  /* the device may read (DMA_MAP READ) */
-#define UVFIO_DMA_WRITE (1u << 1) /* the device may write */
+#define DMAT_READ (1u << 0)  /* the device may read (DMA_MAP READ) */
+#define DMAT_WRITE (1u << 1) /* the device may write */
 
-struct uvfio_dma_window; /* opaque, private to dma.c */
-struct uvfio_dma_file;
+struct dmat_window; /* opaque, private to dma.c */
+struct dmat_file;
 
-struct uvfio_dma {
+struct dmat {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;       /* signalled when a reference is put */
-	struct uvfio_dma_window *root; /* balanced tree by iova */
-	struct uvfio_dma_window *hint; /* window of the last lookup, or NULL */
-	struct uvfio_dma_file *files;  /* shared mappings, by (dev, ino) */
+	struct dmat_window *root; /* balanced tree by iova */
+	struct dmat_window *hint; /* window of the last lookup, or NULL */
+	struct dmat_file *files;  /* shared mappings, by (dev, ino) */
 	uint32_t n, max;
 	uint64_t max_window; /* largest window accepted, bytes */
 	/* Dirty logging (uvfio_dma_log_*): read unlocked as a cheap hint. */
 	bool logging;
 	uint32_t log_shift;  /* log2 of the tracking page size */
 	uint32_t log_gen;    /* session number: stale window bitmaps differ */
-	struct uvfio_dma_range *log_ranges; /* sorted, merged; NULL: all */
+	struct dmat_range *log_ranges; /* sorted, merged; NULL: all */
 	uint32_t n_log_ranges;
 	uint64_t log_bytes, log_max_bytes; /* bitmap memory used / allowed */
 };
 
-struct uvfio_dma_range {
+struct dmat_range {
 	uint64_t iova, len;
 };
 
-/* What uvfio_dma_get() found for the start of a range. */
-struct uvfio_dma_ref {
-	struct uvfio_dma_window *w; /* internal */
+/* What dmat_get() found for the start of a range. */
+struct dmat_ref {
+	struct dmat_window *w; /* internal */
 	void *ptr;       /* host address of iova, NULL for message windows */
 	uint64_t iova;   /* as asked */
 	uint64_t len;    /* bytes available from iova within this window */
-	uint32_t prot;   /* UVFIO_DMA_READ/WRITE of the window */
+	uint32_t prot;   /* DMAT_READ/WRITE of the window */
 };
 
-int uvfio_dma_init(struct uvfio_dma *d, uint32_t max_windows);
+int dmat_init(struct dmat *d, uint32_t max_windows);
 /* Unmaps and closes everything (no references may be held). */
-void uvfio_dma_fini(struct uvfio_dma *d);
+void dmat_fini(struct dmat *d);
 
 /*
  * Add a window.  fd >= 0: the window is backed by fd at offset (the fd is
@@ -75,7 +75,7 @@ void uvfio_dma_fini(struct uvfio_dma *d);
  * consumes the fd), -ENOSPC (max windows reached), -E2BIG (size above
  * max_window), -errno from fstat/mmap.
  */
-int uvfio_dma_map(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+int dmat_map(struct dmat *d, uint64_t iova, uint64_t size,
 		  uint32_t prot, int fd, uint64_t offset);
 
 /*
@@ -83,9 +83,9 @@ int uvfio_dma_map(struct uvfio_dma *d, uint64_t iova, uint64_t size,
  * window matches exactly.  Waits until no reference to it is held; the
  * memory is unmapped (when the file's last window goes) before returning.
  */
-int uvfio_dma_unmap(struct uvfio_dma *d, uint64_t iova, uint64_t size);
+int dmat_unmap(struct dmat *d, uint64_t iova, uint64_t size);
 /* Remove every window (same waiting rule).  Returns how many. */
-int uvfio_dma_unmap_all(struct uvfio_dma *d);
+int dmat_unmap_all(struct dmat *d);
 
 /*
  * Find the window holding iova and take a reference on it.  The access
@@ -94,9 +94,9 @@ int uvfio_dma_unmap_all(struct uvfio_dma *d);
  * -EACCES if the window lacks the rights.  The window may end before
  * iova + want: ref->len says how much of it is available.
  */
-int uvfio_dma_get(struct uvfio_dma *d, uint64_t iova, uint64_t want,
-		  uint32_t prot, struct uvfio_dma_ref *ref);
-void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref);
+int dmat_get(struct dmat *d, uint64_t iova, uint64_t want,
+		  uint32_t prot, struct dmat_ref *ref);
+void dmat_put(struct dmat *d, struct dmat_ref *ref);
 
 /*
  * Dirty logging.  Each window that overlaps a logged range gets a bitmap,
@@ -108,18 +108,18 @@ void uvfio_dma_put(struct uvfio_dma *d, struct uvfio_dma_ref *ref);
  * ranges: n sorted or not, overlapping or not; n == 0 logs everything.
  * Returns 0, -EBUSY (already logging), -EINVAL, -E2BIG or -ENOMEM.
  */
-int uvfio_dma_log_start(struct uvfio_dma *d, uint32_t shift,
-			const struct uvfio_dma_range *ranges, uint32_t n,
+int dmat_log_start(struct dmat *d, uint32_t shift,
+			const struct dmat_range *ranges, uint32_t n,
 			uint64_t max_bytes);
 /* Stop and free every bitmap.  Harmless when not logging. */
-void uvfio_dma_log_stop(struct uvfio_dma *d);
+void dmat_log_stop(struct dmat *d);
 /* Mark [iova, iova + len) written.  0, or -ENOENT if part of it lies in no
  * window (the rest is marked).  Cheap when not logging. */
-int uvfio_dma_mark_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t len);
+int dmat_mark_dirty(struct dmat *d, uint64_t iova, uint64_t len);
 /* The same through a reference held on the window (a write just done
  * through ref->ptr), which finds the window even while an unmap waits. */
-void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
-			      const struct uvfio_dma_ref *ref, uint64_t iova,
+void dmat_ref_mark_dirty(struct dmat *d,
+			      const struct dmat_ref *ref, uint64_t iova,
 			      uint64_t len);
 /*
  * Bitmap of [iova, iova + len) at 1 << pg_shift bytes per bit into out
@@ -127,16 +127,16 @@ void uvfio_dma_ref_mark_dirty(struct uvfio_dma *d,
  * the tracking pages wholly inside the range.  Bit n covers
  * [iova + n * page, iova + (n + 1) * page).  -EINVAL when not logging.
  */
-int uvfio_dma_log_report(struct uvfio_dma *d, uint64_t iova, uint64_t len,
+int dmat_log_report(struct dmat *d, uint64_t iova, uint64_t len,
 			 uint32_t pg_shift, uint64_t *out);
 /* Unmap the window that is exactly [iova, iova + size), like
- * uvfio_dma_unmap(), and give its bitmap (as uvfio_dma_log_report) once
+ * dmat_unmap(), and give its bitmap (as dmat_log_report) once
  * no reference is held any more, so no write is missed. */
-int uvfio_dma_unmap_dirty(struct uvfio_dma *d, uint64_t iova, uint64_t size,
+int dmat_unmap_dirty(struct dmat *d, uint64_t iova, uint64_t size,
 			  uint32_t pg_shift, uint64_t *out);
 
 /* Number of windows, and of distinct file mappings (for tests). */
-uint32_t uvfio_dma_count(struct uvfio_dma *d);
-uint32_t uvfio_dma_file_count(struct uvfio_dma *d);
+uint32_t dmat_count(struct dmat *d);
+uint32_t dmat_file_count(struct dmat *d);
 
 #endif

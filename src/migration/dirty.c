@@ -9,11 +9,11 @@
 
 static int range_cmp(const void *a, const void *b)
 {
-	const struct uvfio_dma_range *x = a, *y = b;
+	const struct dmat_range *x = a, *y = b;
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
-uint32_t dirty_ranges_normalize(struct uvfio_dma_range *r, uint32_t n)
+uint32_t dirty_ranges_normalize(struct dmat_range *r, uint32_t n)
 {
 	if (n < 2)
 		return n;
@@ -32,7 +32,7 @@ uint32_t dirty_ranges_normalize(struct uvfio_dma_range *r, uint32_t n)
 	return out + 1;
 }
 
-bool dirty_ranges_overlap(const struct uvfio_dma_range *r, uint32_t n,
+bool dirty_ranges_overlap(const struct dmat_range *r, uint32_t n,
 			  uint64_t first, uint64_t last)
 {
 	/* Binary search for the last range starting at or before last. */
@@ -46,7 +46,7 @@ bool dirty_ranges_overlap(const struct uvfio_dma_range *r, uint32_t n,
 	}
 	if (!lo)
 		return false;
-	const struct uvfio_dma_range *c = &r[lo - 1];
+	const struct dmat_range *c = &r[lo - 1];
 	return c->iova + (c->len - 1) >= first;
 }
 

@@ -17,10 +17,10 @@
 #include "dma/dma.h"
 
 /* Sort and merge overlapping or touching ranges in place; new count. */
-uint32_t dirty_ranges_normalize(struct uvfio_dma_range *r, uint32_t n);
+uint32_t dirty_ranges_normalize(struct dmat_range *r, uint32_t n);
 
 /* Does [first, last] (bytes, inclusive) meet any of the sorted ranges? */
-bool dirty_ranges_overlap(const struct uvfio_dma_range *r, uint32_t n,
+bool dirty_ranges_overlap(const struct dmat_range *r, uint32_t n,
 			  uint64_t first, uint64_t last);
 
 /* Set bits [from, to] (inclusive) of a bitmap. */

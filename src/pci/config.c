@@ -148,17 +148,17 @@ static bool overlaps(uint64_t off, uint64_t len, uint64_t start, uint64_t size)
 
 /* Builders call this once their bytes are in place: what is there now is
  * the power-on value reset goes back to. */
-static void record_power_on(struct uvfio_pci *p, unsigned off, size_t len)
+static void record_power_on(struct pcicfg *p, unsigned off, size_t len)
 {
 	memcpy(p->reset_cfg + off, p->cfg + off, len);
 }
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-int uvfio_pci_init(struct uvfio_pci *p, bool pcie)
+int pcicfg_init(struct pcicfg *p, bool pcie)
 {
 	memset(p, 0, sizeof(*p));
-	p->size = pcie ? UVFIO_PCIE_CFG_SIZE : UVFIO_PCI_CFG_SIZE;
+	p->size = pcie ? PCICFG_PCIE_CFG_SIZE : PCICFG_CFG_SIZE;
 	p->next_cap = STD_CAP_START;
 	p->next_ext = EXT_CAP_START;
 
@@ -170,7 +170,7 @@ int uvfio_pci_init(struct uvfio_pci *p, bool pcie)
 	return 0;
 }
 
-void uvfio_pci_fini(struct uvfio_pci *p)
+void pcicfg_fini(struct pcicfg *p)
 {
 	free(p->msix_table);
 	free(p->msix_pba);
@@ -180,7 +180,7 @@ void uvfio_pci_fini(struct uvfio_pci *p)
 	p->msix_off = 0;
 }
 
-void uvfio_pci_set_ids(struct uvfio_pci *p, const struct uvfio_pci_ids *ids)
+void pcicfg_set_ids(struct pcicfg *p, const struct uvfio_pci_ids *ids)
 {
 	put16(p->cfg + CFG_VENDOR, ids->vendor);
 	put16(p->cfg + CFG_DEVICE, ids->device);
@@ -202,24 +202,24 @@ static unsigned bar_reg(unsigned bar)
 	return bar == 6 ? CFG_ROM : CFG_BAR0 + 4 * bar;
 }
 
-static bool bar_is_mem64(const struct uvfio_pci *p, unsigned bar)
+static bool bar_is_mem64(const struct pcicfg *p, unsigned bar)
 {
 	return bar < 6 && p->bar_size[bar] &&
-	       (p->bar_flags[bar] & UVFIO_PCI_BAR_MEM64);
+	       (p->bar_flags[bar] & PCICFG_BAR_MEM64);
 }
 
 /* The register holds the high dword of the 64-bit BAR below it. */
-static bool bar_is_upper(const struct uvfio_pci *p, unsigned bar)
+static bool bar_is_upper(const struct pcicfg *p, unsigned bar)
 {
 	return bar >= 1 && bar <= 5 && bar_is_mem64(p, bar - 1);
 }
 
-static unsigned bar_reg_len(const struct uvfio_pci *p, unsigned bar)
+static unsigned bar_reg_len(const struct pcicfg *p, unsigned bar)
 {
 	return bar_is_mem64(p, bar) ? 8 : 4;
 }
 
-static void clear_bar(struct uvfio_pci *p, unsigned bar)
+static void clear_bar(struct pcicfg *p, unsigned bar)
 {
 	unsigned reg = bar_reg(bar), n = bar_reg_len(p, bar);
 
@@ -232,20 +232,20 @@ static void clear_bar(struct uvfio_pci *p, unsigned bar)
 
 static bool bar_args_ok(unsigned bar, uint64_t size, uint32_t flags)
 {
-	const uint32_t known = UVFIO_PCI_BAR_IO | UVFIO_PCI_BAR_MEM64 |
-			       UVFIO_PCI_BAR_PREFETCH;
+	const uint32_t known = PCICFG_BAR_IO | PCICFG_BAR_MEM64 |
+			       PCICFG_BAR_PREFETCH;
 	uint64_t min = 16, max = 1ull << 31;
 
 	if (bar > 6 || (flags & ~known) || (size & (size - 1)))
 		return false;
 	if (bar == 6 && flags)
 		return false;
-	if (flags & UVFIO_PCI_BAR_IO) {
-		if (flags != UVFIO_PCI_BAR_IO)
+	if (flags & PCICFG_BAR_IO) {
+		if (flags != PCICFG_BAR_IO)
 			return false;
 		min = 4;
 	}
-	if (flags & UVFIO_PCI_BAR_MEM64) {
+	if (flags & PCICFG_BAR_MEM64) {
 		if (bar > 4)
 			return false;
 		max = 1ull << 63;
@@ -255,7 +255,7 @@ static bool bar_args_ok(unsigned bar, uint64_t size, uint32_t flags)
 	return !size || (size >= min && size <= max);
 }
 
-int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
+int pcicfg_set_bar(struct pcicfg *p, unsigned bar, uint64_t size,
 		      uint32_t flags)
 {
 	unsigned reg;
@@ -266,7 +266,7 @@ int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
 		return -EINVAL;
 	/* Claiming bar+1 as the high dword must not swallow a BAR that is
 	 * already there. */
-	if (size && (flags & UVFIO_PCI_BAR_MEM64) && p->bar_size[bar + 1])
+	if (size && (flags & PCICFG_BAR_MEM64) && p->bar_size[bar + 1])
 		return -EINVAL;
 
 	clear_bar(p, bar);
@@ -279,14 +279,14 @@ int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
 		type = 0;
 		put32(p->wmask + reg,
 		      ((uint32_t)addr_mask & ROM_ADDR_MASK) | ROM_ENABLE);
-	} else if (flags & UVFIO_PCI_BAR_IO) {
+	} else if (flags & PCICFG_BAR_IO) {
 		type = 1;
 		put32(p->wmask + reg, (uint32_t)addr_mask & ~3u);
 	} else {
-		type = (flags & UVFIO_PCI_BAR_MEM64 ? 2u << 1 : 0) |
-		       (flags & UVFIO_PCI_BAR_PREFETCH ? 1u << 3 : 0);
+		type = (flags & PCICFG_BAR_MEM64 ? 2u << 1 : 0) |
+		       (flags & PCICFG_BAR_PREFETCH ? 1u << 3 : 0);
 		put32(p->wmask + reg, (uint32_t)addr_mask & ~0xfu);
-		if (flags & UVFIO_PCI_BAR_MEM64)
+		if (flags & PCICFG_BAR_MEM64)
 			put32(p->wmask + reg + 4, (uint32_t)(addr_mask >> 32));
 	}
 	put32(p->cfg + reg, type);
@@ -298,7 +298,7 @@ int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
 
 /* ---- capabilities -------------------------------------------------------- */
 
-int uvfio_pci_add_cap(struct uvfio_pci *p, uint8_t id, const void *body,
+int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 		      size_t len, const void *wmask)
 {
 	/* next_cap is a byte, so a list that ends exactly at 0x100 leaves
@@ -335,15 +335,15 @@ int uvfio_pci_add_cap(struct uvfio_pci *p, uint8_t id, const void *body,
 	return (int)off;
 }
 
-int uvfio_pci_add_ext_cap(struct uvfio_pci *p, uint16_t id, uint8_t version,
+int pcicfg_add_ext_cap(struct pcicfg *p, uint16_t id, uint8_t version,
 			  const void *body, size_t len, const void *wmask)
 {
 	unsigned off = p->next_ext;
 
-	if (p->size != UVFIO_PCIE_CFG_SIZE || version > 0xf || (len && !body))
+	if (p->size != PCICFG_PCIE_CFG_SIZE || version > 0xf || (len && !body))
 		return -EINVAL;
-	if (off < EXT_CAP_START || len > UVFIO_PCIE_CFG_SIZE ||
-	    off + 4 + len > UVFIO_PCIE_CFG_SIZE)
+	if (off < EXT_CAP_START || len > PCICFG_PCIE_CFG_SIZE ||
+	    off + 4 + len > PCICFG_PCIE_CFG_SIZE)
 		return -ENOSPC;
 
 	put32(p->cfg + off, id | (uint32_t)version << 16);
@@ -373,7 +373,7 @@ int uvfio_pci_add_ext_cap(struct uvfio_pci *p, uint16_t id, uint8_t version,
  * the 2-byte header, so the offsets in the code read like the spec's.
  */
 
-int uvfio_pci_add_pm(struct uvfio_pci *p)
+int pcicfg_add_pm(struct pcicfg *p)
 {
 	uint8_t cap[PM_LEN] = { 0 }, wm[PM_LEN] = { 0 };
 	int off;
@@ -386,13 +386,13 @@ int uvfio_pci_add_pm(struct uvfio_pci *p)
 	put16(cap + PM_PMC, PMC_VERSION_1_2);
 	put16(cap + PM_PMCSR, PMCSR_NO_SOFT_RESET);
 	put16(wm + PM_PMCSR, PMCSR_STATE);
-	off = uvfio_pci_add_cap(p, CAP_ID_PM, cap + 2, PM_LEN - 2, wm + 2);
+	off = pcicfg_add_cap(p, CAP_ID_PM, cap + 2, PM_LEN - 2, wm + 2);
 	if (off > 0)
 		p->pm_off = (uint8_t)off;
 	return off;
 }
 
-int uvfio_pci_add_msi(struct uvfio_pci *p, unsigned nvec, bool maskable)
+int pcicfg_add_msi(struct pcicfg *p, unsigned nvec, bool maskable)
 {
 	uint8_t cap[MSI_LEN_MASKED] = { 0 }, wm[MSI_LEN_MASKED] = { 0 };
 	unsigned len = maskable ? MSI_LEN_MASKED : MSI_LEN;
@@ -420,7 +420,7 @@ int uvfio_pci_add_msi(struct uvfio_pci *p, unsigned nvec, bool maskable)
 		put32(wm + MSI_MASK,
 		      nvec == 32 ? 0xffffffffu : (1u << nvec) - 1);
 
-	off = uvfio_pci_add_cap(p, CAP_ID_MSI, cap + 2, len - 2, wm + 2);
+	off = pcicfg_add_cap(p, CAP_ID_MSI, cap + 2, len - 2, wm + 2);
 	if (off > 0)
 		p->msi_off = (uint8_t)off;
 	return off;
@@ -428,19 +428,19 @@ int uvfio_pci_add_msi(struct uvfio_pci *p, unsigned nvec, bool maskable)
 
 /* A table or PBA must be placeable in its BAR.  A BAR not set yet is
  * accepted, since a device may describe BARs after capabilities. */
-static bool msix_bar_ok(const struct uvfio_pci *p, unsigned bar, uint64_t off,
+static bool msix_bar_ok(const struct pcicfg *p, unsigned bar, uint64_t off,
 			uint64_t len)
 {
 	if (bar > 5 || bar_is_upper(p, bar))
 		return false;
 	if (!p->bar_size[bar])
 		return true;
-	if (p->bar_flags[bar] & UVFIO_PCI_BAR_IO)
+	if (p->bar_flags[bar] & PCICFG_BAR_IO)
 		return false;
 	return off + len <= p->bar_size[bar];
 }
 
-int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
+int pcicfg_add_msix(struct pcicfg *p, unsigned nvec, unsigned table_bar,
 		       uint32_t table_off, unsigned pba_bar, uint32_t pba_off)
 {
 	uint8_t cap[MSIX_LEN] = { 0 }, wm[MSIX_LEN] = { 0 };
@@ -450,7 +450,7 @@ int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
 	uint64_t *pba;
 	int off;
 
-	if (!nvec || nvec > UVFIO_PCI_MAX_MSIX || (table_off & 7) ||
+	if (!nvec || nvec > PCICFG_MAX_MSIX || (table_off & 7) ||
 	    (pba_off & 7))
 		return -EINVAL;
 	if (!msix_bar_ok(p, table_bar, table_off, tlen) ||
@@ -473,7 +473,7 @@ int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
 	put16(wm + MSIX_CTRL, MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL);
 	put32(cap + MSIX_TABLE, table_off | table_bar);
 	put32(cap + MSIX_PBA, pba_off | pba_bar);
-	off = uvfio_pci_add_cap(p, CAP_ID_MSIX, cap + 2, MSIX_LEN - 2, wm + 2);
+	off = pcicfg_add_cap(p, CAP_ID_MSIX, cap + 2, MSIX_LEN - 2, wm + 2);
 	if (off < 0) {
 		free(table);
 		free(pba);
@@ -493,7 +493,7 @@ int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
 	return off;
 }
 
-int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type)
+int pcicfg_add_pcie(struct pcicfg *p, unsigned port_type)
 {
 	uint8_t cap[PCIE_LEN] = { 0 }, wm[PCIE_LEN] = { 0 };
 	bool has_link = port_type == PCIE_TYPE_ENDPOINT ||
@@ -506,7 +506,7 @@ int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type)
 	if (!has_link && port_type != PCIE_TYPE_RCIEP &&
 	    port_type != PCIE_TYPE_RC_EC)
 		return -EINVAL;
-	if (p->size != UVFIO_PCIE_CFG_SIZE)
+	if (p->size != PCICFG_PCIE_CFG_SIZE)
 		return -EINVAL;
 	if (p->pcie_off)
 		return -EEXIST;
@@ -540,7 +540,7 @@ int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type)
 		put32(cap + PCIE_LNKCAP2, 1u << 1);
 	}
 
-	off = uvfio_pci_add_cap(p, CAP_ID_PCIE, cap + 2, PCIE_LEN - 2, wm + 2);
+	off = pcicfg_add_cap(p, CAP_ID_PCIE, cap + 2, PCIE_LEN - 2, wm + 2);
 	if (off < 0)
 		return off;
 	/* device status error bits are RW1C, which add_cap cannot express */
@@ -549,7 +549,7 @@ int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type)
 	return off;
 }
 
-int uvfio_pci_add_vendor(struct uvfio_pci *p, const void *data, size_t len)
+int pcicfg_add_vendor(struct pcicfg *p, const void *data, size_t len)
 {
 	uint8_t body[STD_CAP_END];
 
@@ -561,22 +561,22 @@ int uvfio_pci_add_vendor(struct uvfio_pci *p, const void *data, size_t len)
 	body[0] = (uint8_t)(3 + len);
 	if (len)
 		memcpy(body + 1, data, len);
-	return uvfio_pci_add_cap(p, CAP_ID_VENDOR, body, 1 + len, NULL);
+	return pcicfg_add_cap(p, CAP_ID_VENDOR, body, 1 + len, NULL);
 }
 
-int uvfio_pci_add_dsn(struct uvfio_pci *p, uint64_t serial)
+int pcicfg_add_dsn(struct pcicfg *p, uint64_t serial)
 {
 	uint8_t body[8];
 
 	put32(body, (uint32_t)serial);
 	put32(body + 4, (uint32_t)(serial >> 32));
-	return uvfio_pci_add_ext_cap(p, EXT_CAP_ID_DSN, 1, body, sizeof(body),
+	return pcicfg_add_ext_cap(p, EXT_CAP_ID_DSN, 1, body, sizeof(body),
 				     NULL);
 }
 
 /* ---- config accesses ----------------------------------------------------- */
 
-void uvfio_pci_cfg_read(struct uvfio_pci *p, uint32_t off, void *buf,
+void pcicfg_cfg_read(struct pcicfg *p, uint32_t off, void *buf,
 			uint32_t len)
 {
 	uint32_t n = 0;
@@ -590,7 +590,7 @@ void uvfio_pci_cfg_read(struct uvfio_pci *p, uint32_t off, void *buf,
 
 /* D1 and D2 are not advertised; the PM spec has a write of an unsupported
  * state complete normally but change nothing. */
-static void pm_keep_supported_state(struct uvfio_pci *p, uint8_t old)
+static void pm_keep_supported_state(struct pcicfg *p, uint8_t old)
 {
 	uint8_t *csr = p->cfg + p->pm_off + PM_PMCSR;
 	uint8_t state = *csr & PMCSR_STATE;
@@ -599,7 +599,7 @@ static void pm_keep_supported_state(struct uvfio_pci *p, uint8_t old)
 		*csr = (uint8_t)((*csr & ~PMCSR_STATE) | (old & PMCSR_STATE));
 }
 
-static unsigned msi_cap_len(const struct uvfio_pci *p)
+static unsigned msi_cap_len(const struct pcicfg *p)
 {
 	uint16_t ctrl = get16(p->cfg + p->msi_off + MSI_CTRL);
 	unsigned len = ctrl & MSI_CTRL_64 ? MSI_LEN : MSI_LEN - 4;
@@ -607,25 +607,25 @@ static unsigned msi_cap_len(const struct uvfio_pci *p)
 	return ctrl & MSI_CTRL_MASKABLE ? len + 10 : len;
 }
 
-static unsigned write_events(const struct uvfio_pci *p, uint32_t off,
+static unsigned write_events(const struct pcicfg *p, uint32_t off,
 			     uint32_t len)
 {
 	unsigned ev = 0;
 
 	if (overlaps(off, len, CFG_COMMAND, 2))
-		ev |= UVFIO_PCI_EV_COMMAND;
+		ev |= PCICFG_EV_COMMAND;
 	for (unsigned bar = 0; bar < 7; bar++)
 		if (p->bar_size[bar] &&
 		    overlaps(off, len, bar_reg(bar), bar_reg_len(p, bar)))
-			ev |= UVFIO_PCI_EV_BAR;
+			ev |= PCICFG_EV_BAR;
 	if (p->msi_off && overlaps(off, len, p->msi_off, msi_cap_len(p)))
-		ev |= UVFIO_PCI_EV_MSI;
+		ev |= PCICFG_EV_MSI;
 	if (p->msix_off && overlaps(off, len, p->msix_off + MSIX_CTRL, 2))
-		ev |= UVFIO_PCI_EV_MSIX;
+		ev |= PCICFG_EV_MSIX;
 	return ev;
 }
 
-unsigned uvfio_pci_cfg_write(struct uvfio_pci *p, uint32_t off,
+unsigned pcicfg_cfg_write(struct pcicfg *p, uint32_t off,
 			     const void *buf, uint32_t len)
 {
 	const uint8_t *b = buf;
@@ -649,7 +649,7 @@ unsigned uvfio_pci_cfg_write(struct uvfio_pci *p, uint32_t off,
 	return write_events(p, off, len);
 }
 
-void uvfio_pci_reset(struct uvfio_pci *p)
+void pcicfg_reset(struct pcicfg *p)
 {
 	/* Only bits the client can change can differ from power-on. */
 	for (uint32_t i = 0; i < p->size; i++) {
@@ -670,32 +670,32 @@ void uvfio_pci_reset(struct uvfio_pci *p)
 
 /* ---- state --------------------------------------------------------------- */
 
-static uint16_t command(const struct uvfio_pci *p)
+static uint16_t command(const struct pcicfg *p)
 {
 	return get16(p->cfg + CFG_COMMAND);
 }
 
-bool uvfio_pci_bus_master(const struct uvfio_pci *p)
+bool pcicfg_bus_master(const struct pcicfg *p)
 {
 	return command(p) & CMD_MASTER;
 }
 
-bool uvfio_pci_intx_disabled(const struct uvfio_pci *p)
+bool pcicfg_intx_disabled(const struct pcicfg *p)
 {
 	return command(p) & CMD_INTX_DISABLE;
 }
 
-static uint16_t msi_ctrl(const struct uvfio_pci *p)
+static uint16_t msi_ctrl(const struct pcicfg *p)
 {
 	return p->msi_off ? get16(p->cfg + p->msi_off + MSI_CTRL) : 0;
 }
 
-bool uvfio_pci_msi_enabled(const struct uvfio_pci *p)
+bool pcicfg_msi_enabled(const struct pcicfg *p)
 {
 	return msi_ctrl(p) & MSI_CTRL_ENABLE;
 }
 
-unsigned uvfio_pci_msi_nvec(const struct uvfio_pci *p)
+unsigned pcicfg_msi_nvec(const struct pcicfg *p)
 {
 	uint16_t ctrl = msi_ctrl(p);
 	unsigned mmc = (ctrl >> MSI_CTRL_MMC_SHIFT) & 7;
@@ -708,7 +708,7 @@ unsigned uvfio_pci_msi_nvec(const struct uvfio_pci *p)
 	return 1u << (mme < mmc ? mme : mmc);
 }
 
-bool uvfio_pci_msi_masked(const struct uvfio_pci *p, unsigned vec)
+bool pcicfg_msi_masked(const struct pcicfg *p, unsigned vec)
 {
 	if (!(msi_ctrl(p) & MSI_CTRL_MASKABLE))
 		return false;
@@ -717,17 +717,17 @@ bool uvfio_pci_msi_masked(const struct uvfio_pci *p, unsigned vec)
 	return get32(p->cfg + p->msi_off + MSI_MASK) & (1u << vec);
 }
 
-static uint16_t msix_ctrl(const struct uvfio_pci *p)
+static uint16_t msix_ctrl(const struct pcicfg *p)
 {
 	return p->msix_off ? get16(p->cfg + p->msix_off + MSIX_CTRL) : 0;
 }
 
-bool uvfio_pci_msix_enabled(const struct uvfio_pci *p)
+bool pcicfg_msix_enabled(const struct pcicfg *p)
 {
 	return msix_ctrl(p) & MSIX_CTRL_ENABLE;
 }
 
-bool uvfio_pci_msix_masked(const struct uvfio_pci *p, unsigned vec)
+bool pcicfg_msix_masked(const struct pcicfg *p, unsigned vec)
 {
 	if (vec >= p->msix_n)
 		return true;
@@ -737,7 +737,7 @@ bool uvfio_pci_msix_masked(const struct uvfio_pci *p, unsigned vec)
 	       MSIX_VEC_MASKED;
 }
 
-void uvfio_pci_msix_set_pending(struct uvfio_pci *p, unsigned vec, bool on)
+void pcicfg_msix_set_pending(struct pcicfg *p, unsigned vec, bool on)
 {
 	uint64_t bit = 1ull << (vec % 64);
 
@@ -749,7 +749,7 @@ void uvfio_pci_msix_set_pending(struct uvfio_pci *p, unsigned vec, bool on)
 		p->msix_pba[vec / 64] &= ~bit;
 }
 
-bool uvfio_pci_msix_pending(const struct uvfio_pci *p, unsigned vec)
+bool pcicfg_msix_pending(const struct pcicfg *p, unsigned vec)
 {
 	if (vec >= p->msix_n)
 		return false;
@@ -758,7 +758,7 @@ bool uvfio_pci_msix_pending(const struct uvfio_pci *p, unsigned vec)
 
 /* ---- MSI-X table and PBA in their BARs ----------------------------------- */
 
-static void msix_table_write(struct uvfio_pci *p, uint64_t rel,
+static void msix_table_write(struct pcicfg *p, uint64_t rel,
 			     const uint8_t *b, uint32_t len, int *unmasked)
 {
 	unsigned vec = (unsigned)(rel / MSIX_ENTRY_SIZE);
@@ -779,7 +779,7 @@ static void msix_table_write(struct uvfio_pci *p, uint64_t rel,
 		*unmasked = (int)vec;
 }
 
-bool uvfio_pci_msix_access(struct uvfio_pci *p, unsigned bar, uint64_t off,
+bool pcicfg_msix_access(struct pcicfg *p, unsigned bar, uint64_t off,
 			   void *buf, uint32_t len, bool is_write, int *err,
 			   int *unmasked)
 {

@@ -22,28 +22,28 @@
 
 #include <uvfio/server.h>
 
-#define UVFIO_PCI_CFG_SIZE 256u
-#define UVFIO_PCIE_CFG_SIZE 4096u
-#define UVFIO_PCI_MAX_MSIX 2048u
+#define PCICFG_CFG_SIZE 256u
+#define PCICFG_PCIE_CFG_SIZE 4096u
+#define PCICFG_MAX_MSIX 2048u
 
-/* BAR flags (uvfio_pci_set_bar) */
-#define UVFIO_PCI_BAR_IO (1u << 0)       /* I/O space BAR */
-#define UVFIO_PCI_BAR_MEM64 (1u << 1)    /* 64-bit memory BAR, uses bar+1 */
-#define UVFIO_PCI_BAR_PREFETCH (1u << 2) /* prefetchable memory */
+/* BAR flags (pcicfg_set_bar) */
+#define PCICFG_BAR_IO (1u << 0)       /* I/O space BAR */
+#define PCICFG_BAR_MEM64 (1u << 1)    /* 64-bit memory BAR, uses bar+1 */
+#define PCICFG_BAR_PREFETCH (1u << 2) /* prefetchable memory */
 
-/* What a config write changed, returned by uvfio_pci_cfg_write(). */
-#define UVFIO_PCI_EV_COMMAND (1u << 0) /* command register written */
-#define UVFIO_PCI_EV_MSI (1u << 1)     /* MSI control/address/data written */
-#define UVFIO_PCI_EV_MSIX (1u << 2)    /* MSI-X control (enable/mask-all) */
-#define UVFIO_PCI_EV_BAR (1u << 3)     /* a BAR or the ROM BAR written */
+/* What a config write changed, returned by pcicfg_cfg_write(). */
+#define PCICFG_EV_COMMAND (1u << 0) /* command register written */
+#define PCICFG_EV_MSI (1u << 1)     /* MSI control/address/data written */
+#define PCICFG_EV_MSIX (1u << 2)    /* MSI-X control (enable/mask-all) */
+#define PCICFG_EV_BAR (1u << 3)     /* a BAR or the ROM BAR written */
 
 /* struct uvfio_pci_ids is public: <uvfio/server.h> */
 
-struct uvfio_pci {
+struct pcicfg {
 	uint32_t size; /* 256 or 4096 */
-	uint8_t cfg[UVFIO_PCIE_CFG_SIZE];
-	uint8_t wmask[UVFIO_PCIE_CFG_SIZE];
-	uint8_t w1cmask[UVFIO_PCIE_CFG_SIZE];
+	uint8_t cfg[PCICFG_PCIE_CFG_SIZE];
+	uint8_t wmask[PCICFG_PCIE_CFG_SIZE];
+	uint8_t w1cmask[PCICFG_PCIE_CFG_SIZE];
 	uint64_t bar_size[7];   /* [6] = expansion ROM */
 	uint32_t bar_flags[7];
 	uint8_t next_cap;       /* next free offset in 0x40..0xff */
@@ -62,20 +62,20 @@ struct uvfio_pci {
 	/* Power-on value of every writable and RW1C bit, recorded by the
 	 * builders, so that reset restores e.g. PCIe device control defaults
 	 * and the writable bits of a caller's own capability. */
-	uint8_t reset_cfg[UVFIO_PCIE_CFG_SIZE];
+	uint8_t reset_cfg[PCICFG_PCIE_CFG_SIZE];
 };
 
 /* pcie: 4 KiB config space with extended capabilities.  Header type 0,
  * capability list empty.  Returns 0 or -ENOMEM (MSI-X tables later). */
-int uvfio_pci_init(struct uvfio_pci *p, bool pcie);
-void uvfio_pci_fini(struct uvfio_pci *p);
+int pcicfg_init(struct pcicfg *p, bool pcie);
+void pcicfg_fini(struct pcicfg *p);
 
-void uvfio_pci_set_ids(struct uvfio_pci *p, const struct uvfio_pci_ids *ids);
+void pcicfg_set_ids(struct pcicfg *p, const struct uvfio_pci_ids *ids);
 
 /* bar 0..5, or 6 for the expansion ROM (flags 0).  size: power of two,
  * at least 16 (memory) or 4 (I/O), or 0 to leave the BAR unimplemented.
  * MEM64 takes bar and bar+1 (bar must be even... 0..4).  -EINVAL otherwise. */
-int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
+int pcicfg_set_bar(struct pcicfg *p, unsigned bar, uint64_t size,
 		      uint32_t flags);
 
 /*
@@ -84,48 +84,48 @@ int uvfio_pci_set_bar(struct uvfio_pci *p, unsigned bar, uint64_t size,
  * says which body bits the guest may write.  Returns the capability's
  * config offset, or -ENOSPC when 0x40..0xff is full, -EINVAL.
  */
-int uvfio_pci_add_cap(struct uvfio_pci *p, uint8_t id, const void *body,
+int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 		      size_t len, const void *wmask);
 /* Extended capability (PCIe only): 4-byte header with id, version, next. */
-int uvfio_pci_add_ext_cap(struct uvfio_pci *p, uint16_t id, uint8_t version,
+int pcicfg_add_ext_cap(struct pcicfg *p, uint16_t id, uint8_t version,
 			  const void *body, size_t len, const void *wmask);
 
 /* Typed builders; each returns the capability offset or -errno. */
-int uvfio_pci_add_pm(struct uvfio_pci *p);
+int pcicfg_add_pm(struct pcicfg *p);
 /* nvec 1..32 (power of two); 64-bit address; per-vector masking. */
-int uvfio_pci_add_msi(struct uvfio_pci *p, unsigned nvec, bool maskable);
+int pcicfg_add_msi(struct pcicfg *p, unsigned nvec, bool maskable);
 /* nvec 1..2048; table and PBA in BARs (offsets 8-byte aligned). */
-int uvfio_pci_add_msix(struct uvfio_pci *p, unsigned nvec, unsigned table_bar,
+int pcicfg_add_msix(struct pcicfg *p, unsigned nvec, unsigned table_bar,
 		       uint32_t table_off, unsigned pba_bar, uint32_t pba_off);
 /* PCI Express capability v2, device/port type (0 = endpoint, 9 = RCiEP). */
-int uvfio_pci_add_pcie(struct uvfio_pci *p, unsigned port_type);
-int uvfio_pci_add_vendor(struct uvfio_pci *p, const void *data, size_t len);
-int uvfio_pci_add_dsn(struct uvfio_pci *p, uint64_t serial);
+int pcicfg_add_pcie(struct pcicfg *p, unsigned port_type);
+int pcicfg_add_vendor(struct pcicfg *p, const void *data, size_t len);
+int pcicfg_add_dsn(struct pcicfg *p, uint64_t serial);
 
 /* Config accesses from the client, any offset/length within size (the
  * caller checked bounds).  Writes honour wmask and w1cmask and BAR sizing;
  * return a mask of UVFIO_PCI_EV_* for what changed. */
-void uvfio_pci_cfg_read(struct uvfio_pci *p, uint32_t off, void *buf,
+void pcicfg_cfg_read(struct pcicfg *p, uint32_t off, void *buf,
 			uint32_t len);
-unsigned uvfio_pci_cfg_write(struct uvfio_pci *p, uint32_t off,
+unsigned pcicfg_cfg_write(struct pcicfg *p, uint32_t off,
 			     const void *buf, uint32_t len);
 
 /* Back to power-on values: command, status bits, BARs, MSI/MSI-X control,
  * MSI-X table (all vectors masked) and PBA; identity and caps stay. */
-void uvfio_pci_reset(struct uvfio_pci *p);
+void pcicfg_reset(struct pcicfg *p);
 
 /* State the server needs. */
-bool uvfio_pci_bus_master(const struct uvfio_pci *p);
-bool uvfio_pci_intx_disabled(const struct uvfio_pci *p);
-bool uvfio_pci_msi_enabled(const struct uvfio_pci *p);
-unsigned uvfio_pci_msi_nvec(const struct uvfio_pci *p); /* enabled vectors */
-bool uvfio_pci_msi_masked(const struct uvfio_pci *p, unsigned vec);
-bool uvfio_pci_msix_enabled(const struct uvfio_pci *p);
+bool pcicfg_bus_master(const struct pcicfg *p);
+bool pcicfg_intx_disabled(const struct pcicfg *p);
+bool pcicfg_msi_enabled(const struct pcicfg *p);
+unsigned pcicfg_msi_nvec(const struct pcicfg *p); /* enabled vectors */
+bool pcicfg_msi_masked(const struct pcicfg *p, unsigned vec);
+bool pcicfg_msix_enabled(const struct pcicfg *p);
 /* Function mask or the vector's own mask bit. */
-bool uvfio_pci_msix_masked(const struct uvfio_pci *p, unsigned vec);
+bool pcicfg_msix_masked(const struct pcicfg *p, unsigned vec);
 /* Set or clear a vector's pending bit (PBA). */
-void uvfio_pci_msix_set_pending(struct uvfio_pci *p, unsigned vec, bool on);
-bool uvfio_pci_msix_pending(const struct uvfio_pci *p, unsigned vec);
+void pcicfg_msix_set_pending(struct pcicfg *p, unsigned vec, bool on);
+bool pcicfg_msix_pending(const struct pcicfg *p, unsigned vec);
 
 /*
  * If [off, off+len) of BAR `bar` touches the MSI-X table or PBA, emulate
@@ -135,7 +135,7 @@ bool uvfio_pci_msix_pending(const struct uvfio_pci *p, unsigned vec);
  * -1).  Accesses must be 4 or 8 bytes, aligned, within one entry; others are
  * refused with -EINVAL through *err.  Returns false if not MSI-X space.
  */
-bool uvfio_pci_msix_access(struct uvfio_pci *p, unsigned bar, uint64_t off,
+bool pcicfg_msix_access(struct pcicfg *p, unsigned bar, uint64_t off,
 			   void *buf, uint32_t len, bool is_write, int *err,
 			   int *unmasked);
 

@@ -38,7 +38,7 @@ static int server_alloc(struct uvfio_server **out, unsigned flags)
 	struct uvfio_server *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	uvfio_logger_init(&s->log, "server");
+	ulogger_init(&s->log, "server");
 	s->listen_fd = -1;
 	s->stop_fd = s->wake_fd = -1;
 	s->pcie = flags & UVFIO_SERVER_PCIE;
@@ -48,9 +48,9 @@ static int server_alloc(struct uvfio_server **out, unsigned flags)
 	s->dma_read_budget = SRV_DMA_READ_BUDGET;
 	s->dma_q_tail = &s->dma_q;
 	pthread_mutex_init(&s->lock, NULL);
-	int r = uvfio_pci_init(&s->pci, s->pcie);
+	int r = pcicfg_init(&s->pci, s->pcie);
 	if (!r)
-		r = uvfio_dma_init(&s->dma, SRV_MAX_DMA_MAPS);
+		r = dmat_init(&s->dma, SRV_MAX_DMA_MAPS);
 	if (!r)
 		r = srv_regions_init(s);
 	srv_irqs_init(s);
@@ -79,17 +79,17 @@ int uvfio_server_create(struct uvfio_server **srvp, const char *socket_path,
 	int r = server_alloc(&s, flags);
 	if (r)
 		return r;
-	r = uvfio_sock_listen(socket_path);
+	r = usock_listen(socket_path);
 	if (r == -ENAMETOOLONG)
-		uvfio_err(&s->log, "cannot listen on %s: too long for a UNIX "
+		ulog_err(&s->log, "cannot listen on %s: too long for a UNIX "
 			  "socket, whose path has at most %d bytes, and its "
 			  "directory at most %d (the socket is bound there "
 			  "under a %d-byte temporary name first)",
-			  socket_path, UVFIO_SOCK_PATH_MAX,
-			  UVFIO_SOCK_PATH_MAX - UVFIO_SOCK_TMP_NAME_LEN - 1,
-			  UVFIO_SOCK_TMP_NAME_LEN);
+			  socket_path, USOCK_PATH_MAX,
+			  USOCK_PATH_MAX - USOCK_TMP_NAME_LEN - 1,
+			  USOCK_TMP_NAME_LEN);
 	else if (r < 0)
-		uvfio_err(&s->log, "cannot listen on %s: %s", socket_path,
+		ulog_err(&s->log, "cannot listen on %s: %s", socket_path,
 			  r == -EADDRINUSE
 				  ? "another process is serving that socket; "
 				    "stop it or choose another path"
@@ -119,13 +119,13 @@ int uvfio_server_create_fd(struct uvfio_server **srvp, int fd, unsigned flags)
 	struct uvfio_server *s;
 	if (!srvp || fd < 0)
 		return -EINVAL;
-	int kind = uvfio_sock_is_listening(fd);
+	int kind = usock_is_listening(fd);
 	if (kind < 0)
 		return kind;
 	int r = server_alloc(&s, flags);
 	if (r)
 		return r;
-	r = uvfio_sock_set_nonblock(fd);
+	r = usock_set_nonblock(fd);
 	if (!r && kind == 1) {
 		s->listen_fd = fd;
 		r = ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_LISTEN);
@@ -195,7 +195,7 @@ int uvfio_server_set_pci_ids(struct uvfio_server *s,
 {
 	if (s->described)
 		return -EBUSY;
-	uvfio_pci_set_ids(&s->pci, ids);
+	pcicfg_set_ids(&s->pci, ids);
 	if (ids->irq_pin && !s->irqs[UVFIO_PCI_INTX_IRQ].count)
 		return uvfio_server_set_irq_count(s, UVFIO_PCI_INTX_IRQ, 1);
 	return 0;
@@ -209,7 +209,7 @@ uint8_t *uvfio_server_config_space(struct uvfio_server *s)
 /* Capability builders: thin, but they also size the irq indexes. */
 int uvfio_server_pci_add_pm(struct uvfio_server *s)
 {
-	return s->described ? -EBUSY : uvfio_pci_add_pm(&s->pci);
+	return s->described ? -EBUSY : pcicfg_add_pm(&s->pci);
 }
 
 int uvfio_server_pci_add_msi(struct uvfio_server *s, unsigned nvec,
@@ -217,7 +217,7 @@ int uvfio_server_pci_add_msi(struct uvfio_server *s, unsigned nvec,
 {
 	if (s->described)
 		return -EBUSY;
-	int off = uvfio_pci_add_msi(&s->pci, nvec, maskable);
+	int off = pcicfg_add_msi(&s->pci, nvec, maskable);
 	if (off >= 0) {
 		int r = uvfio_server_set_irq_count(s, UVFIO_PCI_MSI_IRQ, nvec);
 		if (r)
@@ -232,7 +232,7 @@ int uvfio_server_pci_add_msix(struct uvfio_server *s, unsigned nvec,
 {
 	if (s->described)
 		return -EBUSY;
-	int off = uvfio_pci_add_msix(&s->pci, nvec, table_bar, table_off,
+	int off = pcicfg_add_msix(&s->pci, nvec, table_bar, table_off,
 				     pba_bar, pba_off);
 	if (off >= 0) {
 		int r = uvfio_server_set_irq_count(s, UVFIO_PCI_MSIX_IRQ, nvec);
@@ -246,25 +246,25 @@ int uvfio_server_pci_add_msix(struct uvfio_server *s, unsigned nvec,
 
 int uvfio_server_pci_add_pcie(struct uvfio_server *s, unsigned port_type)
 {
-	return s->described ? -EBUSY : uvfio_pci_add_pcie(&s->pci, port_type);
+	return s->described ? -EBUSY : pcicfg_add_pcie(&s->pci, port_type);
 }
 
 int uvfio_server_pci_add_vendor(struct uvfio_server *s, const void *data,
 				size_t len)
 {
-	return s->described ? -EBUSY : uvfio_pci_add_vendor(&s->pci, data, len);
+	return s->described ? -EBUSY : pcicfg_add_vendor(&s->pci, data, len);
 }
 
 int uvfio_server_pci_add_dsn(struct uvfio_server *s, uint64_t serial)
 {
-	return s->described ? -EBUSY : uvfio_pci_add_dsn(&s->pci, serial);
+	return s->described ? -EBUSY : pcicfg_add_dsn(&s->pci, serial);
 }
 
 int uvfio_server_pci_add_cap(struct uvfio_server *s, uint8_t id,
 			     const void *body, size_t len, const void *wmask)
 {
 	return s->described ? -EBUSY
-			    : uvfio_pci_add_cap(&s->pci, id, body, len, wmask);
+			    : pcicfg_add_cap(&s->pci, id, body, len, wmask);
 }
 
 int uvfio_server_pci_add_ext_cap(struct uvfio_server *s, uint16_t id,
@@ -272,7 +272,7 @@ int uvfio_server_pci_add_ext_cap(struct uvfio_server *s, uint16_t id,
 				 const void *wmask)
 {
 	return s->described ? -EBUSY
-			    : uvfio_pci_add_ext_cap(&s->pci, id, version, body,
+			    : pcicfg_add_ext_cap(&s->pci, id, version, body,
 						    len, wmask);
 }
 
@@ -312,7 +312,7 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	if (!c)
 		return;
 	if (why)
-		uvfio_info(&s->log, "client disconnected: %s", why);
+		ulog_info(&s->log, "client disconnected: %s", why);
 	srv_dma_abort(s, -ENOTCONN);
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->tp.fd, NULL);
 	if (c->has_twin)
@@ -322,16 +322,16 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	s->conn = NULL;
 	pthread_mutex_unlock(&s->lock);
 
-	uvfio_tp_fini(&c->tp);
+	tp_fini(&c->tp);
 	if (c->has_twin)
-		uvfio_tp_fini(&c->twin);
-	uvfio_tp_stash_free(&c->stash);
+		tp_fini(&c->twin);
+	tp_stash_free(&c->stash);
 	bool was_negotiated = c->negotiated;
 	free(c);
 
 	/* The spec: drop every DMA window and eventfd of the client, keep
 	 * the device's state; the device decides what a lost client resets. */
-	uvfio_dma_unmap_all(&s->dma);
+	dmat_unmap_all(&s->dma);
 	srv_mig_disconnect(s);
 	srv_irqs_release(s);
 	if (was_negotiated && s->ops && s->ops->reset)
@@ -349,8 +349,8 @@ static int conn_open(struct uvfio_server *s, int fd)
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	uvfio_tp_init(&c->tp, fd);
-	uvfio_tp_set_sink(&c->tp, srv_dma_sink_main);
+	tp_init(&c->tp, fd);
+	tp_set_sink(&c->tp, srv_dma_sink_main);
 	c->twin.fd = -1;
 	/* Until VERSION, only a small message makes sense. */
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + sizeof(struct uvfio_version) +
@@ -358,14 +358,14 @@ static int conn_open(struct uvfio_server *s, int fd)
 	/* More fds than max_msg_fds (up to the transport's hard cap) reach
 	 * the codec, which refuses the command with EINVAL and closes them;
 	 * the connection goes on. */
-	c->tp.max_fds = UVFIO_TP_MAX_FDS;
+	c->tp.max_fds = TP_MAX_FDS;
 	c->lim.max_data_xfer = s->max_data_xfer;
 	c->lim.max_msg_fds = s->max_msg_fds;
 	int r = ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, TAG_CONN);
 	c->events = EPOLLIN;
 	if (r) {
 		c->tp.fd = -1; /* caller closes fd */
-		uvfio_tp_fini(&c->tp);
+		tp_fini(&c->tp);
 		free(c);
 		return r;
 	}
@@ -399,8 +399,8 @@ void uvfio_server_destroy(struct uvfio_server *s)
 		close(s->wake_fd);
 	srv_irqs_fini(s);
 	srv_regions_fini(s);
-	uvfio_dma_fini(&s->dma);
-	uvfio_pci_fini(&s->pci);
+	dmat_fini(&s->dma);
+	pcicfg_fini(&s->pci);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -411,13 +411,13 @@ void srv_reply_error(struct uvfio_server *s, const struct uvfio_hdr *h,
 		     int err, const char *why)
 {
 	struct conn *c = s->conn;
-	uvfio_warn(&s->log, "%s (id %u) failed: %s: %s", uvfio_cmd_name(h->cmd),
+	ulog_warn(&s->log, "%s (id %u) failed: %s: %s", uvfio_cmd_name(h->cmd),
 		   h->msg_id, strerror(err), why ? why : "refused");
 	if (h->flags & UVFIO_F_NO_REPLY)
 		return;
 	uint8_t buf[UVFIO_HDR_SIZE];
 	ssize_t n = uvfio_build_error(buf, sizeof(buf), h->msg_id, h->cmd, err);
-	if (uvfio_tp_send(&c->tp, buf, (size_t)n, NULL, 0))
+	if (tp_send(&c->tp, buf, (size_t)n, NULL, 0))
 		c->drop = true;
 }
 
@@ -428,16 +428,16 @@ void srv_reply_ok(struct uvfio_server *s, const struct uvfio_hdr *h,
 	struct conn *c = s->conn;
 	if (h->flags & UVFIO_F_NO_REPLY)
 		return;
-	void *p = uvfio_tp_reserve(&c->tp, UVFIO_HDR_SIZE + len);
+	void *p = tp_reserve(&c->tp, UVFIO_HDR_SIZE + len);
 	if (!p) {
-		uvfio_err(&s->log, "cannot queue reply: %s; dropping client",
+		ulog_err(&s->log, "cannot queue reply: %s; dropping client",
 			  strerror(errno));
 		c->drop = true;
 		return;
 	}
 	ssize_t n = uvfio_build_reply(p, UVFIO_HDR_SIZE + len, h->msg_id, h->cmd,
 				      payload, len, NULL, 0);
-	if (uvfio_tp_commit(&c->tp, (size_t)n, fds, nfds))
+	if (tp_commit(&c->tp, (size_t)n, fds, nfds))
 		c->drop = true;
 }
 
@@ -499,13 +499,13 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 	if (c->peer.twin_socket && c->peer.max_msg_fds >= 1) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == 0 &&
-		    uvfio_sock_set_nonblock(sp[0]) == 0) {
+		    usock_set_nonblock(sp[0]) == 0) {
 			mine.twin_socket = true;
 			mine.twin_fd_index = 0;
 			which |= UVFIO_CAP_HAS_TWIN_SOCKET |
 				 UVFIO_CAP_HAS_TWIN_FD_INDEX;
 		} else {
-			uvfio_warn(&s->log, "cannot create twin socket (%s); "
+			ulog_warn(&s->log, "cannot create twin socket (%s); "
 					    "continuing without",
 				   strerror(errno));
 			if (sp[0] >= 0) {
@@ -533,12 +533,12 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	srv_reply_ok(s, &v->hdr, &rep, sizeof(rep.v) + (size_t)jl,
 		     sp[1] >= 0 ? &sp[1] : NULL, sp[1] >= 0 ? 1 : 0);
 	if (sp[0] >= 0) {
-		uvfio_tp_init(&c->twin, sp[0]);
-		uvfio_tp_set_sink(&c->twin, srv_dma_sink_twin);
+		tp_init(&c->twin, sp[0]);
+		tp_set_sink(&c->twin, srv_dma_sink_twin);
 		c->twin.max_fds = 0;
 		c->twin.max_msg_size = UVFIO_HDR_SIZE + 16 + s->max_data_xfer;
 		if (ep_ctl(s, EPOLL_CTL_ADD, sp[0], EPOLLIN, TAG_TWIN)) {
-			uvfio_tp_fini(&c->twin);
+			tp_fini(&c->twin);
 			c->drop = true;
 		} else {
 			c->has_twin = true;
@@ -565,7 +565,7 @@ static void handle_version(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	s->described = true;
 	/* Now the real limits apply: data messages and control messages. */
 	c->tp.max_msg_size = UVFIO_HDR_SIZE + SRV_CTRL_MAX + s->max_data_xfer;
-	uvfio_info(&s->log,
+	ulog_info(&s->log,
 		   "client negotiated v0.%u: max_msg_fds %u, "
 		   "max_data_xfer_size %u%s%s",
 		   c->minor, c->peer.max_msg_fds, c->peer.max_data_xfer_size,
@@ -592,7 +592,7 @@ static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	/* Config space returns to its power-on state; DMA windows and
 	 * eventfds belong to the client and stay (as in libvfio-user). */
 	pthread_mutex_lock(&s->lock);
-	uvfio_pci_reset(&s->pci);
+	pcicfg_reset(&s->pci);
 	pthread_mutex_unlock(&s->lock);
 	srv_mig_reset(s);
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
@@ -600,7 +600,7 @@ static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 /* ---- dispatch ------------------------------------------------------------------- */
 
-static int deliver(void *opaque, struct uvfio_tp_msg *m)
+static int deliver(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_server *s = opaque;
 	struct conn *c = s->conn;
@@ -613,8 +613,8 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	 * replies to our DMA never wait: they add nothing to send, and QEMU
 	 * cannot hold them back (docs/protocol.md 6.3). */
 	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_REPLY &&
-	    uvfio_tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
-		return UVFIO_TP_PAUSE;
+	    tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
+		return TP_PAUSE;
 	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_REPLY) {
 		/* Replies come only for our DMA messages, and only here when
 		 * there is no twin socket. */
@@ -707,12 +707,12 @@ static int deliver(void *opaque, struct uvfio_tp_msg *m)
 	}
 handled:
 	/* Commands that came while the handler waited for DMA go next. */
-	if (!c->drop && c->stash.len && uvfio_tp_unstash(&c->tp, &c->stash))
+	if (!c->drop && c->stash.len && tp_unstash(&c->tp, &c->stash))
 		c->drop = true;
 	return c->drop ? -EPROTO : 0;
 }
 
-static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
+static int deliver_twin(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_server *s = opaque;
 	struct uvfio_hdr h;
@@ -729,7 +729,7 @@ static int deliver_twin(void *opaque, struct uvfio_tp_msg *m)
 
 int srv_twin_recv(struct uvfio_server *s)
 {
-	return uvfio_tp_recv(&s->conn->twin, deliver_twin, s);
+	return tp_recv(&s->conn->twin, deliver_twin, s);
 }
 
 /* Server commands on the twin socket; wait for room when it is full. */
@@ -738,7 +738,7 @@ void srv_flush_twin(struct uvfio_server *s)
 	struct conn *c = s->conn;
 	if (!c || !c->has_twin)
 		return;
-	int r = uvfio_tp_flush(&c->twin);
+	int r = tp_flush(&c->twin);
 	if (r < 0 && r != -EAGAIN) {
 		conn_close(s, c->twin.why ? c->twin.why : strerror(-r));
 		return;
@@ -754,7 +754,7 @@ void srv_flush_twin(struct uvfio_server *s)
 static void conn_arm(struct uvfio_server *s, bool tx_full)
 {
 	struct conn *c = s->conn;
-	bool more = c->tp.rx_paused || uvfio_tp_rx_ready(&c->tp);
+	bool more = c->tp.rx_paused || tp_rx_ready(&c->tp);
 	uint32_t ev = tx_full ? EPOLLOUT : more ? EPOLLIN | EPOLLOUT : EPOLLIN;
 	if (ev != c->events) {
 		if (ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, TAG_CONN)) {
@@ -774,17 +774,17 @@ static void refuse_oversize(struct uvfio_server *s, int err)
 {
 	struct conn *c = s->conn;
 	struct uvfio_hdr h;
-	if (err != -EMSGSIZE || uvfio_tp_rx_pending(&c->tp) < UVFIO_HDR_SIZE)
+	if (err != -EMSGSIZE || tp_rx_pending(&c->tp) < UVFIO_HDR_SIZE)
 		return;
 	memcpy(&h, c->tp.rx + c->tp.rx_start, sizeof(h));
 	if ((h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_COMMAND ||
 	    h.msg_size <= c->tp.max_msg_size)
 		return;
-	uvfio_tp_cancel(&c->tp);
+	tp_cancel(&c->tp);
 	srv_reply_error(s, &h, E2BIG,
 			"message larger than max_data_xfer_size allows; "
 			"closing the connection");
-	(void)uvfio_tp_flush(&c->tp);
+	(void)tp_flush(&c->tp);
 }
 
 static void conn_service(struct uvfio_server *s, bool twin)
@@ -793,7 +793,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 	int r;
 
 	if (twin) {
-		r = uvfio_tp_recv(&c->twin, deliver_twin, s);
+		r = tp_recv(&c->twin, deliver_twin, s);
 		if (r < 0) {
 			conn_close(s, c->twin.why ? c->twin.why : strerror(-r));
 			return;
@@ -806,7 +806,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 	/* Replies are flushed between batches of commands; a batch can pause
 	 * when the send queue is half full, and resumes once it drains. */
 	for (int round = 0; round < 8; round++) {
-		r = uvfio_tp_recv(&c->tp, deliver, s);
+		r = tp_recv(&c->tp, deliver, s);
 		if (r < 0 && !c->drop) {
 			refuse_oversize(s, r);
 			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
@@ -818,7 +818,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 			if (s->conn != c)
 				return;
 		}
-		r = uvfio_tp_flush(&c->tp);
+		r = tp_flush(&c->tp);
 		if (r < 0 && r != -EAGAIN) {
 			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
 			return;
@@ -828,7 +828,7 @@ static void conn_service(struct uvfio_server *s, bool twin)
 			return;
 		}
 		if (r == -EAGAIN ||
-		    (!c->tp.rx_paused && !uvfio_tp_rx_ready(&c->tp)))
+		    (!c->tp.rx_paused && !tp_rx_ready(&c->tp)))
 			break;
 	}
 	conn_arm(s, r == -EAGAIN);
@@ -849,11 +849,11 @@ static int do_accept(struct uvfio_server *s)
 	}
 	int r = conn_open(s, fd);
 	if (r) {
-		uvfio_err(&s->log, "cannot set up connection: %s", strerror(-r));
+		ulog_err(&s->log, "cannot set up connection: %s", strerror(-r));
 		close(fd);
 		return 0;
 	}
-	uvfio_info(&s->log, "client connected");
+	ulog_info(&s->log, "client connected");
 	return 0;
 }
 
@@ -892,7 +892,7 @@ int uvfio_server_process(struct uvfio_server *s)
 			/* Work queued by other threads goes out now. */
 			if (s->conn && s->conn->negotiated) {
 				srv_dma_pump(s);
-				int r = uvfio_tp_flush(&s->conn->tp);
+				int r = tp_flush(&s->conn->tp);
 				if (r < 0 && r != -EAGAIN) {
 					conn_close(s, "send failed");
 					break;

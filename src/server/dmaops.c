@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "priv.h"
+#include "util/util.h"
 
 /* ---- DMA_MAP / DMA_UNMAP -------------------------------------------------------- */
 
@@ -33,9 +34,9 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 	uint32_t prot = 0;
 
 	if (m->flags & UVFIO_DMA_MAP_READ)
-		prot |= UVFIO_DMA_READ;
+		prot |= DMAT_READ;
 	if (m->flags & UVFIO_DMA_MAP_WRITE)
-		prot |= UVFIO_DMA_WRITE;
+		prot |= DMAT_WRITE;
 	if (m->flags & UVFIO_DMA_MAP_FILE_IO) {
 		srv_reply_error(s, &v->hdr, ENOTSUP,
 				"FILE_IO DMA windows are not supported; map the "
@@ -43,7 +44,7 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		return;
 	}
 	int fd = v->nfds ? fds[0] : -1;
-	int r = uvfio_dma_map(&s->dma, m->addr, m->size, prot, fd, m->offset);
+	int r = dmat_map(&s->dma, m->addr, m->size, prot, fd, m->offset);
 	if (r) {
 		srv_reply_error(s, &v->hdr, -r,
 				r == -EEXIST	? "window overlaps an existing one"
@@ -75,16 +76,16 @@ void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	if (u->flags & UVFIO_DMA_UNMAP_ALL) {
 		if (s->ops && s->ops->dma_unmap)
 			s->ops->dma_unmap(s->ops_opaque, 0, 0);
-		uvfio_dma_unmap_all(&s->dma);
+		dmat_unmap_all(&s->dma);
 		r = 0;
 	} else {
-		struct uvfio_dma_ref ref;
-		r = uvfio_dma_get(&s->dma, u->addr, u->size, 0, &ref);
+		struct dmat_ref ref;
+		r = dmat_get(&s->dma, u->addr, u->size, 0, &ref);
 		if (!r) {
-			uvfio_dma_put(&s->dma, &ref);
+			dmat_put(&s->dma, &ref);
 			if (s->ops && s->ops->dma_unmap)
 				s->ops->dma_unmap(s->ops_opaque, u->addr, u->size);
-			r = uvfio_dma_unmap(&s->dma, u->addr, u->size);
+			r = dmat_unmap(&s->dma, u->addr, u->size);
 		}
 	}
 	if (r) {
@@ -156,22 +157,22 @@ static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
  * from op->buf itself, which stays valid until the op completes.  0, or
  * -errno to build it the usual way.
  */
-static int send_write_ext(struct conn *c, struct uvfio_tp *tp,
+static int send_write_ext(struct conn *c, struct tp *tp,
 			  struct dma_op *op, uint16_t id, uint64_t addr,
 			  uint32_t n)
 {
 	size_t around = uvfio_dma_data_offset(c->dma_layout) +
 			uvfio_dma_data_trailer(c->dma_layout);
-	uint8_t *p = uvfio_tp_reserve(tp, around);
+	uint8_t *p = tp_reserve(tp, around);
 	if (!p)
 		return -errno;
 	ssize_t r = uvfio_build_dma_write_head(p, around, c->dma_layout, id,
 					       addr, n);
 	if (r < 0) {
-		uvfio_tp_cancel(tp);
+		tp_cancel(tp);
 		return (int)r;
 	}
-	return uvfio_tp_commit_ext_tail(tp, around, op->buf + op->sent, n,
+	return tp_commit_ext_tail(tp, around, op->buf + op->sent, n,
 					uvfio_dma_data_trailer(c->dma_layout),
 					op);
 }
@@ -187,9 +188,9 @@ static void op_release(struct uvfio_server *s, struct dma_op *op)
 	struct conn *c = s->conn;
 	if (!c || !op->result || !op->buf)
 		return;
-	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
-	uvfio_tp_direct_cancel(tp, op->buf, op->len);
-	if (uvfio_tp_ext_detach(tp, op)) {
+	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
+	tp_direct_cancel(tp, op->buf, op->len);
+	if (tp_ext_detach(tp, op)) {
 		/* Cannot keep the bytes: the stream must end here. */
 		tp->why = "out of memory keeping DMA data of a failed transfer";
 		c->drop = true;
@@ -260,16 +261,16 @@ static uint32_t budget_chunk(uint32_t chunk, uint32_t budget)
 
 /* Build and queue the next message of op: n bytes at addr.  0, or -errno
  * when the send queue is full (try again once it drains). */
-static int send_chunk(struct conn *c, struct uvfio_tp *tp, struct dma_op *op,
+static int send_chunk(struct conn *c, struct tp *tp, struct dma_op *op,
 		      uint16_t id, uint64_t addr, uint32_t n)
 {
 	size_t total = op->is_write
 			       ? uvfio_dma_data_msg_size(c->dma_layout, n)
 			       : uvfio_dma_read_msg_size(c->dma_layout);
-	if (op->is_write && op->done && n >= UVFIO_TP_DIRECT_MIN &&
+	if (op->is_write && op->done && n >= TP_DIRECT_MIN &&
 	    !send_write_ext(c, tp, op, id, addr, n))
 		return 0; /* sent from op->buf where it lies: see op_release */
-	uint8_t *p = uvfio_tp_reserve(tp, total);
+	uint8_t *p = tp_reserve(tp, total);
 	if (!p)
 		return -errno;
 	ssize_t r = op->is_write
@@ -279,10 +280,10 @@ static int send_chunk(struct conn *c, struct uvfio_tp *tp, struct dma_op *op,
 			    : uvfio_build_dma_read_in(p, total, c->dma_layout,
 						      id, addr, n);
 	if (r < 0) {
-		uvfio_tp_cancel(tp);
+		tp_cancel(tp);
 		return (int)r;
 	}
-	return uvfio_tp_commit(tp, (size_t)r, NULL, 0);
+	return tp_commit(tp, (size_t)r, NULL, 0);
 }
 
 void srv_dma_pump(struct uvfio_server *s)
@@ -290,7 +291,7 @@ void srv_dma_pump(struct uvfio_server *s)
 	struct conn *c = s->conn;
 	if (!c || !c->negotiated)
 		return;
-	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
+	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
 	uint32_t budget = __atomic_load_n(&s->dma_read_budget, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&s->lock);
@@ -338,10 +339,10 @@ void srv_dma_pump(struct uvfio_server *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
+int srv_dma_reply(struct uvfio_server *s, struct tp_msg *m)
 {
 	struct conn *c = s->conn;
-	struct uvfio_tp *tp = c->has_twin ? &c->twin : &c->tp;
+	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
 	struct uvfio_reply_view v;
 	struct dma_op *completed = NULL;
 	struct uvfio_hdr h;
@@ -371,7 +372,7 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 		r = uvfio_parse_reply(m->buf, m->size, m->nfds, &rq->exp, &v);
 	}
 	if (r) {
-		uvfio_err(&s->log, "bad reply to %s (id %u): %s",
+		ulog_err(&s->log, "bad reply to %s (id %u): %s",
 			  uvfio_cmd_name(rq->exp.cmd), rq->exp.msg_id, v.why);
 		tp->why = "malformed reply to a DMA request";
 		return r;
@@ -394,7 +395,7 @@ int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m)
 		memcpy(op->buf + rq->buf_off, v.u.dma_rw.data, v.u.dma_rw.count);
 	} else if (rq->exp.cmd == UVFIO_CMD_DMA_WRITE) {
 		/* Again now that the client has written (see op_start). */
-		uvfio_dma_mark_dirty(&s->dma, rq->exp.addr, rq->exp.count);
+		dmat_mark_dirty(&s->dma, rq->exp.addr, rq->exp.count);
 	}
 	if (!op->inflight && !op->queued && !op->finished)
 		op_finish_locked(s, op, &completed);
@@ -449,16 +450,16 @@ static int check_windows(struct uvfio_server *s, uint64_t iova, size_t len,
 {
 	uint64_t done = 0;
 	while (done < len) {
-		struct uvfio_dma_ref ref;
+		struct dmat_ref ref;
 		uint64_t at = iova + done;
 		if (at < iova)
 			return -EOVERFLOW;
-		int r = uvfio_dma_get(&s->dma, at, len - done,
-				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
+		int r = dmat_get(&s->dma, at, len - done,
+				      is_write ? DMAT_WRITE : DMAT_READ,
 				      &ref);
 		if (r)
 			return r;
-		uvfio_dma_put(&s->dma, &ref);
+		dmat_put(&s->dma, &ref);
 		if (!ref.len)
 			return -ENOENT;
 		done += ref.len < len - done ? ref.len : len - done;
@@ -476,26 +477,26 @@ static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
 {
 	*done = 0;
 	while (*done < len) {
-		struct uvfio_dma_ref ref;
+		struct dmat_ref ref;
 		uint64_t at = iova + *done;
 		if (at < iova)
 			return -EOVERFLOW;
-		int r = uvfio_dma_get(&s->dma, at, len - *done,
-				      is_write ? UVFIO_DMA_WRITE : UVFIO_DMA_READ,
+		int r = dmat_get(&s->dma, at, len - *done,
+				      is_write ? DMAT_WRITE : DMAT_READ,
 				      &ref);
 		if (r)
 			return r;
 		if (!ref.ptr) {
-			uvfio_dma_put(&s->dma, &ref);
+			dmat_put(&s->dma, &ref);
 			return 0;
 		}
 		size_t n = ref.len < len - *done ? (size_t)ref.len : len - *done;
 		if (is_write) {
 			memcpy(ref.ptr, buf + *done, n);
-			uvfio_dma_ref_mark_dirty(&s->dma, &ref, at, n);
+			dmat_ref_mark_dirty(&s->dma, &ref, at, n);
 		} else
 			memcpy(buf + *done, ref.ptr, n);
-		uvfio_dma_put(&s->dma, &ref);
+		dmat_put(&s->dma, &ref);
 		*done += n;
 	}
 	return 0;
@@ -516,7 +517,7 @@ static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 	 * answers in between cannot miss the write, and again when it has
 	 * (srv_dma_reply), so a report between those two cannot either. */
 	if (is_write)
-		uvfio_dma_mark_dirty(&s->dma, iova, len);
+		dmat_mark_dirty(&s->dma, iova, len);
 	struct dma_op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		*err = -ENOMEM;
@@ -538,7 +539,7 @@ static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 	if (s->dma_q_len >= SRV_DMA_MAX_QUEUED) {
 		pthread_mutex_unlock(&s->lock);
 		op_free(op);
-		uvfio_warn(&s->log, "%u message DMA transfers already queued "
+		ulog_warn(&s->log, "%u message DMA transfers already queued "
 				    "(the client answers slowly or not at all); "
 				    "refusing more with EAGAIN",
 			   SRV_DMA_MAX_QUEUED);
@@ -560,29 +561,22 @@ static bool on_loop_thread(struct uvfio_server *s)
 	       s->in_process;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Server thread inside a callback: only the twin socket can bring the
  * replies, and nothing else reads it meanwhile. */
 static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
 {
-	int64_t deadline = now_ms() + s->dma_timeout_ms;
+	int64_t deadline = util_now_ms() + s->dma_timeout_ms;
 	while (!op->finished) {
 		struct conn *c = s->conn;
 		srv_dma_pump(s);
-		int r = uvfio_tp_flush(&c->twin);
+		int r = tp_flush(&c->twin);
 		if (r < 0 && r != -EAGAIN)
 			return r;
 		struct pollfd pf = {
 			.fd = c->twin.fd,
 			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
 		};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - util_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
@@ -594,7 +588,7 @@ static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
 	return 0;
 }
 
-static int deliver_nested(void *opaque, struct uvfio_tp_msg *m)
+static int deliver_nested(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_server *s = opaque;
 	struct uvfio_hdr h;
@@ -602,9 +596,9 @@ static int deliver_nested(void *opaque, struct uvfio_tp_msg *m)
 	if ((h.flags & UVFIO_F_TYPE_MASK) == UVFIO_F_TYPE_REPLY)
 		return srv_dma_reply(s, m);
 	/* A command: its turn comes after the one being handled. */
-	int r = uvfio_tp_stash_msg(&s->conn->stash, m);
+	int r = tp_stash_msg(&s->conn->stash, m);
 	if (r)
-		uvfio_err(&s->log, "too many commands arrived while waiting for "
+		ulog_err(&s->log, "too many commands arrived while waiting for "
 				   "DMA; dropping the client");
 	return r;
 }
@@ -618,17 +612,17 @@ static int deliver_nested(void *opaque, struct uvfio_tp_msg *m)
 static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 {
 	struct conn *c = s->conn;
-	struct uvfio_tp nest;
-	int64_t deadline = now_ms() + s->dma_timeout_ms;
+	struct tp nest;
+	int64_t deadline = util_now_ms() + s->dma_timeout_ms;
 	int r = 0;
 
-	uvfio_tp_init(&nest, c->tp.fd);
+	tp_init(&nest, c->tp.fd);
 	nest.max_msg_size = c->tp.max_msg_size;
 	nest.max_fds = c->tp.max_fds;
 	c->nesting = true;
 	while (!op->finished && !r) {
 		srv_dma_pump(s);
-		r = uvfio_tp_flush(&c->tp);
+		r = tp_flush(&c->tp);
 		if (r < 0 && r != -EAGAIN)
 			break;
 		struct pollfd pf = {
@@ -636,7 +630,7 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
 		};
 		r = 0;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - util_now_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
 			break;
@@ -645,12 +639,12 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 			r = -errno;
 			break;
 		}
-		r = uvfio_tp_recv(&nest, deliver_nested, s);
+		r = tp_recv(&nest, deliver_nested, s);
 		if (r > 0)
 			r = 0;
 	}
 	c->nesting = false;
-	int rr = uvfio_tp_stash_rest(&c->stash, &nest);
+	int rr = tp_stash_rest(&c->stash, &nest);
 	/* A timeout leaves the stream whole (what was read is stashed, late
 	 * replies find their orphaned request): the client stays. */
 	if ((r && r != -ETIMEDOUT) || rr) {
@@ -662,7 +656,7 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 			r = rr;
 	}
 	nest.fd = -1; /* the socket is c->tp's */
-	uvfio_tp_fini(&nest);
+	tp_fini(&nest);
 	return r;
 }
 
@@ -684,7 +678,7 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 	if (in_cb && c && !c->has_twin && (c->qemu || c->nesting)) {
 		/* QEMU answers DMA only from its main loop, which waits for
 		 * the reply to the command this callback is handling. */
-		uvfio_err(&s->log,
+		ulog_err(&s->log,
 			  "synchronous message DMA inside a callback cannot "
 			  "complete with this client (%s); use "
 			  "uvfio_server_dma_%s_async()",
@@ -704,17 +698,17 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		r = wait_nested(s, op);
 	} else if (mine) {
 		/* Not inside a callback: run the loop until the op ends. */
-		int64_t deadline = now_ms() + s->dma_timeout_ms;
+		int64_t deadline = util_now_ms() + s->dma_timeout_ms;
 		srv_dma_pump(s);
 		while (!op->finished && !r) {
 			struct pollfd pf = { .fd = s->epfd, .events = POLLIN };
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - util_now_ms();
 			if (left <= 0) {
 				r = -ETIMEDOUT;
 				break;
 			}
 			if (s->conn) {
-				uvfio_tp_flush(&s->conn->tp);
+				tp_flush(&s->conn->tp);
 				srv_flush_twin(s);
 			}
 			if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
@@ -724,14 +718,7 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		}
 	} else {
 		srv_wake(s);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += s->dma_timeout_ms / 1000;
-		ts.tv_nsec += (long)(s->dma_timeout_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		struct timespec ts = util_deadline_ts(s->dma_timeout_ms);
 		pthread_mutex_lock(&s->lock);
 		while (!op->finished && !r)
 			r = pthread_cond_timedwait(&op->cond, &s->lock, &ts) ==
@@ -753,7 +740,7 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 			op_free(op);
 		pthread_mutex_unlock(&s->lock);
 		if (!r || r == -ETIMEDOUT)
-			uvfio_warn(&s->log, "synchronous DMA %s of %zu bytes at "
+			ulog_warn(&s->log, "synchronous DMA %s of %zu bytes at "
 					    "0x%llx timed out after %u ms: the "
 					    "client does not answer",
 				   is_write ? "write" : "read", len - done,

@@ -63,7 +63,7 @@ int uvfio_server_set_irq_count(struct uvfio_server *s, unsigned index,
 {
 	if (s->described)
 		return -EBUSY;
-	if (index >= UVFIO_PCI_NUM_IRQS || count > UVFIO_PCI_MAX_MSIX ||
+	if (index >= UVFIO_PCI_NUM_IRQS || count > PCICFG_MAX_MSIX ||
 	    (index == UVFIO_PCI_INTX_IRQ && count > 1) ||
 	    (index == UVFIO_PCI_MSI_IRQ && count > 32) ||
 	    (index >= UVFIO_PCI_ERR_IRQ && count > 1))
@@ -113,28 +113,28 @@ void srv_handle_irq_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec)
 {
 	struct srv_irq *q = &s->irqs[index];
-	struct uvfio_pci *p = &s->pci;
+	struct pcicfg *p = &s->pci;
 	uint64_t one = 1;
 
 	switch (index) {
 	case UVFIO_PCI_INTX_IRQ:
-		if (uvfio_pci_intx_disabled(p) || q->masked[0])
+		if (pcicfg_intx_disabled(p) || q->masked[0])
 			return -EAGAIN;
 		break;
 	case UVFIO_PCI_MSI_IRQ:
 		if (p->msi_off && !s->client_emulates_msi &&
-		    (!uvfio_pci_msi_enabled(p) || vec >= uvfio_pci_msi_nvec(p) ||
-		     uvfio_pci_msi_masked(p, vec)))
+		    (!pcicfg_msi_enabled(p) || vec >= pcicfg_msi_nvec(p) ||
+		     pcicfg_msi_masked(p, vec)))
 			return -EAGAIN;
 		break;
 	case UVFIO_PCI_MSIX_IRQ:
 		if (!p->msix_off || s->client_emulates_msi)
 			break;
-		if (!uvfio_pci_msix_enabled(p))
+		if (!pcicfg_msix_enabled(p))
 			return -EAGAIN;
-		if (uvfio_pci_msix_masked(p, vec)) {
+		if (pcicfg_msix_masked(p, vec)) {
 			/* Delivered when the guest unmasks it. */
-			uvfio_pci_msix_set_pending(p, vec, true);
+			pcicfg_msix_set_pending(p, vec, true);
 			return -EAGAIN;
 		}
 		break;
@@ -166,10 +166,10 @@ void srv_irq_msix_unmasked(struct uvfio_server *s, unsigned vec)
 {
 	pthread_mutex_lock(&s->lock);
 	if (vec < s->irqs[UVFIO_PCI_MSIX_IRQ].count &&
-	    uvfio_pci_msix_pending(&s->pci, vec) &&
-	    !uvfio_pci_msix_masked(&s->pci, vec) &&
-	    uvfio_pci_msix_enabled(&s->pci)) {
-		uvfio_pci_msix_set_pending(&s->pci, vec, false);
+	    pcicfg_msix_pending(&s->pci, vec) &&
+	    !pcicfg_msix_masked(&s->pci, vec) &&
+	    pcicfg_msix_enabled(&s->pci)) {
+		pcicfg_msix_set_pending(&s->pci, vec, false);
 		fire_locked(s, UVFIO_PCI_MSIX_IRQ, vec);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -177,7 +177,7 @@ void srv_irq_msix_unmasked(struct uvfio_server *s, unsigned vec)
 
 void srv_irqs_config_changed(struct uvfio_server *s, unsigned events)
 {
-	if (!(events & UVFIO_PCI_EV_MSIX))
+	if (!(events & PCICFG_EV_MSIX))
 		return;
 	/* Enable or function-mask changes may release pending vectors. */
 	for (unsigned v = 0; v < s->irqs[UVFIO_PCI_MSIX_IRQ].count; v++)

@@ -67,7 +67,7 @@ enum uvfio_mig_state uvfio_server_migration_state(struct uvfio_server *s)
 int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t iova,
 				uint64_t len)
 {
-	return uvfio_dma_mark_dirty(&s->dma, iova, len);
+	return dmat_mark_dirty(&s->dma, iova, len);
 }
 
 bool uvfio_server_dma_logging(struct uvfio_server *s)
@@ -125,7 +125,7 @@ void srv_mig_reset(struct uvfio_server *s)
 	 * PRE_COPY stays: QEMU resets devices while pre-copy runs. */
 	uint32_t st = mig_state(s);
 	if (st == UVFIO_MIG_ERROR || st == UVFIO_MIG_RESUMING) {
-		uvfio_info(&s->log, "device reset: migration state %s -> RUNNING",
+		ulog_info(&s->log, "device reset: migration state %s -> RUNNING",
 			   mig_fsm_name(st));
 		set_state(s, UVFIO_MIG_RUNNING);
 	}
@@ -136,7 +136,7 @@ void srv_mig_disconnect(struct uvfio_server *s)
 	/* The windows are gone with the client; so is its logging.  The
 	 * migration state stays, like the rest of the device state. */
 	bool was = uvfio_server_dma_logging(s);
-	uvfio_dma_log_stop(&s->dma);
+	dmat_log_stop(&s->dma);
 	if (was && s->mig.ops && s->mig.ops->log_stop)
 		s->mig.ops->log_stop(s->mig.opaque);
 }
@@ -225,7 +225,7 @@ static void set_device_state(struct uvfio_server *s,
 			return;
 		}
 		set_state(s, to);
-		uvfio_info(&s->log, "migration state %s -> %s",
+		ulog_info(&s->log, "migration state %s -> %s",
 			   mig_fsm_name(from), mig_fsm_name(to));
 	}
 	req.data_fd = 0;
@@ -237,7 +237,7 @@ static void log_start(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 	struct uvfio_feature_log_start ls;
 	memcpy(&ls, v->u.feature.data, sizeof(ls));
 	uint32_t n = ls.num_ranges;
-	struct uvfio_dma_range *r = NULL;
+	struct dmat_range *r = NULL;
 	if (n) {
 		r = malloc(n * sizeof(*r));
 		if (!r) {
@@ -257,12 +257,12 @@ static void log_start(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 		shift = LOG_MIN_SHIFT;
 	if (shift > LOG_MAX_SHIFT)
 		shift = LOG_MAX_SHIFT;
-	int ret = uvfio_dma_log_start(&s->dma, shift, r, n, SRV_MAX_LOG_BYTES);
+	int ret = dmat_log_start(&s->dma, shift, r, n, SRV_MAX_LOG_BYTES);
 	free(r);
 	if (!ret && s->mig.ops->log_start) {
 		ret = s->mig.ops->log_start(s->mig.opaque, 1ull << shift);
 		if (ret)
-			uvfio_dma_log_stop(&s->dma);
+			dmat_log_stop(&s->dma);
 	}
 	if (ret) {
 		srv_reply_error(s, &v->hdr, -ret,
@@ -275,7 +275,7 @@ static void log_start(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 						: "cannot start DMA logging");
 		return;
 	}
-	uvfio_info(&s->log, "DMA logging on at %llu-byte pages, %u ranges",
+	ulog_info(&s->log, "DMA logging on at %llu-byte pages, %u ranges",
 		   1ull << shift, n);
 	/* The echo carries the page size we actually track at. */
 	uint8_t *echo = malloc(v->u.feature.data_len);
@@ -305,10 +305,10 @@ static void reply_bitmap(struct uvfio_server *s, const struct uvfio_cmd_view *v,
 		return;
 	}
 	size_t total = UVFIO_HDR_SIZE + alen + blen + bm;
-	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
+	uint8_t *p = tp_reserve(&c->tp, total);
 	if (!p) {
 		free(bits);
-		uvfio_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
+		ulog_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
 			  strerror(errno));
 		c->drop = true;
 		return;
@@ -318,7 +318,7 @@ static void reply_bitmap(struct uvfio_server *s, const struct uvfio_cmd_view *v,
 	memcpy(p + UVFIO_HDR_SIZE + alen, b, blen);
 	memcpy(p + UVFIO_HDR_SIZE + alen + blen, bits, bm);
 	free(bits);
-	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
+	if (tp_commit(&c->tp, total, NULL, 0))
 		c->drop = true;
 }
 
@@ -345,7 +345,7 @@ static void log_report(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 		srv_reply_error(s, &v->hdr, ENOMEM, "out of memory");
 		return;
 	}
-	int r = uvfio_dma_log_report(&s->dma, rep.iova, rep.length,
+	int r = dmat_log_report(&s->dma, rep.iova, rep.length,
 				     log2u64(rep.page_size), bits);
 	if (r) {
 		free(bits);
@@ -397,7 +397,7 @@ void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		return;
 	case UVFIO_FEATURE_DMA_LOGGING_STOP: {
 		bool was = uvfio_server_dma_logging(s);
-		uvfio_dma_log_stop(&s->dma);
+		dmat_log_stop(&s->dma);
 		if (was && m->ops->log_stop)
 			m->ops->log_stop(m->opaque);
 		reply_echo(s, v, v->u.feature.data, v->u.feature.data_len);
@@ -437,9 +437,9 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	}
 	/* Produced straight into the send buffer. */
 	size_t total = UVFIO_HDR_SIZE + sizeof(struct uvfio_mig_data) + want;
-	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
+	uint8_t *p = tp_reserve(&c->tp, total);
 	if (!p) {
-		uvfio_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
+		ulog_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
 			  strerror(errno));
 		c->drop = true;
 		return;
@@ -449,7 +449,7 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	while (got < want) {
 		ssize_t n = m->ops->read_data(m->opaque, data + got, want - got);
 		if (n < 0 || (size_t)n > want - got) {
-			uvfio_tp_cancel(&c->tp);
+			tp_cancel(&c->tp);
 			srv_reply_error(s, &v->hdr, n < 0 ? (int)-n : EIO,
 					n < 0 ? "the device failed to produce "
 						"migration data"
@@ -462,7 +462,7 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		got += (uint32_t)n;
 	}
 	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		uvfio_tp_cancel(&c->tp);
+		tp_cancel(&c->tp);
 		return;
 	}
 	struct uvfio_mig_data md = {
@@ -472,7 +472,7 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	total = UVFIO_HDR_SIZE + sizeof(md) + got;
 	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
 	memcpy(p + UVFIO_HDR_SIZE, &md, sizeof(md));
-	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
+	if (tp_commit(&c->tp, total, NULL, 0))
 		c->drop = true;
 }
 
@@ -547,13 +547,13 @@ void srv_handle_unmap_dirty(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		srv_reply_error(s, &v->hdr, ENOMEM, "out of memory");
 		return;
 	}
-	struct uvfio_dma_ref ref;
-	int r = uvfio_dma_get(&s->dma, u->addr, u->size, 0, &ref);
+	struct dmat_ref ref;
+	int r = dmat_get(&s->dma, u->addr, u->size, 0, &ref);
 	if (!r) {
-		uvfio_dma_put(&s->dma, &ref);
+		dmat_put(&s->dma, &ref);
 		if (s->ops && s->ops->dma_unmap)
 			s->ops->dma_unmap(s->ops_opaque, u->addr, u->size);
-		r = uvfio_dma_unmap_dirty(&s->dma, u->addr, u->size,
+		r = dmat_unmap_dirty(&s->dma, u->addr, u->size,
 					  log2u64(b.pgsize), bits);
 	}
 	if (r) {

@@ -101,8 +101,8 @@ struct dma_req {
 #define SRV_DMA_INFLIGHT 64u
 
 struct conn {
-	struct uvfio_tp tp;
-	struct uvfio_tp twin;
+	struct tp tp;
+	struct tp twin;
 	bool has_twin;
 	bool negotiated;
 	uint16_t minor;
@@ -121,12 +121,12 @@ struct conn {
 	unsigned req_head, req_len;
 	/* Commands that arrived while a callback waited for message DMA,
 	 * handed back to tp once that callback returns. */
-	struct uvfio_tp_stash stash;
+	struct tp_stash stash;
 	bool nesting;
 };
 
 struct uvfio_server {
-	struct uvfio_logger log;
+	struct ulogger log;
 	int listen_fd;
 	char *path; /* socket file we created, removed on destroy */
 	int epfd;
@@ -147,11 +147,11 @@ struct uvfio_server {
 	unsigned dma_timeout_ms; /* synchronous message DMA */
 	uint32_t dma_read_budget; /* see SRV_DMA_READ_BUDGET */
 
-	struct uvfio_dma dma; /* windows of the current client */
+	struct dmat dma; /* windows of the current client */
 	uint32_t max_data_xfer;
 	unsigned max_msg_fds;
 
-	struct uvfio_pci pci;
+	struct pcicfg pci;
 	unsigned num_regions;
 	struct srv_region regions[SRV_MAX_REGIONS];
 	struct srv_irq irqs[UVFIO_PCI_NUM_IRQS];
@@ -212,8 +212,8 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 			int *fds);
 void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v);
 /* A reply to one of our DMA messages (main or twin socket). */
-int srv_dma_reply(struct uvfio_server *s, struct uvfio_tp_msg *m);
-/* Direct-receive sinks for DMA_READ replies (uvfio_tp_set_sink), for the
+int srv_dma_reply(struct uvfio_server *s, struct tp_msg *m);
+/* Direct-receive sinks for DMA_READ replies (tp_set_sink), for the
  * main socket and the twin socket. */
 void *srv_dma_sink_main(void *opaque, const uint8_t *msg, size_t have,
 			size_t *skip);

@@ -62,7 +62,7 @@ static bool sparse_hits_msix(struct uvfio_server *s, unsigned index,
 			     const struct uvfio_sparse_area *a, unsigned n,
 			     uint64_t size)
 {
-	const struct uvfio_pci *p = &s->pci;
+	const struct pcicfg *p = &s->pci;
 	if (!p->msix_n)
 		return false;
 	struct uvfio_sparse_area whole = { 0, size };
@@ -89,7 +89,7 @@ int srv_regions_check_msix(struct uvfio_server *s)
 		struct srv_region *r = &s->regions[i];
 		if (r->present && r->mem &&
 		    sparse_hits_msix(s, i, r->sparse, r->d.nr_sparse, r->d.size)) {
-			uvfio_err(&s->log, "region %u: mmap-able area covers the "
+			ulog_err(&s->log, "region %u: mmap-able area covers the "
 					   "MSI-X table or PBA; list sparse "
 					   "areas that leave them out", i);
 			return -EINVAL;
@@ -133,7 +133,7 @@ int uvfio_server_add_region(struct uvfio_server *s, unsigned index,
 				return -EINVAL;
 		}
 		if (sparse_hits_msix(s, index, d->sparse, d->nr_sparse, d->size)) {
-			uvfio_err(&s->log, "region %u: mmap-able area covers the "
+			ulog_err(&s->log, "region %u: mmap-able area covers the "
 					   "MSI-X table or PBA", index);
 			return -EINVAL;
 		}
@@ -144,12 +144,12 @@ int uvfio_server_add_region(struct uvfio_server *s, unsigned index,
 	if (bar || index == UVFIO_PCI_ROM) {
 		uint32_t bf = 0;
 		if (d->flags & UVFIO_REGION_IO)
-			bf |= UVFIO_PCI_BAR_IO;
+			bf |= PCICFG_BAR_IO;
 		if (d->flags & UVFIO_REGION_64BIT)
-			bf |= UVFIO_PCI_BAR_MEM64;
+			bf |= PCICFG_BAR_MEM64;
 		if (d->flags & UVFIO_REGION_PREFETCH)
-			bf |= UVFIO_PCI_BAR_PREFETCH;
-		int r = uvfio_pci_set_bar(&s->pci, index, d->size, bf);
+			bf |= PCICFG_BAR_PREFETCH;
+		int r = pcicfg_set_bar(&s->pci, index, d->size, bf);
 		if (r)
 			return r;
 	}
@@ -278,7 +278,7 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	}
 
 	size_t cap = UVFIO_HDR_SIZE + sizeof(ri) + clen;
-	void *p = uvfio_tp_reserve(&c->tp, cap);
+	void *p = tp_reserve(&c->tp, cap);
 	if (!p) {
 		c->drop = true;
 		return;
@@ -291,7 +291,7 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	/* The fd goes only with the complete reply (libvfio-user does the
 	 * same; QEMU asks again with the argsz we report). */
 	bool fd = complete && r->memfd >= 0;
-	if (n < 0 || uvfio_tp_commit(&c->tp, (size_t)n, fd ? &r->memfd : NULL,
+	if (n < 0 || tp_commit(&c->tp, (size_t)n, fd ? &r->memfd : NULL,
 				     fd ? 1 : 0))
 		c->drop = true;
 }
@@ -309,10 +309,10 @@ static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 		/* irq_trigger reads enable and mask bits from other threads */
 		pthread_mutex_lock(&s->lock);
 		if (is_write)
-			ev = uvfio_pci_cfg_write(&s->pci, (uint32_t)off, buf,
+			ev = pcicfg_cfg_write(&s->pci, (uint32_t)off, buf,
 						 count);
 		else
-			uvfio_pci_cfg_read(&s->pci, (uint32_t)off, buf, count);
+			pcicfg_cfg_read(&s->pci, (uint32_t)off, buf, count);
 		pthread_mutex_unlock(&s->lock);
 		if (s->config_fn) {
 			int e = s->config_fn(s->config_opaque, (uint32_t)off, buf,
@@ -328,7 +328,7 @@ static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 	if (idx < UVFIO_PCI_ROM) {
 		int err = 0, unmasked = -1;
 		pthread_mutex_lock(&s->lock);
-		bool msix = uvfio_pci_msix_access(&s->pci, idx, off, buf, count,
+		bool msix = pcicfg_msix_access(&s->pci, idx, off, buf, count,
 						  is_write, &err, &unmasked);
 		pthread_mutex_unlock(&s->lock);
 		if (msix) {
@@ -408,9 +408,9 @@ void srv_handle_region_rw(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 	/* Reads are produced directly into the send buffer. */
 	size_t total = UVFIO_HDR_SIZE + sizeof(*req) + req->count;
-	uint8_t *p = uvfio_tp_reserve(&c->tp, total);
+	uint8_t *p = tp_reserve(&c->tp, total);
 	if (!p) {
-		uvfio_err(&s->log, "cannot queue %zu-byte reply: %s", total,
+		ulog_err(&s->log, "cannot queue %zu-byte reply: %s", total,
 			  strerror(errno));
 		c->drop = true;
 		return;
@@ -418,19 +418,19 @@ void srv_handle_region_rw(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	r = region_access(s, req->region, req->offset,
 			  p + UVFIO_HDR_SIZE + sizeof(*req), req->count, false);
 	if (r) {
-		uvfio_tp_cancel(&c->tp);
+		tp_cancel(&c->tp);
 		srv_reply_error(s, &v->hdr, -r, "device refused the read");
 		return;
 	}
 	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
 		/* The device saw the read (it may have side effects); the
 		 * client asked for no reply, so the data goes nowhere. */
-		uvfio_tp_cancel(&c->tp);
+		tp_cancel(&c->tp);
 		return;
 	}
 	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
 	memcpy(p + UVFIO_HDR_SIZE, req, sizeof(*req));
-	if (uvfio_tp_commit(&c->tp, total, NULL, 0))
+	if (tp_commit(&c->tp, total, NULL, 0))
 		c->drop = true;
 }
 
@@ -506,13 +506,13 @@ void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	}
 	size_t len = sizeof(h) + (all ? n * sizeof(ent[0]) : 0);
 	size_t total = UVFIO_HDR_SIZE + len;
-	void *p = uvfio_tp_reserve(&c->tp, total);
+	void *p = tp_reserve(&c->tp, total);
 	if (!p) {
 		c->drop = true;
 		return;
 	}
 	uvfio_build_reply(p, total, v->hdr.msg_id, v->hdr.cmd, &h, sizeof(h),
 			  all ? ent : NULL, all ? n * sizeof(ent[0]) : 0);
-	if (uvfio_tp_commit(&c->tp, total, all ? fds : NULL, all ? n : 0))
+	if (tp_commit(&c->tp, total, all ? fds : NULL, all ? n : 0))
 		c->drop = true;
 }

@@ -12,10 +12,11 @@
 #include <stdint.h>
 
 #include "sock.h"
+#include "util/util.h"
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) ==
-		       UVFIO_SOCK_PATH_MAX + 1,
-	       "UVFIO_SOCK_PATH_MAX is sun_path without its NUL");
+		       USOCK_PATH_MAX + 1,
+	       "USOCK_PATH_MAX is sun_path without its NUL");
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -27,7 +28,7 @@ static int fill_addr(struct sockaddr_un *sa, const char *path)
 	return 0;
 }
 
-int uvfio_sock_set_nonblock(int fd)
+int usock_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
@@ -69,7 +70,7 @@ static int tmp_addr(struct sockaddr_un *sa, const char *path)
 	static unsigned counter;
 	const char *slash = strrchr(path, '/');
 	size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-	if (dirlen + UVFIO_SOCK_TMP_NAME_LEN > UVFIO_SOCK_PATH_MAX)
+	if (dirlen + USOCK_TMP_NAME_LEN > USOCK_PATH_MAX)
 		return -ENAMETOOLONG;
 	uint16_t rnd;
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd)) {
@@ -112,7 +113,7 @@ static int place(const char *tmp, const char *path)
 	return r;
 }
 
-int uvfio_sock_listen_mode(const char *path, unsigned mode)
+int usock_listen_mode(const char *path, unsigned mode)
 {
 	struct sockaddr_un sa, tmp;
 	struct stat st;
@@ -170,12 +171,12 @@ out_close:
 	return r;
 }
 
-int uvfio_sock_listen(const char *path)
+int usock_listen(const char *path)
 {
-	return uvfio_sock_listen_mode(path, UVFIO_SOCK_DEFAULT_MODE);
+	return usock_listen_mode(path, USOCK_DEFAULT_MODE);
 }
 
-int uvfio_sock_connect(const char *path, unsigned timeout_ms)
+int usock_connect(const char *path, unsigned timeout_ms)
 {
 	struct sockaddr_un sa;
 	int r = fill_addr(&sa, path);
@@ -188,8 +189,8 @@ int uvfio_sock_connect(const char *path, unsigned timeout_ms)
 	 * one client at a time) would wait for as long as that client stays.
 	 * Non-blocking, AF_UNIX says EAGAIN instead: retry until the
 	 * deadline. */
-	struct timespec t0, now, nap = { 0, 5 * 1000 * 1000 };
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	int64_t t0 = util_now_ms();
 	for (;;) {
 		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return fd;
@@ -198,10 +199,7 @@ int uvfio_sock_connect(const char *path, unsigned timeout_ms)
 			continue;
 		if (r != -EAGAIN)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		int64_t ms = (now.tv_sec - t0.tv_sec) * 1000 +
-			     (now.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms >= timeout_ms)
+		if (util_now_ms() - t0 >= timeout_ms)
 			break;
 		nanosleep(&nap, NULL);
 	}
@@ -209,7 +207,7 @@ int uvfio_sock_connect(const char *path, unsigned timeout_ms)
 	return r;
 }
 
-int uvfio_sock_is_listening(int fd)
+int usock_is_listening(int fd)
 {
 	int v = 0, type = 0;
 	socklen_t l = sizeof(type);

@@ -10,16 +10,16 @@
 
 #include "transport.h"
 
-#define RX_BURST 16          /* recvmsg calls per uvfio_tp_recv */
+#define RX_BURST 16          /* recvmsg calls per tp_recv */
 #define RX_MIN_ROOM 4096u    /* compact when less free room than this */
 #define TX_KEEP (256u << 10) /* free a larger idle send buffer */
 
-int uvfio_tp_init(struct uvfio_tp *tp, int fd)
+int tp_init(struct tp *tp, int fd)
 {
 	memset(tp, 0, sizeof(*tp));
 	tp->fd = fd;
 	tp->max_msg_size = UVFIO_HDR_SIZE + UVFIO_DEFAULT_MAX_DATA_XFER + 4096;
-	tp->max_fds = UVFIO_TP_MAX_FDS;
+	tp->max_fds = TP_MAX_FDS;
 	tp->tx_limit = 8u << 20;
 	return 0;
 }
@@ -33,7 +33,7 @@ static void close_fds(int *fds, unsigned n)
 		}
 }
 
-void uvfio_tp_fini(struct uvfio_tp *tp)
+void tp_fini(struct tp *tp)
 {
 	if (tp->fd >= 0)
 		close(tp->fd);
@@ -43,13 +43,13 @@ void uvfio_tp_fini(struct uvfio_tp *tp)
 	tp->rx_nfdq = 0;
 	if (tp->txq) {
 		for (unsigned i = 0; i < tp->txq_len; i++) {
-			struct uvfio_tx_fds *f =
-				&tp->txq[(tp->txq_head + i) % UVFIO_TP_TX_FD_MSGS];
+			struct tp_tx_fds *f =
+				&tp->txq[(tp->txq_head + i) % TP_TX_FD_MSGS];
 			close_fds(f->fds, f->nfds);
 		}
 	}
 	for (unsigned i = 0; i < tp->txe_len; i++)
-		free(tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS].owned);
+		free(tp->txe[(tp->txe_head + i) % TP_TX_EXTS].owned);
 	free(tp->txe);
 	tp->txe = NULL;
 	tp->txe_len = 0;
@@ -65,14 +65,14 @@ void uvfio_tp_fini(struct uvfio_tp *tp)
 
 /* ---- receive --------------------------------------------------------------- */
 
-static int fail(struct uvfio_tp *tp, int err, const char *why)
+static int fail(struct tp *tp, int err, const char *why)
 {
 	tp->why = why;
 	return err;
 }
 
 /* Make room for at least the rest of the message that starts at rx_start. */
-static int rx_make_room(struct uvfio_tp *tp)
+static int rx_make_room(struct tp *tp)
 {
 	size_t pending = tp->rx_end - tp->rx_start;
 	size_t need = UVFIO_HDR_SIZE;
@@ -80,7 +80,7 @@ static int rx_make_room(struct uvfio_tp *tp)
 	if (pending == 0) {
 		tp->rx_base += tp->rx_end;
 		tp->rx_start = tp->rx_end = 0;
-		if (tp->rx_cap > 4 * UVFIO_TP_RX_INITIAL) {
+		if (tp->rx_cap > 4 * TP_RX_INITIAL) {
 			free(tp->rx);
 			tp->rx = NULL;
 			tp->rx_cap = 0;
@@ -93,8 +93,8 @@ static int rx_make_room(struct uvfio_tp *tp)
 		if (need > tp->max_msg_size)
 			return fail(tp, -EMSGSIZE, "message larger than allowed");
 	}
-	if (need < UVFIO_TP_RX_INITIAL)
-		need = UVFIO_TP_RX_INITIAL;
+	if (need < TP_RX_INITIAL)
+		need = TP_RX_INITIAL;
 
 	if (tp->rx_start &&
 	    (tp->rx_cap - tp->rx_end < RX_MIN_ROOM ||
@@ -114,15 +114,15 @@ static int rx_make_room(struct uvfio_tp *tp)
 	return 0;
 }
 
-static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+static int rx_deliver(struct tp *tp, tp_deliver_fn fn,
 		      void *opaque, int *delivered, size_t stop);
 
 /*
  * The fds of the read that ended at rx_end belong to the last message
  * starting at or after chunk; see the comment in transport.h.
  */
-static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
-			    unsigned nfds, uvfio_tp_deliver_fn fn,
+static int rx_attribute_fds(struct tp *tp, size_t chunk, int *fds,
+			    unsigned nfds, tp_deliver_fn fn,
 			    void *opaque, int *delivered)
 {
 	size_t s = tp->rx_start;
@@ -151,24 +151,24 @@ static int rx_attribute_fds(struct uvfio_tp *tp, size_t chunk, int *fds,
 		return fail(tp, -EPROTO,
 			    "peer sent more fds than max_msg_fds allows");
 	}
-	if (tp->rx_nfdq == UVFIO_TP_RX_FDSETS) {
+	if (tp->rx_nfdq == TP_RX_FDSETS) {
 		/* Held fds belong to messages before s that this read may have
 		 * completed: deliver those first to make room. */
 		int r = rx_deliver(tp, fn, opaque, delivered, s);
-		if (r || tp->rx_nfdq == UVFIO_TP_RX_FDSETS) {
+		if (r || tp->rx_nfdq == TP_RX_FDSETS) {
 			close_fds(fds, nfds);
 			return r ? r : fail(tp, -EPROTO,
 					    "too many messages with fds at once");
 		}
 	}
-	struct uvfio_rx_fds *slot = &tp->rx_fdq[tp->rx_nfdq++];
+	struct tp_rx_fds *slot = &tp->rx_fdq[tp->rx_nfdq++];
 	memcpy(slot->fds, fds, nfds * sizeof(int));
 	slot->nfds = nfds;
 	slot->owner = tp->rx_base + s;
 	return 0;
 }
 
-static void fdq_pop(struct uvfio_tp *tp)
+static void fdq_pop(struct tp *tp)
 {
 	close_fds(tp->rx_fdq[0].fds, tp->rx_fdq[0].nfds);
 	tp->rx_nfdq--;
@@ -178,7 +178,7 @@ static void fdq_pop(struct uvfio_tp *tp)
 
 /* Deliver the complete messages that start before stop (a buffer offset).
  * Stops, without consuming, at a message the consumer pauses on. */
-static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+static int rx_deliver(struct tp *tp, tp_deliver_fn fn,
 		      void *opaque, int *delivered, size_t stop)
 {
 	/* In stream offsets: a handler may unstash into the buffer, which
@@ -195,20 +195,20 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 		if (tp->rx_end - tp->rx_start < h.msg_size)
 			break;
 
-		struct uvfio_tp_msg m = {
+		struct tp_msg m = {
 			.buf = tp->rx + tp->rx_start,
 			.size = h.msg_size,
 		};
 		/* Slot 0 always holds the oldest fds, so only it can belong
 		 * to the message at the head of the buffer. */
-		struct uvfio_rx_fds *f = &tp->rx_fdq[0];
+		struct tp_rx_fds *f = &tp->rx_fdq[0];
 		bool own = tp->rx_nfdq && f->owner == tp->rx_base + tp->rx_start;
 		if (own) {
 			m.fds = f->fds;
 			m.nfds = f->nfds;
 		}
 		r = fn(opaque, &m);
-		if (r == UVFIO_TP_PAUSE) {
+		if (r == TP_PAUSE) {
 			tp->rx_paused = true;
 			return 0;
 		}
@@ -231,11 +231,11 @@ static int rx_deliver(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
  * path).  Returns the bytes read, 0 at EOF, -EAGAIN when nothing is there,
  * or a failure (the connection cannot go on, tp->why says why).
  */
-static ssize_t rx_read(struct uvfio_tp *tp, void *to, size_t room, int *fds,
+static ssize_t rx_read(struct tp *tp, void *to, size_t room, int *fds,
 		       unsigned *nfds)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * TP_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { to, room };
@@ -269,7 +269,7 @@ static ssize_t rx_read(struct uvfio_tp *tp, void *to, size_t room, int *fds,
 		for (unsigned i = 0; i < k; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*nfds < UVFIO_TP_MAX_FDS)
+			if (*nfds < TP_MAX_FDS)
 				fds[(*nfds)++] = fd;
 			else
 				close(fd);
@@ -291,14 +291,14 @@ static ssize_t rx_read(struct uvfio_tp *tp, void *to, size_t room, int *fds,
 
 /* ---- direct receive ------------------------------------------------------- */
 
-void uvfio_tp_set_sink(struct uvfio_tp *tp, uvfio_tp_sink_fn sink)
+void tp_set_sink(struct tp *tp, tp_sink_fn sink)
 {
 	tp->sink = sink;
 }
 
-bool uvfio_tp_direct_cancel(struct uvfio_tp *tp, const void *p, size_t len)
+bool tp_direct_cancel(struct tp *tp, const void *p, size_t len)
 {
-	struct uvfio_rx_direct *d = &tp->direct;
+	struct tp_rx_direct *d = &tp->direct;
 	const uint8_t *a = p;
 	if (!d->dst || d->cancelled || d->dst + d->want <= a ||
 	    d->dst >= a + len)
@@ -308,7 +308,7 @@ bool uvfio_tp_direct_cancel(struct uvfio_tp *tp, const void *p, size_t len)
 }
 
 /* Offer the incomplete message at rx_start to the sink. */
-static void rx_try_direct(struct uvfio_tp *tp, void *opaque)
+static void rx_try_direct(struct tp *tp, void *opaque)
 {
 	size_t have = tp->rx_end - tp->rx_start;
 	struct uvfio_hdr h;
@@ -316,7 +316,7 @@ static void rx_try_direct(struct uvfio_tp *tp, void *opaque)
 		return;
 	memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
 	const char *why;
-	if (h.msg_size < UVFIO_TP_DIRECT_MIN || have >= h.msg_size ||
+	if (h.msg_size < TP_DIRECT_MIN || have >= h.msg_size ||
 	    uvfio_check_header(&h, tp->max_msg_size, &why))
 		return; /* small, complete, or for the usual path to refuse */
 	/* A message that came with fds is not what a sink takes. */
@@ -328,7 +328,7 @@ static void rx_try_direct(struct uvfio_tp *tp, void *opaque)
 		return;
 	size_t early = have - skip; /* body bytes read with the head */
 	memcpy(dst, tp->rx + tp->rx_start + skip, early);
-	tp->direct = (struct uvfio_rx_direct){
+	tp->direct = (struct tp_rx_direct){
 		.dst = dst, .skip = skip, .got = early,
 		.want = h.msg_size - skip, .size = h.msg_size,
 	};
@@ -339,10 +339,10 @@ static void rx_try_direct(struct uvfio_tp *tp, void *opaque)
  * Read the rest of the direct message and deliver it.  1: delivered (or
  * paused on), 0: more bytes to come, or -errno.
  */
-static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
+static int rx_direct(struct tp *tp, tp_deliver_fn fn,
 		     void *opaque, int *delivered)
 {
-	struct uvfio_rx_direct *d = &tp->direct;
+	struct tp_rx_direct *d = &tp->direct;
 	uint8_t scratch[4096];
 
 	while (d->got < d->want) {
@@ -353,7 +353,7 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 			if (room > sizeof(scratch))
 				room = sizeof(scratch);
 		}
-		int fds[UVFIO_TP_MAX_FDS];
+		int fds[TP_MAX_FDS];
 		unsigned nfds;
 		ssize_t n = rx_read(tp, to, room, fds, &nfds);
 		if (n == -EAGAIN)
@@ -372,7 +372,7 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 				    "of a message");
 		d->got += (size_t)n;
 	}
-	struct uvfio_tp_msg m = {
+	struct tp_msg m = {
 		.buf = tp->rx + tp->rx_start,
 		.size = (uint32_t)d->skip,
 		.is_direct = true,
@@ -382,10 +382,10 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 	/* Whole now: to the handler it is a message like any other, whose
 	 * head sits at rx_start; it may unstash behind it, as it may behind
 	 * any message it is handed. */
-	struct uvfio_rx_direct whole = *d;
-	*d = (struct uvfio_rx_direct){ 0 };
+	struct tp_rx_direct whole = *d;
+	*d = (struct tp_rx_direct){ 0 };
 	int r = fn(opaque, &m);
-	if (r == UVFIO_TP_PAUSE) {
+	if (r == TP_PAUSE) {
 		*d = whole;
 		tp->rx_paused = true;
 		return 1;
@@ -397,7 +397,7 @@ static int rx_direct(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn,
 	return r < 0 ? r : 1;
 }
 
-int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
+int tp_recv(struct tp *tp, tp_deliver_fn fn, void *opaque)
 {
 	int delivered = 0;
 
@@ -437,7 +437,7 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 		size_t room = tp->rx_cap - tp->rx_end;
 		/* Every fd is collected first, so that any error path closes
 		 * all. */
-		int fds[UVFIO_TP_MAX_FDS];
+		int fds[TP_MAX_FDS];
 		unsigned nfds;
 		ssize_t n = rx_read(tp, tp->rx + tp->rx_end, room, fds, &nfds);
 		if (n == -EAGAIN)
@@ -479,7 +479,7 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque)
 
 /* ---- send ------------------------------------------------------------------ */
 
-void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len)
+void *tp_reserve(struct tp *tp, size_t len)
 {
 	size_t pending = tp->tx_end - tp->tx_start;
 
@@ -507,7 +507,7 @@ void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len)
 		tp->tx_start = 0;
 	}
 	if (tp->tx_cap - tp->tx_end < len) {
-		size_t cap = tp->tx_cap ? tp->tx_cap : UVFIO_TP_RX_INITIAL;
+		size_t cap = tp->tx_cap ? tp->tx_cap : TP_RX_INITIAL;
 		while (cap < tp->tx_end + len)
 			cap *= 2;
 		uint8_t *n = realloc(tp->tx, cap);
@@ -522,25 +522,25 @@ void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len)
 	return tp->tx + tp->tx_end;
 }
 
-int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
+int tp_commit(struct tp *tp, size_t len, const int *fds,
 		    unsigned nfds)
 {
 	size_t reserved = tp->tx_reserved;
 	tp->tx_reserved = 0;
 	if (!reserved || len > reserved || len < UVFIO_HDR_SIZE)
 		return -EINVAL;
-	if (nfds > UVFIO_TP_MAX_FDS)
+	if (nfds > TP_MAX_FDS)
 		return -EINVAL;
 	if (nfds) {
 		if (!tp->txq) {
-			tp->txq = calloc(UVFIO_TP_TX_FD_MSGS, sizeof(*tp->txq));
+			tp->txq = calloc(TP_TX_FD_MSGS, sizeof(*tp->txq));
 			if (!tp->txq)
 				return -ENOMEM;
 		}
-		if (tp->txq_len == UVFIO_TP_TX_FD_MSGS)
+		if (tp->txq_len == TP_TX_FD_MSGS)
 			return -ENOBUFS;
-		struct uvfio_tx_fds *f =
-			&tp->txq[(tp->txq_head + tp->txq_len) % UVFIO_TP_TX_FD_MSGS];
+		struct tp_tx_fds *f =
+			&tp->txq[(tp->txq_head + tp->txq_len) % TP_TX_FD_MSGS];
 		for (unsigned i = 0; i < nfds; i++) {
 			f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
 			if (f->fds[i] < 0) {
@@ -558,13 +558,13 @@ int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
 	return 0;
 }
 
-int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
+int tp_commit_ext(struct tp *tp, size_t len, const void *ext,
 			size_t ext_len, const void *tag)
 {
-	return uvfio_tp_commit_ext_tail(tp, len, ext, ext_len, 0, tag);
+	return tp_commit_ext_tail(tp, len, ext, ext_len, 0, tag);
 }
 
-int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
+int tp_commit_ext_tail(struct tp *tp, size_t len, const void *ext,
 			     size_t ext_len, size_t tail, const void *tag)
 {
 	if (tail > len || len - tail < UVFIO_HDR_SIZE) {
@@ -572,23 +572,23 @@ int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
 		return -EINVAL;
 	}
 	if (!ext_len)
-		return uvfio_tp_commit(tp, len, NULL, 0);
+		return tp_commit(tp, len, NULL, 0);
 	if (!tp->txe) {
-		tp->txe = calloc(UVFIO_TP_TX_EXTS, sizeof(*tp->txe));
+		tp->txe = calloc(TP_TX_EXTS, sizeof(*tp->txe));
 		if (!tp->txe) {
 			tp->tx_reserved = 0;
 			return -ENOMEM;
 		}
 	}
-	if (tp->txe_len == UVFIO_TP_TX_EXTS) {
+	if (tp->txe_len == TP_TX_EXTS) {
 		tp->tx_reserved = 0;
 		return -ENOBUFS;
 	}
-	int r = uvfio_tp_commit(tp, len, NULL, 0);
+	int r = tp_commit(tp, len, NULL, 0);
 	if (r)
 		return r;
-	tp->txe[(tp->txe_head + tp->txe_len) % UVFIO_TP_TX_EXTS] =
-		(struct uvfio_tx_ext){ .pos = tp->tx_base + tp->tx_end - tail,
+	tp->txe[(tp->txe_head + tp->txe_len) % TP_TX_EXTS] =
+		(struct tp_tx_ext){ .pos = tp->tx_base + tp->tx_end - tail,
 				       .p = ext, .left = ext_len, .tag = tag };
 	tp->txe_len++;
 	tp->txe_bytes += ext_len;
@@ -596,22 +596,22 @@ int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
 	return 0;
 }
 
-bool uvfio_tp_ext_busy(const struct uvfio_tp *tp, const void *tag)
+bool tp_ext_busy(const struct tp *tp, const void *tag)
 {
 	for (unsigned i = 0; i < tp->txe_len; i++) {
-		const struct uvfio_tx_ext *e =
-			&tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS];
+		const struct tp_tx_ext *e =
+			&tp->txe[(tp->txe_head + i) % TP_TX_EXTS];
 		if (!e->owned && (!tag || e->tag == tag))
 			return true;
 	}
 	return false;
 }
 
-int uvfio_tp_ext_detach(struct uvfio_tp *tp, const void *tag)
+int tp_ext_detach(struct tp *tp, const void *tag)
 {
 	for (unsigned i = 0; i < tp->txe_len; i++) {
-		struct uvfio_tx_ext *e =
-			&tp->txe[(tp->txe_head + i) % UVFIO_TP_TX_EXTS];
+		struct tp_tx_ext *e =
+			&tp->txe[(tp->txe_head + i) % TP_TX_EXTS];
 		if (e->owned || (tag && e->tag != tag))
 			continue;
 		uint8_t *copy = malloc(e->left);
@@ -624,42 +624,42 @@ int uvfio_tp_ext_detach(struct uvfio_tp *tp, const void *tag)
 	return 0;
 }
 
-static void ext_advance(struct uvfio_tp *tp, size_t n)
+static void ext_advance(struct tp *tp, size_t n)
 {
-	struct uvfio_tx_ext *e = &tp->txe[tp->txe_head];
+	struct tp_tx_ext *e = &tp->txe[tp->txe_head];
 	e->p += n;
 	e->left -= n;
 	tp->txe_bytes -= n;
 	if (!e->left) {
 		free(e->owned);
-		*e = (struct uvfio_tx_ext){ 0 };
-		tp->txe_head = (tp->txe_head + 1) % UVFIO_TP_TX_EXTS;
+		*e = (struct tp_tx_ext){ 0 };
+		tp->txe_head = (tp->txe_head + 1) % TP_TX_EXTS;
 		tp->txe_len--;
 	}
 }
 
-int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
+int tp_send(struct tp *tp, const void *msg, size_t len,
 		  const int *fds, unsigned nfds)
 {
-	void *p = uvfio_tp_reserve(tp, len);
+	void *p = tp_reserve(tp, len);
 	if (!p)
 		return -errno;
 	memcpy(p, msg, len);
-	return uvfio_tp_commit(tp, len, fds, nfds);
+	return tp_commit(tp, len, fds, nfds);
 }
 
-int uvfio_tp_flush(struct uvfio_tp *tp)
+int tp_flush(struct tp *tp)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * UVFIO_TP_MAX_FDS)];
+		char buf[CMSG_SPACE(sizeof(int) * TP_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
 
 	while (tp->tx_start < tp->tx_end || tp->txe_len) {
 		uint64_t pos = tp->tx_base + tp->tx_start;
 		size_t end = tp->tx_end;
-		struct uvfio_tx_fds *f = NULL;
-		struct uvfio_tx_ext *e = tp->txe_len ? &tp->txe[tp->txe_head]
+		struct tp_tx_fds *f = NULL;
+		struct tp_tx_ext *e = tp->txe_len ? &tp->txe[tp->txe_head]
 						     : NULL;
 		struct iovec iov[2];
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
@@ -672,7 +672,7 @@ int uvfio_tp_flush(struct uvfio_tp *tp)
 			goto send;
 		}
 		if (tp->txq_len) {
-			struct uvfio_tx_fds *head = &tp->txq[tp->txq_head];
+			struct tp_tx_fds *head = &tp->txq[tp->txq_head];
 			if (head->off == pos) {
 				/* Nothing may follow it in this sendmsg, or
 				 * the receiver would give the fds to the
@@ -729,7 +729,7 @@ send:;
 			/* The kernel holds its own references now. */
 			close_fds(f->fds, f->nfds);
 			f->nfds = 0;
-			tp->txq_head = (tp->txq_head + 1) % UVFIO_TP_TX_FD_MSGS;
+			tp->txq_head = (tp->txq_head + 1) % TP_TX_FD_MSGS;
 			tp->txq_len--;
 		}
 		size_t from_buf = ext_first ? 0 : iov[0].iov_len;
@@ -752,7 +752,7 @@ send:;
 
 /* ---- stash ------------------------------------------------------------------ */
 
-bool uvfio_tp_rx_ready(const struct uvfio_tp *tp)
+bool tp_rx_ready(const struct tp *tp)
 {
 	struct uvfio_hdr h;
 	if (tp->direct.dst)
@@ -763,7 +763,7 @@ bool uvfio_tp_rx_ready(const struct uvfio_tp *tp)
 	return tp->rx_end - tp->rx_start >= h.msg_size;
 }
 
-static int stash_bytes(struct uvfio_tp_stash *st, const void *p, size_t len)
+static int stash_bytes(struct tp_stash *st, const void *p, size_t len)
 {
 	size_t limit = st->limit ? st->limit : 8u << 20;
 	if (!len)
@@ -785,15 +785,15 @@ static int stash_bytes(struct uvfio_tp_stash *st, const void *p, size_t len)
 	return 0;
 }
 
-int uvfio_tp_stash_msg(struct uvfio_tp_stash *st, struct uvfio_tp_msg *m)
+int tp_stash_msg(struct tp_stash *st, struct tp_msg *m)
 {
-	if (m->nfds && st->nfdq == UVFIO_TP_RX_FDSETS)
+	if (m->nfds && st->nfdq == TP_RX_FDSETS)
 		return -ENOBUFS;
 	size_t at = st->len;
 	int r = stash_bytes(st, m->buf, m->size);
 	if (r || !m->nfds)
 		return r;
-	struct uvfio_rx_fds *f = &st->fdq[st->nfdq++];
+	struct tp_rx_fds *f = &st->fdq[st->nfdq++];
 	f->owner = at;
 	f->nfds = m->nfds;
 	for (unsigned i = 0; i < m->nfds; i++) {
@@ -803,16 +803,16 @@ int uvfio_tp_stash_msg(struct uvfio_tp_stash *st, struct uvfio_tp_msg *m)
 	return 0;
 }
 
-int uvfio_tp_stash_rest(struct uvfio_tp_stash *st, struct uvfio_tp *from)
+int tp_stash_rest(struct tp_stash *st, struct tp *from)
 {
 	size_t at = st->len, n = from->rx_end - from->rx_start;
-	if (st->nfdq + from->rx_nfdq > UVFIO_TP_RX_FDSETS)
+	if (st->nfdq + from->rx_nfdq > TP_RX_FDSETS)
 		return -ENOBUFS;
 	int r = stash_bytes(st, from->rx + from->rx_start, n);
 	if (r)
 		return r;
 	for (unsigned i = 0; i < from->rx_nfdq; i++) {
-		struct uvfio_rx_fds *f = &st->fdq[st->nfdq++];
+		struct tp_rx_fds *f = &st->fdq[st->nfdq++];
 		*f = from->rx_fdq[i];
 		f->owner = at + (from->rx_fdq[i].owner -
 				 (from->rx_base + from->rx_start));
@@ -822,13 +822,13 @@ int uvfio_tp_stash_rest(struct uvfio_tp_stash *st, struct uvfio_tp *from)
 	return 0;
 }
 
-int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st)
+int tp_unstash(struct tp *to, struct tp_stash *st)
 {
 	if (!st->len)
 		return 0;
 	if (to->direct.dst)
 		return -EBUSY; /* bytes cannot go in the middle of a body */
-	if (to->rx_nfdq + st->nfdq > UVFIO_TP_RX_FDSETS)
+	if (to->rx_nfdq + st->nfdq > TP_RX_FDSETS)
 		return -ENOBUFS;
 	size_t pending = to->rx_end - to->rx_start;
 	if (to->rx_cap - to->rx_end < st->len) {
@@ -850,7 +850,7 @@ int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st)
 	memcpy(to->rx + to->rx_end, st->buf, st->len);
 	to->rx_end += st->len;
 	for (unsigned i = 0; i < st->nfdq; i++) {
-		struct uvfio_rx_fds *f = &to->rx_fdq[to->rx_nfdq++];
+		struct tp_rx_fds *f = &to->rx_fdq[to->rx_nfdq++];
 		*f = st->fdq[i];
 		f->owner = base + st->fdq[i].owner;
 	}
@@ -859,7 +859,7 @@ int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st)
 	return 0;
 }
 
-void uvfio_tp_stash_free(struct uvfio_tp_stash *st)
+void tp_stash_free(struct tp_stash *st)
 {
 	for (unsigned i = 0; i < st->nfdq; i++)
 		close_fds(st->fdq[i].fds, st->fdq[i].nfds);

@@ -21,8 +21,8 @@
  * starting in the read, and a read ends with the segment carrying fds.
  *
  * Large bodies skip the buffers (the kernel copy is then the only one):
- * uvfio_tp_commit_ext() sends a message's data from where it lies, and a
- * sink (uvfio_tp_set_sink) may take the body of an incoming message of 64
+ * tp_commit_ext() sends a message's data from where it lies, and a
+ * sink (tp_set_sink) may take the body of an incoming message of 64
  * KiB or more straight into its destination, e.g. a DMA_READ reply into
  * the device's buffer or a DMA_WRITE into the client's window.
  *
@@ -40,12 +40,12 @@
 
 #include <uvfio/wire.h>
 
-#define UVFIO_TP_MAX_FDS 64u      /* hard cap on fds in one message */
-#define UVFIO_TP_TX_FD_MSGS 64u   /* queued messages carrying fds */
-#define UVFIO_TP_RX_INITIAL 16384u
-#define UVFIO_TP_RX_FDSETS 8u    /* messages with fds held at once */
+#define TP_MAX_FDS 64u      /* hard cap on fds in one message */
+#define TP_TX_FD_MSGS 64u   /* queued messages carrying fds */
+#define TP_RX_INITIAL 16384u
+#define TP_RX_FDSETS 8u    /* messages with fds held at once */
 
-struct uvfio_tp_msg {
+struct tp_msg {
 	const uint8_t *buf; /* whole message, header first */
 	uint32_t size;
 	/* Received through the sink: buf/size hold only the first bytes, the
@@ -60,37 +60,37 @@ struct uvfio_tp_msg {
 
 /*
  * Return 0 to go on, negative to stop receiving and fail with that value,
- * or UVFIO_TP_PAUSE to leave this message (and its fds, untouched) in the
- * buffer: it is offered again by the next uvfio_tp_recv(), which reads
+ * or TP_PAUSE to leave this message (and its fds, untouched) in the
+ * buffer: it is offered again by the next tp_recv(), which reads
  * nothing from the socket until the consumer stops pausing.
  */
-#define UVFIO_TP_PAUSE 1
-typedef int (*uvfio_tp_deliver_fn)(void *opaque, struct uvfio_tp_msg *m);
+#define TP_PAUSE 1
+typedef int (*tp_deliver_fn)(void *opaque, struct tp_msg *m);
 
-struct uvfio_rx_fds {
+struct tp_rx_fds {
 	uint64_t owner; /* stream offset of the message they came with */
 	unsigned nfds;
-	int fds[UVFIO_TP_MAX_FDS];
+	int fds[TP_MAX_FDS];
 };
 
-struct uvfio_tx_fds {
+struct tp_tx_fds {
 	uint64_t off; /* stream offset of the message start */
 	size_t len;   /* of the message, which ends its sendmsg() */
 	unsigned nfds;
-	int fds[UVFIO_TP_MAX_FDS];
+	int fds[TP_MAX_FDS];
 };
 
 /* Data sent from where it lies instead of from the send buffer. */
-struct uvfio_tx_ext {
+struct tp_tx_ext {
 	uint64_t pos;       /* stream offset of the buffer byte it follows */
 	const uint8_t *p;   /* the next byte to send */
 	size_t left;
-	const void *tag;    /* the owner's, for uvfio_tp_ext_detach() */
+	const void *tag;    /* the owner's, for tp_ext_detach() */
 	uint8_t *owned;     /* a detached copy, freed when sent */
 };
 
 /* The body of a message being received straight into its destination. */
-struct uvfio_rx_direct {
+struct tp_rx_direct {
 	uint8_t *dst;   /* NULL: none */
 	size_t skip;    /* message bytes kept in the buffer (header, fixed part) */
 	size_t got, want; /* body bytes in dst / expected */
@@ -100,7 +100,7 @@ struct uvfio_rx_direct {
 
 /*
  * A consumer may take the body of a large message (at least
- * UVFIO_TP_DIRECT_MIN bytes) straight into memory of its own instead of
+ * TP_DIRECT_MIN bytes) straight into memory of its own instead of
  * having it pass through the receive buffer.  The sink is offered the
  * first `have` bytes (at least the header) of an incomplete message; it
  * returns where message bytes [*skip, msg_size) go, or NULL to receive it
@@ -108,11 +108,11 @@ struct uvfio_rx_direct {
  * message is then delivered with buf holding its first *skip bytes, size
  * *skip, direct the destination and direct_size its msg_size.
  */
-#define UVFIO_TP_DIRECT_MIN (64u << 10)
-typedef void *(*uvfio_tp_sink_fn)(void *opaque, const uint8_t *msg,
+#define TP_DIRECT_MIN (64u << 10)
+typedef void *(*tp_sink_fn)(void *opaque, const uint8_t *msg,
 				  size_t have, size_t *skip);
 
-struct uvfio_tp {
+struct tp {
 	int fd;
 	uint32_t max_msg_size; /* larger headers fail the connection */
 	unsigned max_fds;      /* fds accepted with one message */
@@ -126,31 +126,31 @@ struct uvfio_tp {
 	bool rx_paused; /* the consumer paused on the message at rx_start */
 	/* fds received and not yet delivered, oldest first, each with the
 	 * stream offset of its message; see rx_attribute_fds */
-	struct uvfio_rx_fds rx_fdq[UVFIO_TP_RX_FDSETS];
+	struct tp_rx_fds rx_fdq[TP_RX_FDSETS];
 	unsigned rx_nfdq;
 
 	/* send */
 	uint8_t *tx;
 	size_t tx_cap, tx_start, tx_end, tx_reserved;
 	uint64_t tx_base; /* stream offset of tx[0] */
-	struct uvfio_tx_fds *txq; /* ring of UVFIO_TP_TX_FD_MSGS */
+	struct tp_tx_fds *txq; /* ring of TP_TX_FD_MSGS */
 	unsigned txq_head, txq_len;
-	struct uvfio_tx_ext *txe; /* ring of UVFIO_TP_TX_EXTS */
+	struct tp_tx_ext *txe; /* ring of TP_TX_EXTS */
 	unsigned txe_head, txe_len;
 	size_t txe_bytes;         /* not yet sent */
 
-	/* direct receive (uvfio_tp_set_sink) */
-	uvfio_tp_sink_fn sink;
-	struct uvfio_rx_direct direct;
+	/* direct receive (tp_set_sink) */
+	tp_sink_fn sink;
+	struct tp_rx_direct direct;
 
 	/* statistics, for tests and benchmarks */
 	uint64_t n_recvmsg, n_sendmsg, n_rx_msgs;
 	uint64_t n_rx_direct, n_tx_ext; /* bodies received / sent in place */
 };
 
-int uvfio_tp_init(struct uvfio_tp *tp, int fd);
+int tp_init(struct tp *tp, int fd);
 /* Closes the socket and every fd still held. */
-void uvfio_tp_fini(struct uvfio_tp *tp);
+void tp_fini(struct tp *tp);
 
 /*
  * Read what is available (non-blocking) and deliver every complete message.
@@ -159,7 +159,7 @@ void uvfio_tp_fini(struct uvfio_tp *tp);
  * or socket error (tp->why says which).  Stops early when the callback
  * returns non-zero.
  */
-int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque);
+int tp_recv(struct tp *tp, tp_deliver_fn fn, void *opaque);
 
 /*
  * Room for a message of len bytes at the end of the send queue, or NULL with
@@ -167,18 +167,18 @@ int uvfio_tp_recv(struct uvfio_tp *tp, uvfio_tp_deliver_fn fn, void *opaque);
  * does not fit a message's 32-bit size, EBUSY when a reservation is already
  * open.  Only one reservation at a time.
  */
-void *uvfio_tp_reserve(struct uvfio_tp *tp, size_t len);
+void *tp_reserve(struct tp *tp, size_t len);
 
 /*
  * Queue the reserved message, len bytes (<= reserved) and nfds fds that
  * travel with its first byte.  The fds are duplicated: the caller keeps its
  * own.  Returns 0 or -errno.
  */
-int uvfio_tp_commit(struct uvfio_tp *tp, size_t len, const int *fds,
+int tp_commit(struct tp *tp, size_t len, const int *fds,
 		    unsigned nfds);
 
 /* Drop the reservation without queueing anything. */
-static inline void uvfio_tp_cancel(struct uvfio_tp *tp)
+static inline void tp_cancel(struct tp *tp)
 {
 	tp->tx_reserved = 0;
 }
@@ -187,37 +187,37 @@ static inline void uvfio_tp_cancel(struct uvfio_tp *tp)
  * Queue the reserved message as its first len bytes followed by ext_len
  * bytes sent from ext where they lie (the header's msg_size counts both).
  * No copy is made: ext must stay valid and unchanged until
- * uvfio_tp_ext_busy(tp, tag) is false, or until uvfio_tp_ext_detach(tp,
- * tag) (which copies what is left) or uvfio_tp_fini().  No fds.  -ENOBUFS
- * when UVFIO_TP_TX_EXTS are queued already (copy instead).
+ * tp_ext_busy(tp, tag) is false, or until tp_ext_detach(tp,
+ * tag) (which copies what is left) or tp_fini().  No fds.  -ENOBUFS
+ * when TP_TX_EXTS are queued already (copy instead).
  */
-#define UVFIO_TP_TX_EXTS 64u
-int uvfio_tp_commit_ext(struct uvfio_tp *tp, size_t len, const void *ext,
+#define TP_TX_EXTS 64u
+int tp_commit_ext(struct tp *tp, size_t len, const void *ext,
 			size_t ext_len, const void *tag);
 /* The same, for a message whose last `tail` reserved bytes go after the
  * outside data (QEMU's DMA_WRITE has 4 bytes after its data). */
-int uvfio_tp_commit_ext_tail(struct uvfio_tp *tp, size_t len, const void *ext,
+int tp_commit_ext_tail(struct tp *tp, size_t len, const void *ext,
 			     size_t ext_len, size_t tail, const void *tag);
 /* Some data of tag (NULL: of anyone) is still to be sent from its place. */
-bool uvfio_tp_ext_busy(const struct uvfio_tp *tp, const void *tag);
+bool tp_ext_busy(const struct tp *tp, const void *tag);
 /* Copy what is left of tag's (NULL: everyone's) data, so its memory may go.
  * -ENOMEM: the copy failed, nothing changed. */
-int uvfio_tp_ext_detach(struct uvfio_tp *tp, const void *tag);
+int tp_ext_detach(struct tp *tp, const void *tag);
 
 /* Install the direct-receive sink (NULL: none). */
-void uvfio_tp_set_sink(struct uvfio_tp *tp, uvfio_tp_sink_fn sink);
+void tp_set_sink(struct tp *tp, tp_sink_fn sink);
 /* The memory [p, p + len) is going away: if a message is being received
  * into it, the rest of its bytes are dropped and it is delivered with
  * direct NULL.  Returns true if that happened. */
-bool uvfio_tp_direct_cancel(struct uvfio_tp *tp, const void *p, size_t len);
+bool tp_direct_cancel(struct tp *tp, const void *p, size_t len);
 
 /* Reserve + copy + commit. */
-int uvfio_tp_send(struct uvfio_tp *tp, const void *msg, size_t len,
+int tp_send(struct tp *tp, const void *msg, size_t len,
 		  const int *fds, unsigned nfds);
 
 /* Send what is queued.  0: all sent; -EAGAIN: socket full, call again when
  * writable; other -errno: connection failed. */
-int uvfio_tp_flush(struct uvfio_tp *tp);
+int tp_flush(struct tp *tp);
 
 /*
  * A stash holds received messages (bytes and fds) taken out of one
@@ -226,34 +226,34 @@ int uvfio_tp_flush(struct uvfio_tp *tp);
  * arrives is stashed, then handed to the main transport once the handler
  * returns (a receive buffer cannot move while a handler looks into it).
  */
-struct uvfio_tp_stash {
+struct tp_stash {
 	uint8_t *buf;
 	size_t len, cap, limit;
-	struct uvfio_rx_fds fdq[UVFIO_TP_RX_FDSETS]; /* owner: offset in buf */
+	struct tp_rx_fds fdq[TP_RX_FDSETS]; /* owner: offset in buf */
 	unsigned nfdq;
 };
 
 /* Copy a delivered message in, taking its fds (m->fds entries become -1).
- * -ENOBUFS past st->limit bytes (0: 8 MiB) or UVFIO_TP_RX_FDSETS fd sets. */
-int uvfio_tp_stash_msg(struct uvfio_tp_stash *st, struct uvfio_tp_msg *m);
+ * -ENOBUFS past st->limit bytes (0: 8 MiB) or TP_RX_FDSETS fd sets. */
+int tp_stash_msg(struct tp_stash *st, struct tp_msg *m);
 /* Move what `from` received but did not deliver (a partial message). */
-int uvfio_tp_stash_rest(struct uvfio_tp_stash *st, struct uvfio_tp *from);
+int tp_stash_rest(struct tp_stash *st, struct tp *from);
 /* Append the stash after everything `to` has buffered, as if just read,
  * and empty it.  May move to's receive buffer: not while a message of
  * `to` is being looked at. */
-int uvfio_tp_unstash(struct uvfio_tp *to, struct uvfio_tp_stash *st);
-void uvfio_tp_stash_free(struct uvfio_tp_stash *st);
+int tp_unstash(struct tp *to, struct tp_stash *st);
+void tp_stash_free(struct tp_stash *st);
 
 /* A complete message is waiting in the receive buffer. */
-bool uvfio_tp_rx_ready(const struct uvfio_tp *tp);
+bool tp_rx_ready(const struct tp *tp);
 
-static inline size_t uvfio_tp_tx_pending(const struct uvfio_tp *tp)
+static inline size_t tp_tx_pending(const struct tp *tp)
 {
 	return tp->tx_end - tp->tx_start + tp->txe_bytes;
 }
 
 /* Bytes of a partially received message (0 between messages). */
-static inline size_t uvfio_tp_rx_pending(const struct uvfio_tp *tp)
+static inline size_t tp_rx_pending(const struct tp *tp)
 {
 	return tp->rx_end - tp->rx_start;
 }

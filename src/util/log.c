@@ -9,7 +9,7 @@ const char *uvfio_version_string(void)
 	return UVFIO_VERSION_STRING;
 }
 
-void uvfio_logger_init(struct uvfio_logger *l, const char *who)
+void ulogger_init(struct ulogger *l, const char *who)
 {
 	const char *env = getenv("UVFIO_LOG_LEVEL");
 	l->fn = NULL;
@@ -19,7 +19,7 @@ void uvfio_logger_init(struct uvfio_logger *l, const char *who)
 	l->who = who;
 }
 
-void uvfio_log(const struct uvfio_logger *l, int level, const char *fmt, ...)
+void ulog(const struct ulogger *l, int level, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;

@@ -6,7 +6,7 @@
 
 #include <uvfio/common.h>
 
-struct uvfio_logger {
+struct ulogger {
 	uvfio_log_fn fn;
 	void *opaque;
 	int level;
@@ -14,13 +14,13 @@ struct uvfio_logger {
 	const char *who; /* "server", "client" */
 };
 
-void uvfio_logger_init(struct uvfio_logger *l, const char *who);
-void uvfio_log(const struct uvfio_logger *l, int level, const char *fmt, ...)
+void ulogger_init(struct ulogger *l, const char *who);
+void ulog(const struct ulogger *l, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define uvfio_err(l, ...) uvfio_log(l, UVFIO_LOG_ERR, __VA_ARGS__)
-#define uvfio_warn(l, ...) uvfio_log(l, UVFIO_LOG_WARN, __VA_ARGS__)
-#define uvfio_info(l, ...) uvfio_log(l, UVFIO_LOG_INFO, __VA_ARGS__)
-#define uvfio_dbg(l, ...) uvfio_log(l, UVFIO_LOG_DEBUG, __VA_ARGS__)
+#define ulog_err(l, ...) ulog(l, UVFIO_LOG_ERR, __VA_ARGS__)
+#define ulog_warn(l, ...) ulog(l, UVFIO_LOG_WARN, __VA_ARGS__)
+#define ulog_info(l, ...) ulog(l, UVFIO_LOG_INFO, __VA_ARGS__)
+#define ulog_dbg(l, ...) ulog(l, UVFIO_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -8,6 +8,8 @@
 
 #include <uvfio/codec.h>
 
+#include "util/util.h"
+
 #define FAIL(err, msg)                                                         \
 	do {                                                                   \
 		v->why = (msg);                                                \
@@ -60,11 +62,6 @@ uint64_t uvfio_bitmap_bytes(uint64_t length, uint64_t page_size)
 	if (words > UINT64_MAX / 8)
 		return 0;
 	return words * 8;
-}
-
-static bool is_pow2(uint64_t x)
-{
-	return x != 0 && (x & (x - 1)) == 0;
 }
 
 static bool add_overflows(uint64_t a, uint64_t b)
@@ -211,7 +208,7 @@ static int parse_feature(struct uvfio_cmd_view *v, const struct uvfio_limits *li
 		if (dl < sizeof(ls))
 			FAIL(EINVAL, "DMA_LOGGING_START payload shorter than 24");
 		memcpy(&ls, v->u.feature.data, sizeof(ls));
-		if (!is_pow2(ls.page_size))
+		if (!util_is_pow2(ls.page_size))
 			FAIL(EINVAL, "DMA_LOGGING_START page_size not a power of 2");
 		if ((uint64_t)ls.num_ranges * sizeof(struct uvfio_log_range) >
 		    dl - sizeof(ls))
@@ -239,7 +236,7 @@ static int parse_feature(struct uvfio_cmd_view *v, const struct uvfio_limits *li
 		if (dl < sizeof(rep))
 			FAIL(EINVAL, "DMA_LOGGING_REPORT payload shorter than 32");
 		memcpy(&rep, v->u.feature.data, sizeof(rep));
-		if (!is_pow2(rep.page_size))
+		if (!util_is_pow2(rep.page_size))
 			FAIL(EINVAL, "DMA_LOGGING_REPORT page_size not a power of 2");
 		if (rep.length < rep.page_size)
 			FAIL(EINVAL, "DMA_LOGGING_REPORT length below page_size");
@@ -349,7 +346,7 @@ int uvfio_parse_command(const void *buf, size_t len, unsigned nfds,
 			if (v->len < sizeof(*u) + sizeof(*b))
 				FAIL(EINVAL, "DMA_UNMAP dirty bitmap header missing");
 			memcpy(b, v->payload + sizeof(*u), sizeof(*b));
-			if (!is_pow2(b->pgsize))
+			if (!util_is_pow2(b->pgsize))
 				FAIL(EINVAL, "DMA_UNMAP bitmap pgsize not a power of 2");
 			uint64_t need = uvfio_bitmap_bytes(u->size, b->pgsize);
 			if (b->size != need)
@@ -398,7 +395,7 @@ int uvfio_parse_command(const void *buf, size_t len, unsigned nfds,
 			FAIL(EINVAL, "SET_IRQS argsz smaller than 20");
 		if (s->flags & ~(UVFIO_IRQ_DATA_MASK | UVFIO_IRQ_ACTION_MASK_ALL))
 			FAIL(EINVAL, "SET_IRQS has unknown flag bits");
-		if (!is_pow2(data) || !is_pow2(action))
+		if (!util_is_pow2(data) || !util_is_pow2(action))
 			FAIL(EINVAL, "SET_IRQS needs exactly one DATA and one "
 				     "ACTION flag");
 		if (add_overflows(s->start, s->count) ||
