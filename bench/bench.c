@@ -8,7 +8,9 @@
  * same sizes and writes replies of the same sizes with plain
  * recvmsg/write, doing no protocol work.  Ratios (measured / floor, >1 is
  * slower) are computed per run; each printed figure is the median over
- * --runs runs.
+ * --runs runs.  Round trips and posted writes also have a blocking floor
+ * ("bfloor"): both of its ends block in recvmsg()/read() instead of
+ * sleeping in poll() first, the plain kernel round trip.
  *
  * stdout carries only "name=value unit" lines; everything else goes to
  * stderr.  See docs/performance.md for what each figure means.
@@ -302,8 +304,8 @@ struct samples {
 	uint64_t *s;
 	uint64_t n, total;
 };
-/* measured, and its floor */
-static struct samples S, FS;
+/* measured, its floor, its blocking floor */
+static struct samples S, FS, BS;
 
 /*
  * Time op and fop (the floor; either may be NULL) alternately, one call
@@ -313,16 +315,20 @@ static struct samples S, FS;
  * a CPU and sometimes wake each other across CPUs, separate blocks of
  * samples would each catch a different mode.  Sorted samples in ns.
  */
-static int sample2(op_fn op, void *ctx, struct samples *out, op_fn fop,
-		   void *fctx, struct samples *fout, size_t min)
+static int sample3(op_fn op, void *ctx, struct samples *out, op_fn fop,
+		   void *fctx, struct samples *fout, op_fn bop, void *bctx,
+		   struct samples *bout, size_t min)
 {
 	int r;
 	for (int i = 0; i < 3; i++)
-		if ((op && (r = op(ctx))) || (fop && (r = fop(fctx))))
+		if ((op && (r = op(ctx))) || (fop && (r = fop(fctx))) ||
+		    (bop && (r = bop(bctx))))
 			return r;
 	out->n = out->total = 0;
 	if (fout)
 		fout->n = fout->total = 0;
+	if (bout)
+		bout->n = bout->total = 0;
 	uint64_t start = now_ns();
 	for (size_t n = 0; n < MAX_SAMPLES &&
 			   (n < min || now_ns() - start < G.dur_ns); n++) {
@@ -332,6 +338,13 @@ static int sample2(op_fn op, void *ctx, struct samples *out, op_fn fop,
 			t1 = now_ns();
 			fout->s[fout->n++] = t1 - t0;
 			fout->total += t1 - t0;
+			t0 = t1;
+		}
+		if (bop) {
+			bop(bctx);
+			t1 = now_ns();
+			bout->s[bout->n++] = t1 - t0;
+			bout->total += t1 - t0;
 			t0 = t1;
 		}
 		if (op) {
@@ -345,7 +358,15 @@ static int sample2(op_fn op, void *ctx, struct samples *out, op_fn fop,
 	qsort(out->s, out->n, sizeof(uint64_t), cmp_u64);
 	if (fout)
 		qsort(fout->s, fout->n, sizeof(uint64_t), cmp_u64);
+	if (bout)
+		qsort(bout->s, bout->n, sizeof(uint64_t), cmp_u64);
 	return 0;
+}
+
+static int sample2(op_fn op, void *ctx, struct samples *out, op_fn fop,
+		   void *fctx, struct samples *fout, size_t min)
+{
+	return sample3(op, ctx, out, fop, fctx, fout, NULL, NULL, NULL, min);
 }
 
 /* ---- the floor: a responder that only moves the bytes --------------------------- */
@@ -355,9 +376,12 @@ struct floor {
 	int fd;
 	uint8_t *tx, *rx;
 	size_t txlen;
+	/* Both ends block in the read itself, no poll() first: the plain
+	 * kernel round trip, the lowest a poll-driven library can hope for. */
+	bool blocking;
 };
 
-static void floor_serve(int fd)
+static void floor_serve(int fd, bool blocking)
 {
 	uint8_t *in = malloc(FLOOR_BUF), *out = calloc(1, FLOOR_BUF);
 	size_t have = 0, olen = 0;
@@ -372,7 +396,8 @@ static void floor_serve(int fd)
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
 				    .msg_control = cb.b,
 				    .msg_controllen = sizeof(cb.b) };
-		wait_in(fd);
+		if (!blocking)
+			wait_in(fd);
 		ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -429,7 +454,7 @@ static void floor_serve(int fd)
 	free(out);
 }
 
-static void floor_start(struct floor *f)
+static void floor_start(struct floor *f, bool blocking)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
@@ -441,11 +466,12 @@ static void floor_start(struct floor *f)
 	if (!f->pid) {
 		close(sv[0]);
 		pin(G.srv_cpu);
-		floor_serve(sv[1]);
+		floor_serve(sv[1], blocking);
 		_exit(0);
 	}
 	close(sv[1]);
 	f->fd = sv[0];
+	f->blocking = blocking;
 	f->tx = calloc(1, FLOOR_BUF);
 	f->rx = malloc(FLOOR_BUF);
 	f->txlen = 0;
@@ -501,11 +527,30 @@ static void fl_flush(struct floor *f, int fd)
 	f->txlen = 0;
 }
 
+/* Read a floor reply the way that floor's ends wait. */
+static void fl_read(struct floor *f, size_t len)
+{
+	if (!f->blocking) {
+		read_all(f->fd, f->rx, len);
+		return;
+	}
+	uint8_t *b = f->rx;
+	while (len) {
+		ssize_t n = read(f->fd, b, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("read: %s", n ? strerror(errno) : "end of file");
+		b += n;
+		len -= (size_t)n;
+	}
+}
+
 static void fl_rt(struct floor *f, uint32_t size, uint32_t reply)
 {
 	fl_queue(f, size, reply);
 	fl_flush(f, -1);
-	read_all(f->fd, f->rx, reply);
+	fl_read(f, reply);
 }
 
 /* ---- our server: uvfio-dmadev as a child process ------------------------------- */
@@ -600,7 +645,7 @@ struct target {
 	bool writable;
 	uint8_t *buf;  /* read destination / write source */
 	uint64_t len;  /* of the access being timed */
-	struct floor *fl;
+	struct floor *fl, *bfl; /* poll floor, blocking floor */
 };
 
 /* dmadev: BAR2 memory.  Elsewhere: the largest readable BAR, whose bytes
@@ -674,18 +719,34 @@ static int op_floor_write(void *p)
 	return 0;
 }
 
+static int op_bfloor_read(void *p)
+{
+	struct target *t = p;
+	fl_rt(t->bfl, 32, 32 + (uint32_t)t->len);
+	return 0;
+}
+
+static int op_bfloor_write(void *p)
+{
+	struct target *t = p;
+	fl_rt(t->bfl, 32 + (uint32_t)t->len, 32);
+	return 0;
+}
+
 /* ---- round trips ------------------------------------------------------------------ */
 
 static const uint64_t rt_sizes[] = { 4, 4096, 65536, 1u << 20 };
 
-static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop)
+static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop,
+		    op_fn bop)
 {
 	char sz[24];
 	size_name(t->len, sz, sizeof(sz));
-	int r = sample2(op, t, &S, fop, t, &FS, 20);
+	int r = sample3(op, t, &S, fop, t, &FS, bop, t, &BS, 20);
 	if (r)
 		die("%s of %s: %s", what, sz, strerror(-r));
 	double f50 = pct(FS.s, FS.n, 50), f99 = pct(FS.s, FS.n, 99);
+	double b50 = pct(BS.s, BS.n, 50), b99 = pct(BS.s, BS.n, 99);
 	double p50 = pct(S.s, S.n, 50), p99 = pct(S.s, S.n, 99);
 	rec("us", 2, p50 / 1e3, "rt_%s_%s_p50", what, sz);
 	rec("us", 2, p99 / 1e3, "rt_%s_%s_p99", what, sz);
@@ -693,18 +754,24 @@ static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop)
 	rec("us", 2, f99 / 1e3, "rt_%s_%s_floor_p99", what, sz);
 	rec("x", 3, p50 / f50, "rt_%s_%s_p50_ratio", what, sz);
 	rec("x", 3, p99 / f99, "rt_%s_%s_p99_ratio", what, sz);
+	rec("us", 2, b50 / 1e3, "rt_%s_%s_bfloor_p50", what, sz);
+	rec("us", 2, b99 / 1e3, "rt_%s_%s_bfloor_p99", what, sz);
+	rec("x", 3, p50 / b50, "rt_%s_%s_p50_bratio", what, sz);
+	rec("x", 3, p99 / b99, "rt_%s_%s_p99_bratio", what, sz);
 }
 
-static void test_rt(struct target *t, struct floor *fl)
+static void test_rt(struct target *t, struct floor *fl, struct floor *bfl)
 {
 	t->fl = fl;
+	t->bfl = bfl;
 	for (size_t i = 0; i < sizeof(rt_sizes) / sizeof(rt_sizes[0]); i++) {
 		if (rt_sizes[i] > t->size)
 			continue;
 		t->len = rt_sizes[i];
-		rt_pair(t, "read", op_read, op_floor_read);
+		rt_pair(t, "read", op_read, op_floor_read, op_bfloor_read);
 		if (t->writable)
-			rt_pair(t, "write", op_write, op_floor_write);
+			rt_pair(t, "write", op_write, op_floor_write,
+				op_bfloor_write);
 	}
 }
 
@@ -791,7 +858,8 @@ static double inflight_floor(struct floor *f, unsigned window, uint64_t dur)
 	fl_flush(f, -1);
 	out = window;
 	while (out) {
-		wait_in(f->fd);
+		if (!f->blocking)
+			wait_in(f->fd);
 		ssize_t n = read(f->fd, f->rx, FLOOR_BUF);
 		if (n <= 0)
 			die("floor read: %s", strerror(errno));
@@ -873,20 +941,24 @@ static double posted_floor(struct floor *f, uint64_t dur)
 	return (double)(t1 - t0) / (double)n;
 }
 
-static void test_posted(struct target *t, struct floor *fl)
+static void test_posted(struct target *t, struct floor *fl, struct floor *bfl)
 {
 	if (!t->writable)
 		return;
-	double f = 0, m = 0;
+	double f = 0, b = 0, m = 0;
 	posted_floor(fl, G.dur_ns / 20); /* warm-up */
+	posted_floor(bfl, G.dur_ns / 20);
 	for (int k = 0; k < 4; k++) {
-		f += posted_floor(fl, G.dur_ns / 4) / 4;
-		m += posted_real(t, G.dur_ns / 4) / 4;
+		f += posted_floor(fl, G.dur_ns / 6) / 4;
+		b += posted_floor(bfl, G.dur_ns / 6) / 4;
+		m += posted_real(t, G.dur_ns / 6) / 4;
 	}
 	rec("ns", 0, m, "posted_4b_ns");
 	rec("ops/s", 0, 1e9 / m, "posted_4b_ops");
 	rec("ns", 0, f, "posted_4b_floor_ns");
 	rec("x", 3, m / f, "posted_4b_ratio");
+	rec("ns", 0, b, "posted_4b_bfloor_ns");
+	rec("x", 3, m / b, "posted_4b_bratio");
 }
 
 /* ---- message and fd DMA through uvfio-dmadev ------------------------------------- */
@@ -931,7 +1003,7 @@ static int op_floor_dma(void *p)
 	fl_queue(o->fl, 32 + out, 0);
 	fl_queue(o->fl, 32, 36);
 	fl_flush(o->fl, -1);
-	read_all(o->fl->fd, o->fl->rx, 36);
+	fl_read(o->fl, 36);
 	return 0;
 }
 
@@ -1061,7 +1133,7 @@ static int op_floor_map(void *p)
 	uint64_t t0 = now_ns();
 	fl_queue(o->fl, 48, 16);
 	fl_flush(o->fl, o->fd);
-	read_all(o->fl->fd, o->fl->rx, 16);
+	fl_read(o->fl, 16);
 	uint64_t t1 = now_ns();
 	fl_rt(o->fl, 40, 40);
 	uint64_t t2 = now_ns();
@@ -1571,10 +1643,12 @@ int main(int argc, char **argv)
 
 	S.s = malloc(MAX_SAMPLES * sizeof(uint64_t));
 	FS.s = malloc(MAX_SAMPLES * sizeof(uint64_t));
-	if (!S.s || !FS.s)
+	BS.s = malloc(MAX_SAMPLES * sizeof(uint64_t));
+	if (!S.s || !FS.s || !BS.s)
 		die("out of memory");
-	struct floor fl;
-	floor_start(&fl);
+	struct floor fl, bfl;
+	floor_start(&fl, false);
+	floor_start(&bfl, true);
 	struct dmadev dd, *d = NULL;
 	if (!G.socket) {
 		if (access(G.dmadev, X_OK))
@@ -1606,11 +1680,11 @@ int main(int argc, char **argv)
 				struct uvfio_client *cl = cli_connect(path, true);
 				target_open(&t, cl, d != NULL);
 				if (g == 0)
-					test_rt(&t, &fl);
+					test_rt(&t, &fl, &bfl);
 				else if (g == 1)
 					test_inflight(&t, &fl);
 				else
-					test_posted(&t, &fl);
+					test_posted(&t, &fl, &bfl);
 				uvfio_client_destroy(cl);
 				free(t.buf);
 				rec_rss(d, name);
@@ -1629,7 +1703,9 @@ int main(int argc, char **argv)
 	if (d)
 		dmadev_stop(d);
 	floor_stop(&fl);
+	floor_stop(&bfl);
 	free(S.s);
 	free(FS.s);
+	free(BS.s);
 	return 0;
 }
