@@ -1702,8 +1702,10 @@ int main(int argc, char **argv)
 	}
 	if (d)
 		dmadev_stop(d);
-	floor_stop(&fl);
+	/* Last started, first stopped: bfl's responder inherited fl's end of
+	 * the socketpair at fork, and fl's would never see end of file. */
 	floor_stop(&bfl);
+	floor_stop(&fl);
 	free(S.s);
 	free(FS.s);
 	free(BS.s);
