@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_codec: every parser of src/wire/parse.c, both directions.
+ * fuzz_codec: every parser of src/wire/parse*.c, both directions.
  *
  * Input: a mode byte, then what the mode needs.
  *   0 command as the server parses it    (limits byte, nfds byte, message)

@@ -5,6 +5,8 @@ set -e
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
 have cc || need="$need gcc"
+# The headers test compiles every public header as C++ too.
+have c++ || need="$need g++"
 have make || need="$need make"
 have meson || need="$need meson"
 have ninja || need="$need ninja-build"

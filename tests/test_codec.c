@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uvfio/client.h>
 #include <uvfio/codec.h>
 
 #define MSG_MAX 16384u
@@ -2258,6 +2259,63 @@ static void test_bitmap_bytes(void **state)
 	assert_int_equal(uvfio_bitmap_bytes(UINT64_MAX, 1), 1ull << 61);
 }
 
+/*
+ * The overflow edge, and the one convention both size functions keep: a
+ * size is never wrapped and never 0 for a non-empty range; one that the
+ * result type cannot hold saturates at its maximum.  In 64 bits the
+ * largest bitmap is 2^61 bytes, so uvfio_bitmap_bytes() never saturates;
+ * uvfio_dma_logging_bitmap_size() only does where size_t is narrower.
+ */
+static void test_bitmap_bytes_overflow_edge(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t length, page_size, bytes;
+	} edge[] = {
+		{ UINT64_MAX, 1, 1ull << 61 },            /* the largest */
+		{ UINT64_MAX - 62, 1, 1ull << 61 },       /* needs the last word */
+		{ UINT64_MAX - 63, 1, (1ull << 61) - 8 }, /* fills the one before */
+		{ UINT64_MAX, 2, 1ull << 60 },            /* a page rounded up */
+		{ UINT64_MAX, 1ull << 63, 8 },
+		{ UINT64_MAX, UINT64_MAX, 8 },
+		{ 1, UINT64_MAX, 8 },
+		{ (1ull << 43) + 1, 4096, (256u << 20) + 8 }, /* past the cap */
+		{ 0, 1, 0 },
+		{ UINT64_MAX, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+		uint64_t b = uvfio_bitmap_bytes(edge[i].length,
+						edge[i].page_size);
+		size_t z = uvfio_dma_logging_bitmap_size(edge[i].length,
+							 edge[i].page_size);
+		if (b != edge[i].bytes)
+			print_error("edge %zu: %llu bytes\n", i,
+				    (unsigned long long)b);
+		assert_true(b == edge[i].bytes);
+		assert_true(z == (b > SIZE_MAX ? SIZE_MAX : (size_t)b));
+	}
+	/* The same rule over a sweep of lengths and page sizes. */
+	for (unsigned sh = 0; sh < 64; sh++) {
+		uint64_t ps = 1ull << sh;
+		for (uint64_t len = 1; len < (1ull << 62); len = len * 3 + 1) {
+			uint64_t pages = len / ps + (len % ps != 0);
+			uint64_t b = uvfio_bitmap_bytes(len, ps);
+			assert_true(b == (pages + 63) / 64 * 8);
+			assert_true(uvfio_dma_logging_bitmap_size(len, ps) == b);
+		}
+	}
+	/* A report past the cap is refused whatever argsz says. */
+	struct uvfio_feature_log_report rep = {
+		.iova = 0, .length = UINT64_MAX, .page_size = 1
+	};
+	ssize_t n = uvfio_build_device_feature(
+		m, sizeof(m), ID, UINT32_MAX,
+		UVFIO_FEATURE_GET | UVFIO_FEATURE_DMA_LOGGING_REPORT, &rep,
+		sizeof(rep));
+	assert_true(n > 0);
+	CMD_FAILS(m, (size_t)n, 0, E2BIG);
+}
+
 /* ---- 7. capability JSON ------------------------------------------------------ */
 
 #define CAPS_FAILS(s)                                                          \
@@ -2709,6 +2767,7 @@ int main(void)
 		cmocka_unit_test(test_reply_misc),
 		cmocka_unit_test(test_region_caps),
 		cmocka_unit_test(test_bitmap_bytes),
+		cmocka_unit_test(test_bitmap_bytes_overflow_edge),
 		cmocka_unit_test(test_caps_parse),
 		cmocka_unit_test(test_caps_errors),
 		cmocka_unit_test(test_caps_format),

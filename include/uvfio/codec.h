@@ -275,8 +275,15 @@ UVFIO_API int uvfio_parse_region_caps(const void *info, uint32_t len,
 				      struct uvfio_region_caps *caps,
 				      const char **why);
 
-/* Bytes of a dirty bitmap for length bytes at page_size granularity:
- * one bit per page, rounded up to whole u64 words.  0 on overflow. */
+/*
+ * Bytes of a dirty bitmap for length bytes at page_size granularity: one
+ * bit per page, rounded up to whole u64 words; 0 for length 0 or page_size
+ * 0.  The one bitmap-size rule of the library (see also
+ * uvfio_dma_logging_bitmap_size()), with one overflow convention: a size
+ * the result type cannot hold saturates at that type's maximum, so that
+ * every limit check refuses it.  In 64 bits no size needs to: the largest
+ * is 2^61 bytes (UINT64_MAX bytes at page_size 1).
+ */
 UVFIO_API uint64_t uvfio_bitmap_bytes(uint64_t length, uint64_t page_size);
 
 /* Clamp a peer's error_no into a negative errno in [-4096, -1]. */

@@ -22,6 +22,23 @@
 extern "C" {
 #endif
 
+/*
+ * C++ only: the variable-length tails below are C99 flexible array members,
+ * which C++ lacks.  g++ and clang++ accept them as an extension that lays
+ * them out as C does (sizeof leaves the tail out, which the size checks at
+ * the end rely on), but -Wpedantic makes that an error in a C++ program
+ * that includes us.  The warning is off for this header's declarations.
+ */
+#ifdef __cplusplus
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wc99-extensions"
+#elif defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+#endif
+
 #define UVFIO_PACKED __attribute__((packed))
 
 /* Protocol version we implement.  Minor 0 is what QEMU sends; we accept any
@@ -460,6 +477,11 @@ UVFIO_STATIC_ASSERT(VFIO_PCI_NUM_IRQS == 5, "vfio-user expects 5 PCI irq indexes
 UVFIO_STATIC_ASSERT(VFIO_PCI_CONFIG_REGION_INDEX == 7, "config region is 7");
 
 #ifdef __cplusplus
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 }
 #endif
 #endif /* UVFIO_WIRE_H */

@@ -28,7 +28,7 @@
 #define DMAT_READ (1u << 0)  /* the device may read (DMA_MAP READ) */
 #define DMAT_WRITE (1u << 1) /* the device may write */
 
-struct dmat_window; /* opaque, private to dma.c */
+struct dmat_window; /* opaque, private to src/dma/ (priv.h) */
 struct dmat_file;
 
 struct dmat {

@@ -14,6 +14,12 @@
 #include "sock.h"
 #include "util/util.h"
 
+/* Pause between connect() attempts while the server's backlog is full. */
+#define CONNECT_RETRY_NS (5 * 1000 * 1000)
+/* Temporary names tried: each is random, so a second clash means a
+ * directory full of them, not bad luck. */
+#define BIND_TRIES 8
+
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) ==
 		       USOCK_PATH_MAX + 1,
 	       "USOCK_PATH_MAX is sun_path without its NUL");
@@ -120,7 +126,7 @@ int usock_listen_mode(const char *path, unsigned mode)
 	int r = fill_addr(&sa, path);
 	if (r)
 		return r;
-	if (mode & ~0777u)
+	if (mode & ~(unsigned)(S_IRWXU | S_IRWXG | S_IRWXO)) /* only 0777 */
 		return -EINVAL;
 	r = tmp_addr(&tmp, path);
 	if (r)
@@ -151,7 +157,7 @@ int usock_listen_mode(const char *path, unsigned mode)
 		r = -errno;
 		/* Taken: by a server starting at this moment, or left by
 		 * one killed right here. */
-		if (r != -EADDRINUSE || tries == 7)
+		if (r != -EADDRINUSE || tries == BIND_TRIES - 1)
 			goto out_close;
 		tmp_addr(&tmp, path);
 	}
@@ -189,7 +195,7 @@ int usock_connect(const char *path, unsigned timeout_ms)
 	 * one client at a time) would wait for as long as that client stays.
 	 * Non-blocking, AF_UNIX says EAGAIN instead: retry until the
 	 * deadline. */
-	struct timespec nap = { 0, 5 * 1000 * 1000 };
+	struct timespec nap = { 0, CONNECT_RETRY_NS };
 	int64_t t0 = util_now_ms();
 	for (;;) {
 		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))

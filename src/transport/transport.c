@@ -12,19 +12,27 @@
 
 #define RX_BURST 16          /* recvmsg calls per tp_recv */
 #define RX_MIN_ROOM 4096u    /* compact when less free room than this */
+#define RX_KEEP (4 * TP_RX_INITIAL) /* free a larger idle receive buffer */
+#define RX_DROP_CHUNK 4096u  /* bytes of a cancelled body read at a time */
 #define TX_KEEP (256u << 10) /* free a larger idle send buffer */
+#define TX_DEFAULT_LIMIT (8u << 20) /* tx_limit until the owner sets it */
+#define TX_DUP_MIN_FD 3 /* fds queued to send never take stdin/out/err */
+/* Room for a message's fixed part beside the default data size, until the
+ * owner sets max_msg_size from what it negotiated. */
+#define DEFAULT_CTRL_MAX 4096u
 
 int tp_init(struct tp *tp, int fd)
 {
 	memset(tp, 0, sizeof(*tp));
 	tp->fd = fd;
-	tp->max_msg_size = UVFIO_HDR_SIZE + UVFIO_DEFAULT_MAX_DATA_XFER + 4096;
+	tp->max_msg_size = UVFIO_HDR_SIZE + UVFIO_DEFAULT_MAX_DATA_XFER +
+			   DEFAULT_CTRL_MAX;
 	tp->max_fds = TP_MAX_FDS;
-	tp->tx_limit = 8u << 20;
+	tp->tx_limit = TX_DEFAULT_LIMIT;
 	return 0;
 }
 
-static void close_fds(int *fds, unsigned n)
+void tp_close_fds(int *fds, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (fds[i] >= 0) {
@@ -39,13 +47,13 @@ void tp_fini(struct tp *tp)
 		close(tp->fd);
 	tp->fd = -1;
 	for (unsigned i = 0; i < tp->rx_nfdq; i++)
-		close_fds(tp->rx_fdq[i].fds, tp->rx_fdq[i].nfds);
+		tp_close_fds(tp->rx_fdq[i].fds, tp->rx_fdq[i].nfds);
 	tp->rx_nfdq = 0;
 	if (tp->txq) {
 		for (unsigned i = 0; i < tp->txq_len; i++) {
 			struct tp_tx_fds *f =
 				&tp->txq[(tp->txq_head + i) % TP_TX_FD_MSGS];
-			close_fds(f->fds, f->nfds);
+			tp_close_fds(f->fds, f->nfds);
 		}
 	}
 	for (unsigned i = 0; i < tp->txe_len; i++)
@@ -80,7 +88,7 @@ static int rx_make_room(struct tp *tp)
 	if (pending == 0) {
 		tp->rx_base += tp->rx_end;
 		tp->rx_start = tp->rx_end = 0;
-		if (tp->rx_cap > 4 * TP_RX_INITIAL) {
+		if (tp->rx_cap > RX_KEEP) {
 			free(tp->rx);
 			tp->rx = NULL;
 			tp->rx_cap = 0;
@@ -133,7 +141,7 @@ static int rx_attribute_fds(struct tp *tp, size_t chunk, int *fds,
 		memcpy(&h, tp->rx + s, sizeof(h));
 		int r = uvfio_check_header(&h, tp->max_msg_size, &tp->why);
 		if (r) {
-			close_fds(fds, nfds);
+			tp_close_fds(fds, nfds);
 			return r;
 		}
 		if (tp->rx_end - s <= h.msg_size)
@@ -141,13 +149,13 @@ static int rx_attribute_fds(struct tp *tp, size_t chunk, int *fds,
 		s += h.msg_size;
 	}
 	if (s < chunk) {
-		close_fds(fds, nfds);
+		tp_close_fds(fds, nfds);
 		return fail(tp, -EPROTO,
 			    "fds arrived with message body bytes, not with "
 			    "the first byte of a message");
 	}
 	if (nfds > tp->max_fds) {
-		close_fds(fds, nfds);
+		tp_close_fds(fds, nfds);
 		return fail(tp, -EPROTO,
 			    "peer sent more fds than max_msg_fds allows");
 	}
@@ -156,7 +164,7 @@ static int rx_attribute_fds(struct tp *tp, size_t chunk, int *fds,
 		 * completed: deliver those first to make room. */
 		int r = rx_deliver(tp, fn, opaque, delivered, s);
 		if (r || tp->rx_nfdq == TP_RX_FDSETS) {
-			close_fds(fds, nfds);
+			tp_close_fds(fds, nfds);
 			return r ? r : fail(tp, -EPROTO,
 					    "too many messages with fds at once");
 		}
@@ -170,7 +178,7 @@ static int rx_attribute_fds(struct tp *tp, size_t chunk, int *fds,
 
 static void fdq_pop(struct tp *tp)
 {
-	close_fds(tp->rx_fdq[0].fds, tp->rx_fdq[0].nfds);
+	tp_close_fds(tp->rx_fdq[0].fds, tp->rx_fdq[0].nfds);
 	tp->rx_nfdq--;
 	memmove(&tp->rx_fdq[0], &tp->rx_fdq[1],
 		tp->rx_nfdq * sizeof(tp->rx_fdq[0]));
@@ -276,13 +284,13 @@ static ssize_t rx_read(struct tp *tp, void *to, size_t room, int *fds,
 		}
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
-		close_fds(fds, *nfds);
+		tp_close_fds(fds, *nfds);
 		*nfds = 0;
 		return fail(tp, -EPROTO,
 			    "peer sent more fds than fit in one message");
 	}
 	if (ncmsg > 1) {
-		close_fds(fds, *nfds);
+		tp_close_fds(fds, *nfds);
 		*nfds = 0;
 		return fail(tp, -EPROTO, "more than one SCM_RIGHTS block");
 	}
@@ -343,7 +351,7 @@ static int rx_direct(struct tp *tp, tp_deliver_fn fn,
 		     void *opaque, int *delivered)
 {
 	struct tp_rx_direct *d = &tp->direct;
-	uint8_t scratch[4096];
+	uint8_t scratch[RX_DROP_CHUNK];
 
 	while (d->got < d->want) {
 		size_t room = d->want - d->got;
@@ -361,7 +369,7 @@ static int rx_direct(struct tp *tp, tp_deliver_fn fn,
 		if (n < 0)
 			return (int)n;
 		if (nfds) {
-			close_fds(fds, nfds);
+			tp_close_fds(fds, nfds);
 			return fail(tp, -EPROTO,
 				    "fds arrived with message body bytes, not "
 				    "with the first byte of a message");
@@ -445,7 +453,7 @@ int tp_recv(struct tp *tp, tp_deliver_fn fn, void *opaque)
 		if (n < 0)
 			return (int)n;
 		if (n == 0) {
-			close_fds(fds, nfds);
+			tp_close_fds(fds, nfds);
 			return fail(tp, -ECONNRESET,
 				    tp->rx_end != tp->rx_start
 					    ? "peer closed the connection "
@@ -542,10 +550,10 @@ int tp_commit(struct tp *tp, size_t len, const int *fds,
 		struct tp_tx_fds *f =
 			&tp->txq[(tp->txq_head + tp->txq_len) % TP_TX_FD_MSGS];
 		for (unsigned i = 0; i < nfds; i++) {
-			f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			f->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, TX_DUP_MIN_FD);
 			if (f->fds[i] < 0) {
 				int err = -errno;
-				close_fds(f->fds, i);
+				tp_close_fds(f->fds, i);
 				return err;
 			}
 		}
@@ -648,95 +656,131 @@ int tp_send(struct tp *tp, const void *msg, size_t len,
 	return tp_commit(tp, len, fds, nfds);
 }
 
-int tp_flush(struct tp *tp)
-{
+/* What one sendmsg() carries: built by tx_build_seg(), accounted for by
+ * tx_account().  mh points into the struct itself: never copied. */
+struct tx_seg {
+	struct iovec iov[2];
+	struct msghdr mh;
+	struct tp_tx_fds *f; /* the message whose fds ride along, or NULL */
+	bool ext_first;      /* iov[0] is the rest of a body sent in place */
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * TP_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
+};
+
+/* The fds of s->f, as the SCM_RIGHTS block of s's sendmsg(). */
+static void tx_attach_fds(struct tx_seg *s)
+{
+	const struct tp_tx_fds *f = s->f;
+
+	memset(s->ctl.buf, 0, sizeof(s->ctl.buf));
+	s->mh.msg_control = s->ctl.buf;
+	s->mh.msg_controllen = CMSG_SPACE(sizeof(int) * f->nfds);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&s->mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
+	memcpy(CMSG_DATA(c), f->fds, sizeof(int) * f->nfds);
+}
+
+/*
+ * The next run of queued bytes that may go in one sendmsg(): buffered
+ * bytes up to the next message with fds (or that message alone, with its
+ * fds), followed by the outside body they lead to, if any.
+ */
+static void tx_build_seg(struct tp *tp, struct tx_seg *s)
+{
+	uint64_t pos = tp->tx_base + tp->tx_start;
+	size_t end = tp->tx_end;
+	struct tp_tx_ext *e = tp->txe_len ? &tp->txe[tp->txe_head] : NULL;
+
+	s->mh = (struct msghdr){ .msg_iov = s->iov, .msg_iovlen = 1 };
+	s->f = NULL;
+	s->ext_first = e && e->pos == pos;
+	if (s->ext_first) {
+		/* The rest of a body sent from its place comes before any
+		 * buffered byte. */
+		s->iov[0] = (struct iovec){ (void *)e->p, e->left };
+		return;
+	}
+	if (tp->txq_len) {
+		struct tp_tx_fds *head = &tp->txq[tp->txq_head];
+		if (head->off == pos) {
+			/* Nothing may follow it in this sendmsg, or the
+			 * receiver would give the fds to the last message of
+			 * the segment. */
+			s->f = head;
+			end = (size_t)(head->off + head->len - tp->tx_base);
+		} else {
+			/* Stop before the next message with fds: they must
+			 * ride on its first byte. */
+			end = (size_t)(head->off - tp->tx_base);
+		}
+	}
+	/* A message with fds never has an outside body, so one that follows
+	 * the buffered bytes belongs to a message before. */
+	if (e && !s->f && e->pos - tp->tx_base <= end) {
+		end = (size_t)(e->pos - tp->tx_base);
+		s->iov[1] = (struct iovec){ (void *)e->p, e->left };
+		s->mh.msg_iovlen = 2;
+	}
+	s->iov[0] = (struct iovec){ tp->tx + tp->tx_start, end - tp->tx_start };
+	if (s->f)
+		tx_attach_fds(s);
+}
+
+/* Bytes sent, or -EINTR (try again), -EAGAIN, or a failure. */
+static ssize_t tx_send_seg(struct tp *tp, const struct tx_seg *s)
+{
+	/* send() spares the kernel copying in a msghdr and an iovec array:
+	 * it shows on posted writes, one small message each. */
+	ssize_t n = s->mh.msg_iovlen == 1 && !s->mh.msg_control
+			    ? send(tp->fd, s->iov[0].iov_base, s->iov[0].iov_len,
+				   MSG_NOSIGNAL | MSG_DONTWAIT)
+			    : sendmsg(tp->fd, &s->mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n >= 0)
+		return n;
+	if (errno == EINTR)
+		return -EINTR;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return -EAGAIN;
+	if (errno == EPIPE || errno == ECONNRESET)
+		return fail(tp, -ECONNRESET, "peer closed the connection");
+	return fail(tp, -errno, "sendmsg failed");
+}
+
+/* n bytes of s went: release its fds, advance through the buffer, then
+ * through the outside body. */
+static void tx_account(struct tp *tp, const struct tx_seg *s, size_t n)
+{
+	tp->n_sendmsg++;
+	if (s->f) {
+		/* The kernel holds its own references now. */
+		tp_close_fds(s->f->fds, s->f->nfds);
+		s->f->nfds = 0;
+		tp->txq_head = (tp->txq_head + 1) % TP_TX_FD_MSGS;
+		tp->txq_len--;
+	}
+	size_t from_buf = s->ext_first ? 0 : s->iov[0].iov_len;
+	size_t b = n < from_buf ? n : from_buf;
+	tp->tx_start += b;
+	if (n > b)
+		ext_advance(tp, n - b);
+}
+
+int tp_flush(struct tp *tp)
+{
+	struct tx_seg s;
 
 	while (tp->tx_start < tp->tx_end || tp->txe_len) {
-		uint64_t pos = tp->tx_base + tp->tx_start;
-		size_t end = tp->tx_end;
-		struct tp_tx_fds *f = NULL;
-		struct tp_tx_ext *e = tp->txe_len ? &tp->txe[tp->txe_head]
-						     : NULL;
-		struct iovec iov[2];
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 1 };
-
-		bool ext_first = e && e->pos == pos;
-		if (ext_first) {
-			/* The rest of a body sent from its place comes
-			 * before any buffered byte. */
-			iov[0] = (struct iovec){ (void *)e->p, e->left };
-			goto send;
-		}
-		if (tp->txq_len) {
-			struct tp_tx_fds *head = &tp->txq[tp->txq_head];
-			if (head->off == pos) {
-				/* Nothing may follow it in this sendmsg, or
-				 * the receiver would give the fds to the
-				 * last message of the segment. */
-				f = head;
-				end = (size_t)(head->off + head->len -
-					       tp->tx_base);
-			} else {
-				/* Stop before the next message with fds: they
-				 * must ride on its first byte. */
-				end = (size_t)(head->off - tp->tx_base);
-			}
-		}
-		/* A message with fds never has an outside body, so one that
-		 * follows the buffered bytes belongs to a message before. */
-		if (e && !f && e->pos - tp->tx_base <= end) {
-			end = (size_t)(e->pos - tp->tx_base);
-			iov[1] = (struct iovec){ (void *)e->p, e->left };
-			mh.msg_iovlen = 2;
-		}
-		iov[0] = (struct iovec){ tp->tx + tp->tx_start,
-					 end - tp->tx_start };
-		if (f) {
-			memset(ctl.buf, 0, sizeof(ctl.buf));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * f->nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * f->nfds);
-			memcpy(CMSG_DATA(c), f->fds, sizeof(int) * f->nfds);
-		}
-send:;
-		/* send() spares the kernel copying in a msghdr and an iovec
-		 * array: it shows on posted writes, one small message each. */
-		ssize_t n = mh.msg_iovlen == 1 && !mh.msg_control
-				    ? send(tp->fd, iov[0].iov_base,
-					   iov[0].iov_len,
-					   MSG_NOSIGNAL | MSG_DONTWAIT)
-				    : sendmsg(tp->fd, &mh,
-					      MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return -EAGAIN;
-			if (errno == EPIPE || errno == ECONNRESET)
-				return fail(tp, -ECONNRESET,
-					    "peer closed the connection");
-			return fail(tp, -errno, "sendmsg failed");
-		}
-		tp->n_sendmsg++;
-		if (f) {
-			/* The kernel holds its own references now. */
-			close_fds(f->fds, f->nfds);
-			f->nfds = 0;
-			tp->txq_head = (tp->txq_head + 1) % TP_TX_FD_MSGS;
-			tp->txq_len--;
-		}
-		size_t from_buf = ext_first ? 0 : iov[0].iov_len;
-		size_t b = (size_t)n < from_buf ? (size_t)n : from_buf;
-		tp->tx_start += b;
-		if ((size_t)n > b)
-			ext_advance(tp, (size_t)n - b);
+		tx_build_seg(tp, &s);
+		ssize_t n = tx_send_seg(tp, &s);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return (int)n;
+		tx_account(tp, &s, (size_t)n);
 	}
 	if (tp->tx_reserved)
 		return 0; /* the reservation sits at tx_end: leave it there */
@@ -750,7 +794,7 @@ send:;
 	return 0;
 }
 
-/* ---- stash ------------------------------------------------------------------ */
+/* ---- receive state ---------------------------------------------------------- */
 
 bool tp_rx_ready(const struct tp *tp)
 {
@@ -761,108 +805,4 @@ bool tp_rx_ready(const struct tp *tp)
 		return false;
 	memcpy(&h, tp->rx + tp->rx_start, sizeof(h));
 	return tp->rx_end - tp->rx_start >= h.msg_size;
-}
-
-static int stash_bytes(struct tp_stash *st, const void *p, size_t len)
-{
-	size_t limit = st->limit ? st->limit : 8u << 20;
-	if (!len)
-		return 0;
-	if (len > limit - st->len)
-		return -ENOBUFS;
-	if (st->cap - st->len < len) {
-		size_t cap = st->cap ? st->cap : 4096;
-		while (cap - st->len < len)
-			cap *= 2;
-		uint8_t *n = realloc(st->buf, cap);
-		if (!n)
-			return -ENOMEM;
-		st->buf = n;
-		st->cap = cap;
-	}
-	memcpy(st->buf + st->len, p, len);
-	st->len += len;
-	return 0;
-}
-
-int tp_stash_msg(struct tp_stash *st, struct tp_msg *m)
-{
-	if (m->nfds && st->nfdq == TP_RX_FDSETS)
-		return -ENOBUFS;
-	size_t at = st->len;
-	int r = stash_bytes(st, m->buf, m->size);
-	if (r || !m->nfds)
-		return r;
-	struct tp_rx_fds *f = &st->fdq[st->nfdq++];
-	f->owner = at;
-	f->nfds = m->nfds;
-	for (unsigned i = 0; i < m->nfds; i++) {
-		f->fds[i] = m->fds[i];
-		m->fds[i] = -1;
-	}
-	return 0;
-}
-
-int tp_stash_rest(struct tp_stash *st, struct tp *from)
-{
-	size_t at = st->len, n = from->rx_end - from->rx_start;
-	if (st->nfdq + from->rx_nfdq > TP_RX_FDSETS)
-		return -ENOBUFS;
-	int r = stash_bytes(st, from->rx + from->rx_start, n);
-	if (r)
-		return r;
-	for (unsigned i = 0; i < from->rx_nfdq; i++) {
-		struct tp_rx_fds *f = &st->fdq[st->nfdq++];
-		*f = from->rx_fdq[i];
-		f->owner = at + (from->rx_fdq[i].owner -
-				 (from->rx_base + from->rx_start));
-	}
-	from->rx_nfdq = 0;
-	from->rx_start = from->rx_end;
-	return 0;
-}
-
-int tp_unstash(struct tp *to, struct tp_stash *st)
-{
-	if (!st->len)
-		return 0;
-	if (to->direct.dst)
-		return -EBUSY; /* bytes cannot go in the middle of a body */
-	if (to->rx_nfdq + st->nfdq > TP_RX_FDSETS)
-		return -ENOBUFS;
-	size_t pending = to->rx_end - to->rx_start;
-	if (to->rx_cap - to->rx_end < st->len) {
-		/* Compact from rx_start (the message being handled, if any,
-		 * stays first), then grow.  The caller's views of it die. */
-		memmove(to->rx, to->rx + to->rx_start, pending);
-		to->rx_base += to->rx_start;
-		to->rx_start = 0;
-		to->rx_end = pending;
-		if (to->rx_cap - to->rx_end < st->len) {
-			uint8_t *n = realloc(to->rx, to->rx_end + st->len);
-			if (!n)
-				return -ENOMEM;
-			to->rx = n;
-			to->rx_cap = to->rx_end + st->len;
-		}
-	}
-	uint64_t base = to->rx_base + to->rx_end;
-	memcpy(to->rx + to->rx_end, st->buf, st->len);
-	to->rx_end += st->len;
-	for (unsigned i = 0; i < st->nfdq; i++) {
-		struct tp_rx_fds *f = &to->rx_fdq[to->rx_nfdq++];
-		*f = st->fdq[i];
-		f->owner = base + st->fdq[i].owner;
-	}
-	st->nfdq = 0;
-	st->len = 0;
-	return 0;
-}
-
-void tp_stash_free(struct tp_stash *st)
-{
-	for (unsigned i = 0; i < st->nfdq; i++)
-		close_fds(st->fdq[i].fds, st->fdq[i].nfds);
-	free(st->buf);
-	memset(st, 0, sizeof(*st));
 }

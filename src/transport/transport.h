@@ -149,6 +149,8 @@ struct tp {
 };
 
 int tp_init(struct tp *tp, int fd);
+/* Close the fds of fds[0..n) that are not -1, and set them to -1. */
+void tp_close_fds(int *fds, unsigned n);
 /* Closes the socket and every fd still held. */
 void tp_fini(struct tp *tp);
 

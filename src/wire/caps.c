@@ -7,6 +7,12 @@
 
 #include <uvfio/codec.h>
 
+/* Nesting the tokenizer accepts: what we read is 3 deep, the rest is room
+ * for keys we skip; deeper input is refused before it costs memory. */
+#define CAPS_JSON_DEPTH 16
+/* Smallest page size a peer may offer in pgsizes (the host's). */
+#define CAPS_MIN_PGSIZE 4096u
+
 void uvfio_caps_defaults(struct uvfio_caps *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -34,51 +40,19 @@ static uint32_t clamp32(uint64_t v)
 	return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
+/* Refuse the JSON: a key we know holds what it must not. */
 #define BAD(msg)                                                               \
 	do {                                                                   \
 		*why = (msg);                                                  \
-		ret = -EINVAL;                                                 \
-		goto out;                                                      \
+		return -EINVAL;                                                \
 	} while (0)
 
-int uvfio_caps_parse(const char *json, size_t len, struct uvfio_caps *c,
-		     const char **why)
+/* The limits a peer states; each, when present, must be in range. */
+static int caps_limits(json_object *caps, struct uvfio_caps *c,
+		       const char **why)
 {
-	const char *dummy;
-	json_object *root = NULL, *caps, *o, *s;
-	json_tokener *tok = NULL;
+	json_object *o;
 	uint64_t u;
-	int ret = 0;
-
-	if (!why)
-		why = &dummy;
-	uvfio_caps_defaults(c);
-	if (!json || len == 0)
-		return 0;
-	if (len > UVFIO_MAX_JSON_LEN) {
-		*why = "version JSON longer than 4096 bytes";
-		return -E2BIG;
-	}
-	if (json[len - 1] != '\0' || strlen(json) + 1 != len) {
-		*why = "version JSON is not a single NUL-terminated string";
-		return -EINVAL;
-	}
-
-	tok = json_tokener_new_ex(16);
-	if (!tok)
-		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-					    JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, json, (int)(len - 1));
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len - 1)
-		BAD("version JSON does not parse (or has trailing bytes)");
-	if (!json_object_is_type(root, json_type_object))
-		BAD("version JSON top level is not an object");
-	if (!json_object_object_get_ex(root, "capabilities", &caps))
-		goto out; /* no capabilities: every default applies */
-	if (!json_object_is_type(caps, json_type_object))
-		BAD("\"capabilities\" is not an object");
 
 	if (json_object_object_get_ex(caps, "max_msg_fds", &o)) {
 		if (get_uint(o, &u) || u > UVFIO_MAX_MSG_FDS_LIMIT)
@@ -100,27 +74,76 @@ int uvfio_caps_parse(const char *json, size_t len, struct uvfio_caps *c,
 		c->present |= UVFIO_CAP_HAS_MAX_DMA_MAPS;
 	}
 	if (json_object_object_get_ex(caps, "pgsizes", &o)) {
-		if (get_uint(o, &u) || u == 0 || (u & 4095))
+		if (get_uint(o, &u) || u == 0 || (u & (CAPS_MIN_PGSIZE - 1)))
 			BAD("pgsizes is not a non-zero mask of sizes >= 4096");
 		c->pgsizes = u;
 		c->present |= UVFIO_CAP_HAS_PGSIZES;
 	}
+	return 0;
+}
+
+static int caps_twin_socket(json_object *o, struct uvfio_caps *c,
+			    const char **why)
+{
+	json_object *s;
+	uint64_t u;
+
+	if (!json_object_is_type(o, json_type_object))
+		BAD("twin_socket is not an object");
+	if (json_object_object_get_ex(o, "supported", &s)) {
+		if (!json_object_is_type(s, json_type_boolean))
+			BAD("twin_socket.supported is not a boolean");
+		c->twin_socket = json_object_get_boolean(s);
+	}
+	if (json_object_object_get_ex(o, "fd_index", &s)) {
+		if (get_uint(s, &u) || u >= UVFIO_MAX_MSG_FDS_LIMIT)
+			BAD("twin_socket.fd_index is not a small "
+			    "non-negative integer");
+		c->twin_fd_index = (uint32_t)u;
+		c->present |= UVFIO_CAP_HAS_TWIN_FD_INDEX;
+	}
+	c->present |= UVFIO_CAP_HAS_TWIN_SOCKET;
+	return 0;
+}
+
+static int caps_migration(json_object *o, struct uvfio_caps *c,
+			  const char **why)
+{
+	json_object *s;
+	uint64_t u;
+
+	if (!json_object_is_type(o, json_type_object))
+		BAD("migration is not an object");
+	if (json_object_object_get_ex(o, "pgsize", &s)) {
+		if (get_uint(s, &u))
+			BAD("migration.pgsize is not an integer");
+		c->mig_pgsize = u;
+	}
+	if (json_object_object_get_ex(o, "max_bitmap_size", &s)) {
+		if (get_uint(s, &u))
+			BAD("migration.max_bitmap_size is not an integer");
+		c->mig_max_bitmap_size = u;
+	}
+	c->present |= UVFIO_CAP_HAS_MIGRATION;
+	return 0;
+}
+
+/* The "capabilities" object, key by key in the order they are checked. */
+static int caps_read(json_object *caps, struct uvfio_caps *c,
+		     const char **why)
+{
+	json_object *o;
+	int ret;
+
+	if (!json_object_is_type(caps, json_type_object))
+		BAD("\"capabilities\" is not an object");
+	ret = caps_limits(caps, c, why);
+	if (ret)
+		return ret;
 	if (json_object_object_get_ex(caps, "twin_socket", &o)) {
-		if (!json_object_is_type(o, json_type_object))
-			BAD("twin_socket is not an object");
-		if (json_object_object_get_ex(o, "supported", &s)) {
-			if (!json_object_is_type(s, json_type_boolean))
-				BAD("twin_socket.supported is not a boolean");
-			c->twin_socket = json_object_get_boolean(s);
-		}
-		if (json_object_object_get_ex(o, "fd_index", &s)) {
-			if (get_uint(s, &u) || u >= UVFIO_MAX_MSG_FDS_LIMIT)
-				BAD("twin_socket.fd_index is not a small "
-				    "non-negative integer");
-			c->twin_fd_index = (uint32_t)u;
-			c->present |= UVFIO_CAP_HAS_TWIN_FD_INDEX;
-		}
-		c->present |= UVFIO_CAP_HAS_TWIN_SOCKET;
+		ret = caps_twin_socket(o, c, why);
+		if (ret)
+			return ret;
 	}
 	if (json_object_object_get_ex(caps, "write_multiple", &o)) {
 		if (!json_object_is_type(o, json_type_boolean))
@@ -128,22 +151,49 @@ int uvfio_caps_parse(const char *json, size_t len, struct uvfio_caps *c,
 		c->write_multiple = json_object_get_boolean(o);
 		c->present |= UVFIO_CAP_HAS_WRITE_MULTIPLE;
 	}
-	if (json_object_object_get_ex(caps, "migration", &o)) {
-		if (!json_object_is_type(o, json_type_object))
-			BAD("migration is not an object");
-		if (json_object_object_get_ex(o, "pgsize", &s)) {
-			if (get_uint(s, &u))
-				BAD("migration.pgsize is not an integer");
-			c->mig_pgsize = u;
-		}
-		if (json_object_object_get_ex(o, "max_bitmap_size", &s)) {
-			if (get_uint(s, &u))
-				BAD("migration.max_bitmap_size is not an integer");
-			c->mig_max_bitmap_size = u;
-		}
-		c->present |= UVFIO_CAP_HAS_MIGRATION;
+	if (json_object_object_get_ex(caps, "migration", &o))
+		return caps_migration(o, c, why);
+	return 0;
+}
+
+int uvfio_caps_parse(const char *json, size_t len, struct uvfio_caps *c,
+		     const char **why)
+{
+	const char *dummy;
+	json_object *root = NULL, *caps;
+	json_tokener *tok = NULL;
+	int ret = 0;
+
+	if (!why)
+		why = &dummy;
+	uvfio_caps_defaults(c);
+	if (!json || len == 0)
+		return 0;
+	if (len > UVFIO_MAX_JSON_LEN) {
+		*why = "version JSON longer than 4096 bytes";
+		return -E2BIG;
 	}
-out:
+	if (json[len - 1] != '\0' || strlen(json) + 1 != len) {
+		*why = "version JSON is not a single NUL-terminated string";
+		return -EINVAL;
+	}
+
+	tok = json_tokener_new_ex(CAPS_JSON_DEPTH);
+	if (!tok)
+		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+					    JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, json, (int)(len - 1));
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len - 1) {
+		*why = "version JSON does not parse (or has trailing bytes)";
+		ret = -EINVAL;
+	} else if (!json_object_is_type(root, json_type_object)) {
+		*why = "version JSON top level is not an object";
+		ret = -EINVAL;
+	} else if (json_object_object_get_ex(root, "capabilities", &caps)) {
+		ret = caps_read(caps, c, why);
+	} /* else no capabilities: every default applies */
 	json_object_put(root);
 	json_tokener_free(tok);
 	return ret;
