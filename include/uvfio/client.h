@@ -372,7 +372,9 @@ UVFIO_API int uvfio_client_dma_logging_start(
 UVFIO_API int uvfio_client_dma_logging_stop(struct uvfio_client *c);
 
 /* Bytes of bitmap a report of length bytes at page_size needs: one bit per
- * page, rounded up to whole 64-bit words.  0 for page_size 0. */
+ * page, rounded up to whole 64-bit words.  0 for page_size 0.  This is
+ * uvfio_bitmap_bytes() (codec.h) as a size_t, SIZE_MAX when it does not
+ * fit one (only where size_t is narrower than 64 bits). */
 UVFIO_API size_t uvfio_dma_logging_bitmap_size(uint64_t length,
 					       uint64_t page_size);
 

@@ -130,7 +130,7 @@ static int map_window(struct uvfio_client *c, struct cli_window *w, int fd,
 	struct map_op *m = NULL;
 	if (async && !(m = malloc(sizeof(*m))))
 		return -ENOMEM;
-	LOCK(c);
+	cli_lock(c);
 	int r = 0;
 	w->fd = -1;
 	/* Our own duplicate, to map again after a reconnect. */
@@ -163,7 +163,7 @@ static int map_window(struct uvfio_client *c, struct cli_window *w, int fd,
 	else
 		m = NULL;
 out:
-	UNLOCK(c);
+	cli_unlock(c);
 	free(m);
 	return r;
 }
@@ -277,7 +277,7 @@ static int send_unmap(struct uvfio_client *c, uint32_t flags, uint64_t iova,
 int uvfio_client_dma_unmap(struct uvfio_client *c, uint64_t iova,
 			   uint64_t size)
 {
-	LOCK(c);
+	cli_lock(c);
 	uint32_t i = win_find(c, iova);
 	int r = -ENOENT;
 	if (i < c->nwin && c->win[i].iova == iova && c->win[i].size == size) {
@@ -291,7 +291,7 @@ int uvfio_client_dma_unmap(struct uvfio_client *c, uint64_t iova,
 		if (r == -ENOTCONN)
 			r = 0;
 	}
-	UNLOCK(c);
+	cli_unlock(c);
 	return r;
 }
 
@@ -322,7 +322,7 @@ static void windows_drop_upto(struct uvfio_client *c, uint64_t gen)
 
 int uvfio_client_dma_unmap_all(struct uvfio_client *c)
 {
-	LOCK(c);
+	cli_lock(c);
 	/* Windows another thread maps while we wait were sent after the
 	 * UNMAP_ALL: the server keeps those. */
 	uint64_t upto = c->win_gen;
@@ -331,7 +331,7 @@ int uvfio_client_dma_unmap_all(struct uvfio_client *c)
 		windows_drop_upto(c, upto);
 		r = 0;
 	}
-	UNLOCK(c);
+	cli_unlock(c);
 	return r;
 }
 
@@ -456,6 +456,19 @@ void *cli_dma_sink(struct uvfio_client *c, const uint8_t *msg, size_t have,
 	return dst;
 }
 
+/* A DMA_WRITE of count bytes at addr is done: count it, answer it. */
+static int write_done(struct uvfio_client *c, struct tp *tp,
+		      const struct uvfio_hdr *h, uint64_t addr, uint32_t count)
+{
+	c->dma_served += count;
+	if (h->flags & UVFIO_F_NO_REPLY)
+		return 0;
+	uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
+	ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), h->msg_id, addr,
+						count);
+	return tp_send(tp, b, (size_t)n, NULL, 0);
+}
+
 /* The rest of a DMA_WRITE whose data cli_dma_sink() placed. */
 static int serve_direct_write(struct uvfio_client *c, struct tp *tp,
 			      struct tp_msg *m)
@@ -472,13 +485,18 @@ static int serve_direct_write(struct uvfio_client *c, struct tp *tp,
 			   (unsigned long long)d.addr);
 		return reply_error(tp, &h, EFAULT);
 	}
-	c->dma_served += d.count;
-	if (h.flags & UVFIO_F_NO_REPLY)
-		return 0;
-	uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
-	ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), h.msg_id, d.addr,
-						(uint32_t)d.count);
-	return tp_send(tp, b, (size_t)n, NULL, 0);
+	return write_done(c, tp, &h, d.addr, (uint32_t)d.count);
+}
+
+/* The header and dma_rw of a DMA_READ reply carrying count bytes, whose
+ * data follows (in the buffer, or sent from the window). */
+static void read_reply_head(uint8_t *p, const struct uvfio_hdr *h,
+			    uint64_t addr, uint32_t count)
+{
+	struct uvfio_dma_rw d = { .addr = addr, .count = count };
+	uvfio_build_hdr(p, h->msg_id, h->cmd, UVFIO_F_TYPE_REPLY,
+			UVFIO_HDR_SIZE + sizeof(d) + count);
+	memcpy(p + UVFIO_HDR_SIZE, &d, sizeof(d));
 }
 
 int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
@@ -506,13 +524,7 @@ int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
 				   count, (unsigned long long)addr, strerror(-r));
 			return reply_error(tp, &v.hdr, -r);
 		}
-		c->dma_served += count;
-		if (v.hdr.flags & UVFIO_F_NO_REPLY)
-			return 0;
-		uint8_t b[UVFIO_HDR_SIZE + sizeof(struct uvfio_dma_rw)];
-		ssize_t n = uvfio_build_dma_write_reply(b, sizeof(b), v.hdr.msg_id,
-							addr, count);
-		return tp_send(tp, b, (size_t)n, NULL, 0);
+		return write_done(c, tp, &v.hdr, addr, count);
 	}
 
 	/* DMA_READ.  A large one inside one window is sent from the window
@@ -526,10 +538,7 @@ int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
 		uint8_t *h = tp_reserve(tp, pre);
 		if (!h)
 			return -errno;
-		struct uvfio_dma_rw d = { .addr = addr, .count = count };
-		uvfio_build_hdr(h, v.hdr.msg_id, v.hdr.cmd, UVFIO_F_TYPE_REPLY,
-				total);
-		memcpy(h + UVFIO_HDR_SIZE, &d, sizeof(d));
+		read_reply_head(h, &v.hdr, addr, count);
 		uint32_t i = win_find(c, addr);
 		r = tp_commit_ext(tp, pre, src, count, c->win[i].vaddr);
 		if (r != -ENOBUFS) {
@@ -550,9 +559,7 @@ int cli_serve_dma(struct uvfio_client *c, struct tp *tp,
 			   count, (unsigned long long)addr, strerror(-r));
 		return reply_error(tp, &v.hdr, -r);
 	}
-	struct uvfio_dma_rw d = { .addr = addr, .count = count };
-	uvfio_build_hdr(p, v.hdr.msg_id, v.hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, &d, sizeof(d));
+	read_reply_head(p, &v.hdr, addr, count);
 	c->dma_served += count;
 	return tp_commit(tp, total, NULL, 0);
 }

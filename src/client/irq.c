@@ -76,11 +76,11 @@ int uvfio_client_irq_set_eventfds(struct uvfio_client *c, unsigned index,
 	if (index >= UVFIO_PCI_NUM_IRQS || count > MAX_VECTORS ||
 	    start > MAX_VECTORS - count)
 		return -EINVAL;
-	LOCK(c);
+	cli_lock(c);
 	int r = send_eventfds(c, index, start, count, fds);
 	if (!r)
 		r = keep_fds(c, index, start, count, fds);
-	UNLOCK(c);
+	cli_unlock(c);
 	return r;
 }
 
@@ -109,39 +109,39 @@ int uvfio_client_irq_disable(struct uvfio_client *c, unsigned index)
 {
 	if (index >= UVFIO_PCI_NUM_IRQS)
 		return -EINVAL;
-	LOCK(c);
+	cli_lock(c);
 	int r = send_set_irqs(c, UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_TRIGGER,
 			      index, 0, 0, NULL, 0);
 	if (!r && c->irq_n[index])
 		keep_fds(c, index, 0, c->irq_n[index], NULL);
-	UNLOCK(c);
+	cli_unlock(c);
+	return r;
+}
+
+/* SET_IRQS with no data: action on vectors [start, start + count). */
+static int irq_action(struct uvfio_client *c, unsigned index, uint32_t start,
+		      uint32_t count, uint32_t action)
+{
+	if (index >= UVFIO_PCI_NUM_IRQS || !count)
+		return -EINVAL;
+	cli_lock(c);
+	int r = send_set_irqs(c, UVFIO_IRQ_DATA_NONE | action, index, start,
+			      count, NULL, 0);
+	cli_unlock(c);
 	return r;
 }
 
 int uvfio_client_irq_mask(struct uvfio_client *c, unsigned index,
 			  uint32_t start, uint32_t count, bool mask)
 {
-	if (index >= UVFIO_PCI_NUM_IRQS || !count)
-		return -EINVAL;
-	LOCK(c);
-	int r = send_set_irqs(c, UVFIO_IRQ_DATA_NONE |
-					 (mask ? UVFIO_IRQ_ACTION_MASK
-					       : UVFIO_IRQ_ACTION_UNMASK),
-			      index, start, count, NULL, 0);
-	UNLOCK(c);
-	return r;
+	return irq_action(c, index, start, count,
+			  mask ? UVFIO_IRQ_ACTION_MASK : UVFIO_IRQ_ACTION_UNMASK);
 }
 
 int uvfio_client_irq_trigger(struct uvfio_client *c, unsigned index,
 			     uint32_t start, uint32_t count)
 {
-	if (index >= UVFIO_PCI_NUM_IRQS || !count)
-		return -EINVAL;
-	LOCK(c);
-	int r = send_set_irqs(c, UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_TRIGGER,
-			      index, start, count, NULL, 0);
-	UNLOCK(c);
-	return r;
+	return irq_action(c, index, start, count, UVFIO_IRQ_ACTION_TRIGGER);
 }
 
 int uvfio_client_irq_wait(struct uvfio_client *c, int efd, int timeout_ms,

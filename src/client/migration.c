@@ -74,7 +74,7 @@ static int feature_call(struct uvfio_client *c, uint32_t flags,
 	uint8_t *msg = cap <= sizeof(small) ? small : malloc(cap);
 	if (!msg)
 		return -ENOMEM;
-	LOCK(c);
+	cli_lock(c);
 	int r;
 	if (!c->connected) {
 		r = -ENOTCONN;
@@ -102,7 +102,7 @@ static int feature_call(struct uvfio_client *c, uint32_t flags,
 		r = -EPROTO;
 	}
 out:
-	UNLOCK(c);
+	cli_unlock(c);
 	if (msg != small)
 		free(msg);
 	return r;
@@ -198,14 +198,11 @@ ssize_t uvfio_client_mig_read(struct uvfio_client *c, void *buf, size_t len)
 	uint8_t msg[UVFIO_HDR_SIZE + sizeof(struct uvfio_mig_data)];
 	uint8_t *b = buf;
 	size_t done = 0;
-	int r = 0;
-	LOCK(c);
-	if (!c->connected) {
-		UNLOCK(c);
-		return -ENOTCONN;
-	}
+	int r = cli_lock_connected(c);
+	if (r)
+		return r;
 	while (done < len) {
-		uint32_t n = (uint32_t)(len - done < c->xfer ? len - done : c->xfer);
+		uint32_t n = cli_chunk(c, len - done);
 		uint16_t id = cli_next_id(c);
 		ssize_t ml = uvfio_build_mig_data_read(msg, sizeof(msg), id, n);
 		if (ml < 0) {
@@ -227,7 +224,7 @@ ssize_t uvfio_client_mig_read(struct uvfio_client *c, void *buf, size_t len)
 		if (o.got < n)
 			break; /* nothing more for now */
 	}
-	UNLOCK(c);
+	cli_unlock(c);
 	/* Bytes already taken from the stream cannot be given back: report
 	 * them, and the error on the next call. */
 	return done ? (ssize_t)done : r ? r : 0;
@@ -237,21 +234,18 @@ int uvfio_client_mig_write(struct uvfio_client *c, const void *buf, size_t len)
 {
 	const uint8_t *b = buf;
 	size_t done = 0;
-	int r = 0;
-	LOCK(c);
-	if (!c->connected) {
-		UNLOCK(c);
-		return -ENOTCONN;
-	}
+	int r = cli_lock_connected(c);
+	if (r)
+		return r;
 	size_t cap = UVFIO_HDR_SIZE + sizeof(struct uvfio_mig_data) +
-		     (len < c->xfer ? len : c->xfer);
+		     cli_chunk(c, len);
 	uint8_t *msg = malloc(cap);
 	if (!msg) {
-		UNLOCK(c);
+		cli_unlock(c);
 		return -ENOMEM;
 	}
 	while (done < len) {
-		uint32_t n = (uint32_t)(len - done < c->xfer ? len - done : c->xfer);
+		uint32_t n = cli_chunk(c, len - done);
 		uint16_t id = cli_next_id(c);
 		ssize_t ml = uvfio_build_mig_data_write(msg, cap, id, b + done, n);
 		if (ml < 0) {
@@ -268,21 +262,17 @@ int uvfio_client_mig_write(struct uvfio_client *c, const void *buf, size_t len)
 		done += n;
 	}
 	free(msg);
-	UNLOCK(c);
+	cli_unlock(c);
 	return r;
 }
 
 /* ---- dirty page logging ------------------------------------------------------------------ */
 
+/* The codec's size, saturated where size_t is narrower (codec.h). */
 size_t uvfio_dma_logging_bitmap_size(uint64_t length, uint64_t page_size)
 {
-	if (!page_size)
-		return 0;
-	uint64_t pages = length / page_size + (length % page_size != 0);
-	uint64_t words = pages / 64 + (pages % 64 != 0);
-	if (words > SIZE_MAX / 8)
-		return SIZE_MAX;
-	return (size_t)(words * 8);
+	uint64_t n = uvfio_bitmap_bytes(length, page_size);
+	return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 int uvfio_client_dma_logging_start(struct uvfio_client *c, uint64_t page_size,
@@ -302,9 +292,9 @@ int uvfio_client_dma_logging_start(struct uvfio_client *c, uint64_t page_size,
 	}
 	uint64_t len = sizeof(struct uvfio_feature_log_start) +
 		       (uint64_t)n * sizeof(struct uvfio_log_range);
-	LOCK(c);
+	cli_lock(c);
 	uint32_t xfer = c->xfer ? c->xfer : UVFIO_DEFAULT_MAX_DATA_XFER;
-	UNLOCK(c);
+	cli_unlock(c);
 	if (len > xfer)
 		return -E2BIG;
 	uint8_t *data = malloc((size_t)len);
@@ -351,9 +341,9 @@ int uvfio_client_dma_logging_report(struct uvfio_client *c, uint64_t iova,
 	size_t total = uvfio_dma_logging_bitmap_size(length, page_size);
 	if (total > UVFIO_MAX_BITMAP_BYTES)
 		return -E2BIG;
-	LOCK(c);
+	cli_lock(c);
 	uint32_t xfer = c->xfer ? c->xfer : UVFIO_DEFAULT_MAX_DATA_XFER;
-	UNLOCK(c);
+	cli_unlock(c);
 	/* The reply (feature header, report header, bitmap) must fit one
 	 * message; each piece covers whole 64-page words so its bits start
 	 * on a word of the caller's bitmap. */
@@ -424,6 +414,8 @@ struct mig_run {
 	struct uvfio_client *from, *to;
 	const struct uvfio_migrate_opts *opts;
 	struct uvfio_migrate_stats *st;
+	bool pre; /* PRE_COPY passes before STOP_COPY */
+	enum uvfio_mig_state src_was; /* where the source goes back on failure */
 	uint8_t *buf;
 	size_t chunk;
 	const char *step; /* what failed, for the log */
@@ -479,9 +471,10 @@ static int set_state(struct mig_run *m, struct uvfio_client *c,
 }
 
 /* After a failure: the source back where it was, the destination reset. */
-static void recover(struct mig_run *m, enum uvfio_mig_state src_was)
+static void recover(struct mig_run *m)
 {
 	struct uvfio_client *from = m->from, *to = m->to;
+	enum uvfio_mig_state src_was = m->src_was;
 	enum uvfio_mig_state s = UVFIO_MIG_ERROR;
 	int r = uvfio_client_mig_get_state(from, &s);
 	if (!r && s == UVFIO_MIG_ERROR) {
@@ -515,6 +508,113 @@ static void recover(struct mig_run *m, enum uvfio_mig_state src_was)
 			  uvfio_mig_state_name(s), strerror(-r));
 }
 
+/* Checks that change nothing: a refusal here needs no recovery.  Learns
+ * the source's state (m->src_was). */
+static int mig_check(struct mig_run *m)
+{
+	struct uvfio_client *from = m->from;
+	uint64_t fflags = 0, tflags = 0;
+	int r;
+	if ((r = uvfio_client_mig_query(from, &fflags))) {
+		ulog_err(&from->log, "migrate: source: DEVICE_FEATURE "
+				      "MIGRATION: %s",
+			  strerror(-r));
+		return r;
+	}
+	if ((r = uvfio_client_mig_query(m->to, &tflags))) {
+		ulog_err(&from->log, "migrate: destination: DEVICE_FEATURE "
+				      "MIGRATION: %s",
+			  strerror(-r));
+		return r;
+	}
+	if (m->pre && !(fflags & UVFIO_MIGRATION_PRE_COPY)) {
+		ulog_err(&from->log, "migrate: the source does not support "
+				      "PRE_COPY (flags %#llx); use stop-copy",
+			  (unsigned long long)fflags);
+		return -ENOTSUP;
+	}
+	if ((r = uvfio_client_mig_get_state(from, &m->src_was))) {
+		ulog_err(&from->log, "migrate: source state: %s", strerror(-r));
+		return r;
+	}
+	if (m->src_was != UVFIO_MIG_RUNNING &&
+	    (m->pre || m->src_was != UVFIO_MIG_STOP)) {
+		ulog_err(&from->log, "migrate: the source is in %s; it must be "
+				      "RUNNING%s",
+			  uvfio_mig_state_name(m->src_was),
+			  m->pre ? "" : " or STOP");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Stream chunks: what both connections can carry in one message unless
+ * asked otherwise. */
+static int mig_alloc_chunk(struct mig_run *m)
+{
+	cli_lock(m->from);
+	uint32_t fx = m->from->xfer;
+	cli_unlock(m->from);
+	cli_lock(m->to);
+	uint32_t tx = m->to->xfer;
+	cli_unlock(m->to);
+	m->chunk = m->opts->chunk_size ? m->opts->chunk_size : fx < tx ? fx : tx;
+	if (!m->chunk)
+		m->chunk = UVFIO_DEFAULT_MAX_DATA_XFER;
+	m->buf = malloc(m->chunk);
+	return m->buf ? 0 : -ENOMEM;
+}
+
+/* The source to PRE_COPY, and passes over its stream while it runs, until
+ * one moves no more than the threshold or there were enough of them. */
+static int mig_precopy(struct mig_run *m)
+{
+	struct uvfio_migrate_stats *stats = m->st;
+	int r = set_state(m, m->from, UVFIO_MIG_PRE_COPY,
+			  "source RUNNING -> PRE_COPY");
+	if (r)
+		return r;
+	stats->phase = UVFIO_MIG_PRE_COPY;
+	unsigned max = m->opts->max_iterations ? m->opts->max_iterations
+					       : MIG_DEFAULT_ITERATIONS;
+	uint64_t total = 0;
+	while (stats->iterations < max) {
+		uint64_t pass = 0;
+		stats->iterations++;
+		if ((r = copy_stream(m, false, &pass, &total)))
+			return r;
+		stats->bytes_precopy = total;
+		if (pass <= m->opts->precopy_threshold)
+			break;
+	}
+	return 0;
+}
+
+/* The downtime: the source stopped, the rest of its state moved, the
+ * destination loading it and running. */
+static int mig_stopcopy(struct mig_run *m)
+{
+	struct uvfio_migrate_stats *stats = m->st;
+	int r;
+	if ((r = set_state(m, m->from, UVFIO_MIG_STOP_COPY,
+			   m->pre ? "source PRE_COPY -> STOP_COPY"
+				  : "source -> STOP_COPY")))
+		return r;
+	stats->phase = UVFIO_MIG_STOP_COPY;
+	uint64_t total = stats->bytes_precopy;
+	if ((r = copy_stream(m, true, &stats->bytes_stopcopy, &total)))
+		return r;
+	if ((r = set_state(m, m->from, UVFIO_MIG_STOP,
+			   "source STOP_COPY -> STOP")))
+		return r;
+	stats->phase = UVFIO_MIG_STOP;
+	if ((r = set_state(m, m->to, UVFIO_MIG_STOP,
+			   "destination RESUMING -> STOP (loading the state)")))
+		return r;
+	return set_state(m, m->to, UVFIO_MIG_RUNNING,
+			 "destination STOP -> RUNNING");
+}
+
 int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 			 const struct uvfio_migrate_opts *opts,
 			 struct uvfio_migrate_stats *stats)
@@ -533,121 +633,44 @@ int uvfio_client_migrate(struct uvfio_client *from, struct uvfio_client *to,
 	    opts->mode != UVFIO_MIGRATE_PRE_COPY)
 		return -EINVAL;
 
-	struct mig_run m = { .from = from, .to = to, .opts = opts, .st = stats };
-	uint64_t fflags = 0, tflags = 0;
-	enum uvfio_mig_state src_was = UVFIO_MIG_RUNNING;
-	bool pre = opts->mode == UVFIO_MIGRATE_PRE_COPY;
-	int r;
-
-	/* Checks that change nothing: a refusal here needs no recovery. */
-	if ((r = uvfio_client_mig_query(from, &fflags))) {
-		ulog_err(&from->log, "migrate: source: DEVICE_FEATURE "
-				      "MIGRATION: %s",
-			  strerror(-r));
+	struct mig_run m = {
+		.from = from, .to = to, .opts = opts, .st = stats,
+		.pre = opts->mode == UVFIO_MIGRATE_PRE_COPY,
+		.src_was = UVFIO_MIG_RUNNING,
+	};
+	int r = mig_check(&m);
+	if (!r)
+		r = mig_alloc_chunk(&m);
+	if (r)
 		return r;
-	}
-	if ((r = uvfio_client_mig_query(to, &tflags))) {
-		ulog_err(&from->log, "migrate: destination: DEVICE_FEATURE "
-				      "MIGRATION: %s",
-			  strerror(-r));
-		return r;
-	}
-	if (pre && !(fflags & UVFIO_MIGRATION_PRE_COPY)) {
-		ulog_err(&from->log, "migrate: the source does not support "
-				      "PRE_COPY (flags %#llx); use stop-copy",
-			  (unsigned long long)fflags);
-		return -ENOTSUP;
-	}
-	if ((r = uvfio_client_mig_get_state(from, &src_was))) {
-		ulog_err(&from->log, "migrate: source state: %s", strerror(-r));
-		return r;
-	}
-	if (src_was != UVFIO_MIG_RUNNING &&
-	    (pre || src_was != UVFIO_MIG_STOP)) {
-		ulog_err(&from->log, "migrate: the source is in %s; it must be "
-				      "RUNNING%s",
-			  uvfio_mig_state_name(src_was),
-			  pre ? "" : " or STOP");
-		return -EINVAL;
-	}
-
-	/* Stream chunks: what both connections can carry in one message
-	 * unless asked otherwise. */
-	LOCK(from);
-	uint32_t fx = from->xfer;
-	UNLOCK(from);
-	LOCK(to);
-	uint32_t tx = to->xfer;
-	UNLOCK(to);
-	m.chunk = opts->chunk_size ? opts->chunk_size : fx < tx ? fx : tx;
-	if (!m.chunk)
-		m.chunk = UVFIO_DEFAULT_MAX_DATA_XFER;
-	m.buf = malloc(m.chunk);
-	if (!m.buf)
-		return -ENOMEM;
 
 	/* From here on a failure needs recover(). */
-	stats->phase = src_was;
-	if ((r = set_state(&m, to, UVFIO_MIG_RESUMING,
-			   "destination to RESUMING")))
-		goto fail;
-
-	if (pre) {
-		if ((r = set_state(&m, from, UVFIO_MIG_PRE_COPY,
-				   "source RUNNING -> PRE_COPY")))
-			goto fail;
-		stats->phase = UVFIO_MIG_PRE_COPY;
-		unsigned max = opts->max_iterations ? opts->max_iterations
-						    : MIG_DEFAULT_ITERATIONS;
-		uint64_t total = 0;
-		while (stats->iterations < max) {
-			uint64_t pass = 0;
-			stats->iterations++;
-			if ((r = copy_stream(&m, false, &pass, &total)))
-				goto fail;
-			stats->bytes_precopy = total;
-			if (pass <= opts->precopy_threshold)
-				break;
-		}
+	stats->phase = m.src_was;
+	r = set_state(&m, to, UVFIO_MIG_RESUMING, "destination to RESUMING");
+	if (!r && m.pre)
+		r = mig_precopy(&m);
+	if (!r) {
+		t_down = util_now_ns();
+		r = mig_stopcopy(&m);
 	}
-
-	t_down = util_now_ns();
-	if ((r = set_state(&m, from, UVFIO_MIG_STOP_COPY,
-			   pre ? "source PRE_COPY -> STOP_COPY"
-			       : "source -> STOP_COPY")))
-		goto fail;
-	stats->phase = UVFIO_MIG_STOP_COPY;
-	uint64_t total = stats->bytes_precopy;
-	if ((r = copy_stream(&m, true, &stats->bytes_stopcopy, &total)))
-		goto fail;
-	if ((r = set_state(&m, from, UVFIO_MIG_STOP,
-			   "source STOP_COPY -> STOP")))
-		goto fail;
-	stats->phase = UVFIO_MIG_STOP;
-	if ((r = set_state(&m, to, UVFIO_MIG_STOP,
-			   "destination RESUMING -> STOP (loading the state)")))
-		goto fail;
-	if ((r = set_state(&m, to, UVFIO_MIG_RUNNING,
-			   "destination STOP -> RUNNING")))
-		goto fail;
+	free(m.buf);
+	if (r) {
+		ulog_err(&from->log, "migrate: %s failed: %s", m.step,
+			  strerror(-r));
+		recover(&m);
+		stats->total_ns = util_now_ns() - t0;
+		if (t_down)
+			stats->downtime_ns = stats->total_ns - (t_down - t0);
+		return r;
+	}
 	uint64_t t1 = util_now_ns();
 	stats->downtime_ns = t1 - t_down;
 	stats->total_ns = t1 - t0;
-	free(m.buf);
 	ulog_info(&from->log, "migrate: %s done: %llu bytes pre-copy in %u "
 			       "passes, %llu bytes stop-copy, downtime %llu us",
-		   pre ? "pre-copy" : "stop-copy",
+		   m.pre ? "pre-copy" : "stop-copy",
 		   (unsigned long long)stats->bytes_precopy, stats->iterations,
 		   (unsigned long long)stats->bytes_stopcopy,
 		   (unsigned long long)(stats->downtime_ns / 1000));
 	return 0;
-
-fail:
-	ulog_err(&from->log, "migrate: %s failed: %s", m.step, strerror(-r));
-	free(m.buf);
-	recover(&m, src_was);
-	stats->total_ns = util_now_ns() - t0;
-	if (t_down)
-		stats->downtime_ns = stats->total_ns - (t_down - t0);
-	return r;
 }

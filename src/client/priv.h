@@ -1,5 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Client internals shared by client.c, dma.c and irq.c. */
+/*
+ * Client internals shared by its files:
+ *   conn.c      handle, connect/adopt, VERSION, twin socket, disconnect
+ *   call.c      pending requests, the receive path, waiting, process
+ *   device.c    device/region/irq info, the region info cache, io fds, reset
+ *   region.c    region access (sync, async, posted, WRITE_MULTI), mmap
+ *   dma.c       DMA windows and serving the server's DMA
+ *   irq.c       SET_IRQS, eventfds kept for reconnects, irq_wait
+ *   migration.c migration state and stream, dirty logging, migrate()
+ */
 #ifndef UVFIO_CLIENT_PRIV_H
 #define UVFIO_CLIENT_PRIV_H
 
@@ -44,6 +53,9 @@ struct pending {
 	int fd;         /* an fd taken from the reply, or -1 */
 	int64_t deadline; /* ms, CLOCK_MONOTONIC; 0 none */
 	struct async_op *op; /* async chunk: owned by the library */
+	/* REGION_READ: where its data goes, so that a large reply can be
+	 * received there in place (see cli_main_sink()); else NULL. */
+	void *rx_into;
 };
 
 struct cli_region {
@@ -82,7 +94,8 @@ struct uvfio_client {
 	 * Recursive: completions may submit.  Held by every call except while
 	 * a synchronous caller sleeps, which it does holding it exactly once
 	 * (lock_depth 1): either as the reader, in poll() on the sockets and
-	 * wakefd, or in pthread_cond_wait() on `wake`.  See wait_for().
+	 * wakefd, or in pthread_cond_wait() on `wake`.  See cli_wait() in
+	 * call.c.
 	 */
 	pthread_mutex_t lock;
 	unsigned lock_depth; /* levels held by the owner; 0 when free */
@@ -136,11 +149,37 @@ static inline void cli_unlock(struct uvfio_client *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-#define LOCK(c) cli_lock(c)
-#define UNLOCK(c) cli_unlock(c)
+/* Take the lock if connected (0); else -ENOTCONN, without the lock. */
+static inline int cli_lock_connected(struct uvfio_client *c)
+{
+	cli_lock(c);
+	if (c->connected)
+		return 0;
+	cli_unlock(c);
+	return -ENOTCONN;
+}
 
-/* client.c */
+/* The next piece of a transfer with `left` bytes to go: as much as one
+ * message may carry. */
+static inline uint32_t cli_chunk(const struct uvfio_client *c, size_t left)
+{
+	return (uint32_t)(left < c->xfer ? left : c->xfer);
+}
+
+/* conn.c */
+/* The connection cannot go on: log why, fail everything pending. */
+void cli_fail(struct uvfio_client *c, int err, const char *why);
+
+/* call.c (lock held for all) */
 uint16_t cli_next_id(struct uvfio_client *c);
+/* Queue p to wait for the reply to msg, sent now (msg NULL: the caller
+ * queued the message itself).  -EAGAIN: queue or send buffer full. */
+int cli_submit(struct uvfio_client *c, const void *msg, size_t len,
+	       const int *fds, unsigned nfds, struct pending *p);
+/* Whether this thread may wait for a reply: -EDEADLK if not (logged). */
+int cli_may_wait(struct uvfio_client *c);
+/* Service the connection until p completes; p's result. */
+int cli_wait(struct uvfio_client *c, struct pending *p);
 /* Send a built message and wait for its reply (lock held once). */
 int cli_call(struct uvfio_client *c, const void *msg, size_t len,
 	     const int *fds, unsigned nfds, struct pending *p);
@@ -149,9 +188,27 @@ int cli_call(struct uvfio_client *c, const void *msg, size_t len,
 int cli_call_async(struct uvfio_client *c, const void *msg, size_t len,
 		   const int *fds, unsigned nfds, const struct uvfio_expect *exp,
 		   uvfio_client_done_fn done, void *opaque);
+/* Read, serve and flush both sockets without blocking; check deadlines. */
+int cli_pump(struct uvfio_client *c);
+/* Send what is queued, reading only if the socket pushes back. */
+int cli_flush(struct uvfio_client *c);
+/* Keep the poll fd's interest in line with what is queued to send. */
+void cli_arm(struct uvfio_client *c);
+/* Complete every pending request with err. */
+void cli_fail_pending(struct uvfio_client *c, int err);
+/* Direct-receive sinks (tp_set_sink) of the main and twin sockets. */
+void *cli_main_sink(void *opaque, const uint8_t *msg, size_t have,
+		    size_t *skip);
+void *cli_twin_sink(void *opaque, const uint8_t *msg, size_t have,
+		    size_t *skip);
 
-/* The connection cannot go on: log why, fail everything pending. */
-void cli_fail(struct uvfio_client *c, int err, const char *why);
+/* device.c */
+/* The cached info of a region, fetched if need be (lock held once);
+ * NULL and *err if it cannot be had. */
+struct cli_region *cli_region_get(struct uvfio_client *c, unsigned index,
+				  int *err);
+/* Forget every region's info, fd and mapping: the connection ended. */
+void cli_regions_drop(struct uvfio_client *c);
 
 /* dma.c */
 /* Direct-receive sink for DMA_WRITE data (see tp_set_sink). */
