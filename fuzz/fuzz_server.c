@@ -147,6 +147,7 @@ static void dev_mask(void *opaque, unsigned index, uint32_t start,
 }
 
 static const struct uvfio_device_ops dev_ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
 	.reset = dev_reset,
 	.dma_map = dev_map,
 	.dma_unmap = dev_unmap,
@@ -174,15 +175,18 @@ static int dev_create(struct dev *d, int fd)
 		.irq_pin = 1,
 	};
 	const struct uvfio_region_desc bar0 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR0_SIZE, .flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE,
 		.fn = bar0_fn, .opaque = d,
 	};
 	const struct uvfio_region_desc bar1 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = 256, .flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
 				      UVFIO_REGION_IO,
 		.fn = misc_fn, .opaque = d,
 	};
 	const struct uvfio_region_desc bar2 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR2_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
 			 UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
@@ -190,9 +194,11 @@ static int dev_create(struct dev *d, int fd)
 		.sparse = sparse, .nr_sparse = 2,
 	};
 	const struct uvfio_region_desc rom = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = 4096, .flags = UVFIO_REGION_READ, .fn = misc_fn,
 	};
 	const struct uvfio_region_desc spec = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = 4096, .flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE,
 		.fn = misc_fn, .type = 3, .subtype = 1,
 	};
@@ -224,7 +230,8 @@ static int dev_create(struct dev *d, int fd)
 	close(efd);
 	if (r)
 		goto fail;
-	uvfio_server_set_ops(d->srv, &dev_ops, d);
+	if ((r = uvfio_server_set_ops(d->srv, &dev_ops, d)))
+		goto fail;
 	return 0;
 fail:
 	fprintf(stderr, "fuzz_server: device setup failed: %s\n", strerror(-r));

@@ -202,7 +202,10 @@ static int dmadev_reset(void *opaque, enum uvfio_reset_reason why)
 	return 0;
 }
 
-static const struct uvfio_device_ops dmadev_ops = { .reset = dmadev_reset };
+static const struct uvfio_device_ops dmadev_ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
+	.reset = dmadev_reset,
+};
 
 /* ---- migration ---------------------------------------------------------------------- */
 
@@ -362,6 +365,7 @@ static ssize_t dmadev_write_data(void *opaque, const void *buf, size_t len)
 }
 
 static const struct uvfio_migration_ops dmadev_mig_ops = {
+	.struct_size = sizeof(struct uvfio_migration_ops),
 	.transition = dmadev_transition,
 	.read_data = dmadev_read_data,
 	.write_data = dmadev_write_data,
@@ -371,6 +375,18 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	uvfio_server_stop(the_srv);
+}
+
+/* The library recognises QEMU from its VERSION; UVFIO_QEMU_DMA_LAYOUT=1
+ * (or 0) in the environment says the client is QEMU 10.x (or is not),
+ * for a client the rule gets wrong. */
+static int quirks_from_env(struct uvfio_server *srv)
+{
+	const char *e = getenv("UVFIO_QEMU_DMA_LAYOUT");
+	if (!e || !*e)
+		return 0;
+	return uvfio_server_set_client_quirks(srv, atoi(e) ? UVFIO_QUIRKS_QEMU
+							   : UVFIO_QUIRKS_NONE);
 }
 
 static void usage(FILE *f)
@@ -388,7 +404,10 @@ static void usage(FILE *f)
 		"  --dma-read-budget BYTES\n"
 		"                 DMA_READ reply bytes a QEMU client may owe at once\n"
 		"                 (default 131072; see uvfio_server_set_dma_read_budget)\n"
-		"  -v             log connections and protocol errors\n");
+		"  -v             log connections and protocol errors\n"
+		"Environment: UVFIO_QEMU_DMA_LAYOUT=1 (0) treats the client as\n"
+		"QEMU 10.x (as following the specification); by default the\n"
+		"library recognises QEMU from its VERSION request.\n");
 }
 
 int main(int argc, char **argv)
@@ -465,32 +484,35 @@ int main(int argc, char **argv)
 		.class_code = 0x088000, /* system peripheral, other */
 	};
 	const struct uvfio_region_desc bar0 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR0_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE,
 		.fn = bar0_access,
 		.opaque = &d,
 	};
 	const struct uvfio_region_desc bar2 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR2_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
 			 UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
 			 UVFIO_REGION_PREFETCH,
 	};
-	if ((r = uvfio_server_set_pci_ids(d.srv, &ids)) ||
+	if ((r = quirks_from_env(d.srv)) ||
+	    (r = uvfio_server_set_pci_ids(d.srv, &ids)) ||
 	    (r = uvfio_server_add_region(d.srv, 0, &bar0)) ||
 	    (r = uvfio_server_add_region(d.srv, 2, &bar2)) ||
 	    (r = uvfio_server_pci_add_pm(d.srv)) < 0 ||
 	    (r = uvfio_server_pci_add_pcie(d.srv, 0)) < 0 ||
 	    (r = uvfio_server_pci_add_msix(d.srv, MSIX_VECTORS, 0, MSIX_TABLE,
 					   0, MSIX_PBA)) < 0 ||
-	    (r = uvfio_server_pci_add_dsn(d.srv, 0x00d3a0d3a0d3a001ull)) < 0) {
+	    (r = uvfio_server_pci_add_dsn(d.srv, 0x00d3a0d3a0d3a001ull)) < 0 ||
+	    (r = uvfio_server_set_ops(d.srv, &dmadev_ops, &d))) {
 		fprintf(stderr, "uvfio-dmadev: device setup failed: %s\n",
 			strerror(-r));
 		uvfio_server_destroy(d.srv);
 		return 1;
 	}
 	d.mem = uvfio_server_region_mem(d.srv, 2);
-	uvfio_server_set_ops(d.srv, &dmadev_ops, &d);
 	r = uvfio_server_set_migration(d.srv, &dmadev_mig_ops, &d,
 				       UVFIO_MIGRATION_STOP_COPY |
 					       UVFIO_MIGRATION_PRE_COPY);

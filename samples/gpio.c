@@ -161,7 +161,10 @@ static int gpio_reset(void *opaque, enum uvfio_reset_reason why)
 	return 0;
 }
 
-static const struct uvfio_device_ops gpio_ops = { .reset = gpio_reset };
+static const struct uvfio_device_ops gpio_ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
+	.reset = gpio_reset,
+};
 
 /* ---- migration ---------------------------------------------------------------------- */
 
@@ -238,6 +241,7 @@ static ssize_t gpio_write_data(void *opaque, const void *buf, size_t len)
 }
 
 static const struct uvfio_migration_ops gpio_mig_ops = {
+	.struct_size = sizeof(struct uvfio_migration_ops),
 	.transition = gpio_transition,
 	.read_data = gpio_read_data,
 	.write_data = gpio_write_data,
@@ -247,6 +251,18 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	uvfio_server_stop(the_srv);
+}
+
+/* The library recognises QEMU from its VERSION; UVFIO_QEMU_DMA_LAYOUT=1
+ * (or 0) in the environment says the client is QEMU 10.x (or is not),
+ * for a client the rule gets wrong. */
+static int quirks_from_env(struct uvfio_server *srv)
+{
+	const char *e = getenv("UVFIO_QEMU_DMA_LAYOUT");
+	if (!e || !*e)
+		return 0;
+	return uvfio_server_set_client_quirks(srv, atoi(e) ? UVFIO_QUIRKS_QEMU
+							   : UVFIO_QUIRKS_NONE);
 }
 
 static void usage(FILE *f)
@@ -260,7 +276,10 @@ static void usage(FILE *f)
 		"  --fd N           use this listening or connected socket instead\n"
 		"  --inputs MODEL   loopback (inputs read the outputs, default),\n"
 		"                   invert, or a fixed 16-bit value like 0xa5a5\n"
-		"  -v               log connections and protocol errors\n");
+		"  -v               log connections and protocol errors\n"
+		"Environment: UVFIO_QEMU_DMA_LAYOUT=1 (0) treats the client as\n"
+		"QEMU 10.x (as following the specification); by default the\n"
+		"library recognises QEMU from its VERSION request.\n");
 }
 
 int main(int argc, char **argv)
@@ -336,19 +355,21 @@ int main(int argc, char **argv)
 		.class_code = 0xff0000, .irq_pin = 1,
 	};
 	const struct uvfio_region_desc bar2 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = 256,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE | UVFIO_REGION_IO,
 		.fn = bar2_access,
 		.opaque = &g,
 	};
-	if ((r = uvfio_server_set_pci_ids(g.srv, &ids)) ||
-	    (r = uvfio_server_add_region(g.srv, 2, &bar2))) {
+	if ((r = quirks_from_env(g.srv)) ||
+	    (r = uvfio_server_set_pci_ids(g.srv, &ids)) ||
+	    (r = uvfio_server_add_region(g.srv, 2, &bar2)) ||
+	    (r = uvfio_server_set_ops(g.srv, &gpio_ops, &g))) {
 		fprintf(stderr, "uvfio-gpio: device setup failed: %s\n",
 			strerror(-r));
 		uvfio_server_destroy(g.srv);
 		return 1;
 	}
-	uvfio_server_set_ops(g.srv, &gpio_ops, &g);
 	r = uvfio_server_set_migration(g.srv, &gpio_mig_ops, &g,
 				       UVFIO_MIGRATION_STOP_COPY);
 	if (r) {

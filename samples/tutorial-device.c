@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -217,6 +218,7 @@ static void dev_dma_unmap(void *opaque, uint64_t iova, uint64_t size)
 }
 
 static const struct uvfio_device_ops dev_ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
 	.reset = dev_reset,
 	.connected = dev_connected,
 	.disconnected = dev_disconnected,
@@ -237,6 +239,7 @@ static int describe(struct dev *d)
 		{ .offset = 0, .size = BAR2_MAPPABLE },
 	};
 	const struct uvfio_region_desc bar2 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR2_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE | UVFIO_REGION_MEM,
 		.sparse = mappable,
@@ -254,8 +257,19 @@ static int describe(struct dev *d)
 	if (r < 0)
 		return r;
 	d->mem = uvfio_server_region_mem(d->srv, 2);
-	uvfio_server_set_ops(d->srv, &dev_ops, d);
-	return 0;
+	return uvfio_server_set_ops(d->srv, &dev_ops, d);
+}
+
+/* The library recognises QEMU from its VERSION; UVFIO_QEMU_DMA_LAYOUT=1
+ * (or 0) in the environment says the client is QEMU 10.x (or is not),
+ * for a client the rule gets wrong. */
+static int quirks_from_env(struct uvfio_server *srv)
+{
+	const char *e = getenv("UVFIO_QEMU_DMA_LAYOUT");
+	if (!e || !*e)
+		return 0;
+	return uvfio_server_set_client_quirks(srv, atoi(e) ? UVFIO_QUIRKS_QEMU
+							   : UVFIO_QUIRKS_NONE);
 }
 
 static void on_signal(int sig)
@@ -310,7 +324,9 @@ int main(int argc, char **argv)
 	the_srv = d.srv;
 	if (d.verbose) /* otherwise UVFIO_LOG_LEVEL or the default (warnings) */
 		uvfio_server_set_log(d.srv, NULL, NULL, UVFIO_LOG_INFO);
-	r = describe(&d);
+	r = quirks_from_env(d.srv);
+	if (!r)
+		r = describe(&d);
 	if (r) {
 		fprintf(stderr, "uvfio-tutorial-device: setup: %s\n", strerror(-r));
 		uvfio_server_destroy(d.srv);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+#include "server/priv.h" /* srv_copy_struct */
 
 #define VENDOR_TYPE (0x80000000u | 0x1234)
 
@@ -90,6 +91,7 @@ static void on_mask(void *o, unsigned index, uint32_t start, uint32_t count,
 }
 
 static const struct uvfio_device_ops ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
 	.reset = on_reset,
 	.connected = on_connected,
 	.disconnected = on_disconnected,
@@ -140,6 +142,7 @@ static int setup(void **state)
 	/* A device-specific region: memory, half of it mappable. */
 	const struct uvfio_sparse_area half = { 4096, 4096 };
 	const struct uvfio_region_desc r9 = {
+		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = 8192,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE | UVFIO_REGION_MEM,
 		.sparse = &half,
@@ -147,7 +150,10 @@ static int setup(void **state)
 		.type = VENDOR_TYPE,
 		.subtype = 7,
 	};
-	assert_int_equal(uvfio_server_add_region(d->srv, 9, &r9), 0);
+	/* Copied: the caller's struct may go at once. */
+	struct uvfio_region_desc tmp = r9;
+	assert_int_equal(uvfio_server_add_region(d->srv, 9, &tmp), 0);
+	memset(&tmp, 0xa5, sizeof(tmp));
 	/* Bad descriptions are refused. */
 	const struct uvfio_sparse_area odd = { 100, 4096 };
 	struct uvfio_region_desc bad = r9;
@@ -167,7 +173,10 @@ static int setup(void **state)
 	assert_int_equal(uvfio_server_add_ioeventfd(d->srv, 0, 4094, 4, d->iofd,
 						    false, 0),
 			 -EINVAL);
-	uvfio_server_set_ops(d->srv, &ops, d);
+	/* Copied too: the callbacks the tests see come from the copy. */
+	struct uvfio_device_ops tmp_ops = ops;
+	assert_int_equal(uvfio_server_set_ops(d->srv, &tmp_ops, d), 0);
+	memset(&tmp_ops, 0xa5, sizeof(tmp_ops));
 	uvfio_server_set_config_fn(d->srv, config_hook, d);
 	pthread_create(&d->thread, NULL, loop, d);
 	*state = d;
@@ -349,12 +358,179 @@ static void test_io_fds(void **state)
 	close(fd);
 }
 
+/* ---- structs that grow (server.h) ------------------------------------------- */
+
+/* A struct as two versions of a header would declare it. */
+struct grow_v1 {
+	size_t struct_size;
+	uint32_t a, b;
+};
+struct grow_v2 {
+	size_t struct_size;
+	uint32_t a, b;
+	uint64_t c;
+};
+
+static void test_copy_struct(void **state)
+{
+	(void)state;
+	const size_t min1 = SRV_FIELD_END(struct grow_v1, b);
+	struct grow_v2 ours;
+
+	/* An older caller: what it does not know reads as zero. */
+	struct grow_v1 old = { .struct_size = sizeof(old), .a = 1, .b = 2 };
+	memset(&ours, 0xa5, sizeof(ours));
+	assert_int_equal(srv_copy_struct(&ours, sizeof(ours), &old, min1), 0);
+	assert_int_equal(ours.a, 1);
+	assert_int_equal(ours.b, 2);
+	assert_int_equal(ours.c, 0);
+
+	/* A newer caller: accepted while what we do not know is zero. */
+	struct grow_v2 nw = { .struct_size = sizeof(nw), .a = 3, .b = 4 };
+	struct grow_v1 ours1;
+	assert_int_equal(srv_copy_struct(&ours1, sizeof(ours1), &nw, min1), 0);
+	assert_int_equal(ours1.a, 3);
+	assert_int_equal(ours1.b, 4);
+	nw.c = 1;
+	assert_int_equal(srv_copy_struct(&ours1, sizeof(ours1), &nw, min1),
+			 -E2BIG);
+
+	/* Smaller than the first version, or absurd. */
+	old.struct_size = 0;
+	assert_int_equal(srv_copy_struct(&ours, sizeof(ours), &old, min1),
+			 -EINVAL);
+	old.struct_size = min1 - 1;
+	assert_int_equal(srv_copy_struct(&ours, sizeof(ours), &old, min1),
+			 -EINVAL);
+	old.struct_size = UVFIO_STRUCT_SIZE_MAX + 1;
+	assert_int_equal(srv_copy_struct(&ours, sizeof(ours), &old, min1),
+			 -EINVAL);
+}
+
+/* The rule on each public struct, and the quirks setting's values. */
+static void test_struct_size(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct uvfio_server *s;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	assert_int_equal(uvfio_server_create_fd(&s, sv[0], 0), 0);
+	uvfio_server_set_log(s, NULL, NULL, -1);
+
+	struct uvfio_device_ops o = ops;
+	o.struct_size = 0; /* forgotten */
+	assert_int_equal(uvfio_server_set_ops(s, &o, NULL), -EINVAL);
+	o.struct_size = sizeof(o) - 1;
+	assert_int_equal(uvfio_server_set_ops(s, &o, NULL), -EINVAL);
+	o.struct_size = UVFIO_STRUCT_SIZE_MAX + sizeof(o);
+	assert_int_equal(uvfio_server_set_ops(s, &o, NULL), -EINVAL);
+	struct {
+		struct uvfio_device_ops o;
+		uint64_t future[2];
+	} big = { .o = ops };
+	big.o.struct_size = sizeof(big);
+	assert_int_equal(uvfio_server_set_ops(s, &big.o, NULL), 0);
+	big.future[1] = 1;
+	assert_int_equal(uvfio_server_set_ops(s, &big.o, NULL), -E2BIG);
+	assert_int_equal(uvfio_server_set_ops(s, NULL, NULL), 0);
+
+	struct uvfio_region_desc r = {
+		.size = 4096, .flags = UVFIO_REGION_READ,
+	};
+	assert_int_equal(uvfio_server_add_region(s, 0, &r), -EINVAL);
+	struct {
+		struct uvfio_region_desc r;
+		uint64_t future; /* no padding the test would have to zero */
+	} bigr = { .r = r };
+	bigr.r.struct_size = sizeof(bigr);
+	assert_int_equal(uvfio_server_add_region(s, 0, &bigr.r), 0);
+	bigr.future = 7;
+	assert_int_equal(uvfio_server_add_region(s, 1, &bigr.r), -E2BIG);
+
+	assert_int_equal(uvfio_server_set_client_quirks(s, UVFIO_QUIRKS_QEMU), 0);
+	assert_int_equal(uvfio_server_set_client_quirks(s, UVFIO_QUIRKS_NONE), 0);
+	assert_int_equal(uvfio_server_set_client_quirks(s, UVFIO_QUIRKS_AUTO), 0);
+	assert_int_equal(uvfio_server_set_client_quirks(
+				 s, (enum uvfio_client_quirks)3),
+			 -EINVAL);
+	uvfio_server_destroy(s);
+	close(sv[1]);
+}
+
+/* ---- ioeventfds: a limit per region ------------------------------------------ */
+
+static void *run_server(void *arg)
+{
+	assert_int_equal(uvfio_server_run(arg), 0);
+	return NULL;
+}
+
+/*
+ * Up to UVFIO_MAX_REGION_IOEVENTFDS per region, whatever the others hold;
+ * a client gets a region's eventfds while they fit its max_msg_fds (16
+ * for uvfio's client), and E2BIG beyond.
+ */
+static void test_ioeventfd_limits(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/uvfio-iofd-XXXXXX", path[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/d.sock", dir);
+	struct uvfio_server *s;
+	assert_int_equal(uvfio_server_create(&s, path, 0), 0);
+	uvfio_server_set_log(s, NULL, NULL, -1);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(uvfio_server_setup_region(s, i * 2, 4096,
+							   UVFIO_REGION_WRITE,
+							   NULL, NULL),
+				 0);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	unsigned n[3] = { 16, 16, UVFIO_MAX_REGION_IOEVENTFDS };
+	for (unsigned r = 0; r < 3; r++)
+		for (unsigned i = 0; i < n[r]; i++)
+			assert_int_equal(uvfio_server_add_ioeventfd(s, r * 2,
+								    i * 8, 4,
+								    efd, false,
+								    0),
+					 0);
+	assert_int_equal(uvfio_server_add_ioeventfd(s, 4, 0, 4, efd, false, 0),
+			 -ENOSPC);
+	close(efd);
+	pthread_t t;
+	pthread_create(&t, NULL, run_server, s);
+
+	struct uvfio_client *c;
+	struct uvfio_client_io_fd out[16];
+	assert_int_equal(uvfio_client_create(&c), 0);
+	uvfio_client_set_log(c, NULL, NULL, -1);
+	assert_int_equal(uvfio_client_connect(c, path), 0);
+	for (unsigned r = 0; r < 2; r++) {
+		assert_int_equal(uvfio_client_get_region_io_fds(c, r * 2, out, 16),
+				 16);
+		for (unsigned i = 0; i < 16; i++) {
+			assert_int_equal(out[i].offset, i * 8);
+			close(out[i].fd);
+		}
+	}
+	assert_int_equal(uvfio_client_get_region_io_fds(c, 4, out, 16), -E2BIG);
+	uvfio_client_destroy(c);
+
+	uvfio_server_stop(s);
+	pthread_join(t, NULL);
+	uvfio_server_destroy(s);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_type_region),
 		cmocka_unit_test(test_config_hook_and_ops),
 		cmocka_unit_test(test_io_fds),
+		cmocka_unit_test(test_copy_struct),
+		cmocka_unit_test(test_struct_size),
+		cmocka_unit_test(test_ioeventfd_limits),
 	};
 	return cmocka_run_group_tests_name("device", tests, setup, teardown);
 }

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,8 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1377,6 +1380,110 @@ static void test_socket_mode(void **state)
 	rmdir(dir);
 }
 
+/* Fault injection: epoll_ctl(EPOLL_CTL_ADD) of this fd fails (ENOMEM),
+ * for the server's failures past its own setup.  This definition takes
+ * the place of libc's in the whole process. */
+static int fail_epoll_add = -1;
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
+	static epoll_ctl_fn real_fn; /* any thread may be first here */
+	epoll_ctl_fn real = __atomic_load_n(&real_fn, __ATOMIC_ACQUIRE);
+	if (!real) {
+		*(void **)&real = dlsym(RTLD_NEXT, "epoll_ctl");
+		__atomic_store_n(&real_fn, real, __ATOMIC_RELEASE);
+	}
+	if (op == EPOLL_CTL_ADD &&
+	    fd == __atomic_load_n(&fail_epoll_add, __ATOMIC_RELAXED)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return real(epfd, op, fd, ev);
+}
+
+/* The fd is open, with the file status flags it had. */
+static void assert_fd_as_it_was(int fd, int flags)
+{
+	assert_int_equal(fcntl(fd, F_GETFL), flags);
+}
+
+/*
+ * uvfio_server_create_fd() takes the fd only when it succeeds: on every
+ * error the caller still has it, open and as it was, and the process has
+ * exactly the fds it had before.
+ */
+static void test_create_fd_ownership(void **state)
+{
+	(void)state;
+	struct uvfio_server *s = NULL;
+	int before = tu_fd_count(0);
+	int sv[2], p[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	int dg = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "@uvfio-own-%d", getpid());
+	sa.sun_path[0] = 0; /* abstract: no file to clean up */
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	int fl = fcntl(sv[0], F_GETFL), lfl = fcntl(lfd, F_GETFL);
+	assert_false(fl & O_NONBLOCK);
+
+	assert_int_equal(uvfio_server_create_fd(NULL, sv[0], 0), -EINVAL);
+	assert_int_equal(uvfio_server_create_fd(&s, sv[0], 1u << 7), -EINVAL);
+	assert_int_equal(uvfio_server_create_fd(&s, lfd, 1u << 7), -EINVAL);
+	assert_int_equal(uvfio_server_create_fd(&s, p[0], 0), -ENOTSOCK);
+	assert_int_equal(uvfio_server_create_fd(&s, dg, 0), -ENOTSOCK);
+	assert_int_equal(uvfio_server_create_fd(&s, 1000000, 0), -EBADF);
+	assert_null(s);
+	if (!under_valgrind()) { /* valgrind keeps RLIMIT_NOFILE to itself */
+		/* No fd left for the server's own (epoll, eventfds): the
+		 * limit is the lowest free fd number. */
+		struct rlimit rl;
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+		int lowest = dup(0);
+		assert_true(lowest >= 0);
+		close(lowest);
+		struct rlimit low = { (rlim_t)lowest, rl.rlim_max };
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+		int r1 = uvfio_server_create_fd(&s, sv[0], 0);
+		int r2 = uvfio_server_create_fd(&s, lfd, 0);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		assert_int_equal(r1, -EMFILE);
+		assert_int_equal(r2, -EMFILE);
+		assert_null(s);
+	}
+	/* Past the server's setup, after the fd was made non-blocking: the
+	 * server cannot watch it. */
+	__atomic_store_n(&fail_epoll_add, sv[0], __ATOMIC_RELAXED);
+	assert_int_equal(uvfio_server_create_fd(&s, sv[0], 0), -ENOMEM);
+	__atomic_store_n(&fail_epoll_add, lfd, __ATOMIC_RELAXED);
+	assert_int_equal(uvfio_server_create_fd(&s, lfd, 0), -ENOMEM);
+	__atomic_store_n(&fail_epoll_add, -1, __ATOMIC_RELAXED);
+	assert_null(s);
+	assert_fd_as_it_was(sv[0], fl);
+	assert_fd_as_it_was(lfd, lfl);
+	assert_int_equal(fcntl(p[0], F_GETFD), FD_CLOEXEC);
+	assert_int_equal(fcntl(dg, F_GETFD), FD_CLOEXEC);
+	assert_int_equal(tu_fd_count(0), before + 6);
+
+	/* Success: the server's from then on, closed by destroy. */
+	assert_int_equal(uvfio_server_create_fd(&s, sv[0], 0), 0);
+	uvfio_server_destroy(s);
+	assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+	assert_int_equal(uvfio_server_create_fd(&s, lfd, 0), 0);
+	uvfio_server_destroy(s);
+	assert_int_equal(fcntl(lfd, F_GETFD), -1);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+	close(dg);
+	assert_int_equal(tu_fd_count(0), before);
+}
+
 /* What a failing create wrote to stderr (the log has no callback yet). */
 static int create_capturing(struct uvfio_server **s, const char *path,
 			    char *out, size_t cap)
@@ -1553,6 +1660,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_client_max_data_xfer),
 		cmocka_unit_test(test_argsz_and_wrapping),
 		cmocka_unit_test(test_socket_mode),
+		cmocka_unit_test(test_create_fd_ownership),
 		cmocka_unit_test(test_stale_and_live_socket),
 		cmocka_unit_test(test_no_fd_leaks_to_children),
 	};

@@ -189,13 +189,17 @@ static int dev_reset(void *opaque, enum uvfio_reset_reason why)
 }
 
 static const struct uvfio_migration_ops mig_ops = {
+	.struct_size = sizeof(struct uvfio_migration_ops),
 	.transition = transition,
 	.read_data = read_data,
 	.write_data = write_data,
 	.log_start = log_start,
 	.log_stop = log_stop,
 };
-static const struct uvfio_device_ops dev_ops = { .reset = dev_reset };
+static const struct uvfio_device_ops dev_ops = {
+	.struct_size = sizeof(struct uvfio_device_ops),
+	.reset = dev_reset,
+};
 
 static void *loop(void *arg)
 {
@@ -224,7 +228,7 @@ static struct dev *dev_start(unsigned seed)
 							   UVFIO_REGION_WRITE,
 						   bar0, d),
 			 0);
-	uvfio_server_set_ops(d->srv, &dev_ops, d);
+	assert_int_equal(uvfio_server_set_ops(d->srv, &dev_ops, d), 0);
 	/* Bad registrations first. */
 	struct uvfio_migration_ops bad = mig_ops;
 	bad.read_data = NULL;
@@ -234,11 +238,29 @@ static struct dev *dev_start(unsigned seed)
 	assert_int_equal(uvfio_server_set_migration(d->srv, &mig_ops, d,
 						    UVFIO_MIGRATION_PRE_COPY),
 			 -EINVAL);
-	assert_int_equal(uvfio_server_set_migration(d->srv, &mig_ops, d,
+	bad = mig_ops;
+	bad.struct_size = 0; /* forgotten */
+	assert_int_equal(uvfio_server_set_migration(d->srv, &bad, d,
+						    UVFIO_MIGRATION_STOP_COPY),
+			 -EINVAL);
+	struct {
+		struct uvfio_migration_ops ops;
+		uint64_t future; /* a field of a newer header */
+	} newer = { .ops = mig_ops, .future = 1 };
+	newer.ops.struct_size = sizeof(newer);
+	assert_int_equal(uvfio_server_set_migration(d->srv, &newer.ops, d,
+						    UVFIO_MIGRATION_STOP_COPY),
+			 -E2BIG);
+	assert_int_equal(uvfio_server_migration_state(d->srv),
+			 UVFIO_MIG_RUNNING);
+	/* Copied: the registration outlives the caller's struct. */
+	struct uvfio_migration_ops tmp = mig_ops;
+	assert_int_equal(uvfio_server_set_migration(d->srv, &tmp, d,
 						    UVFIO_MIGRATION_STOP_COPY |
 							    UVFIO_MIGRATION_PRE_COPY |
 							    extra_mig_flags),
 			 0);
+	memset(&tmp, 0xa5, sizeof(tmp));
 	d->state = malloc(STATE_SIZE);
 	d->loaded = malloc(STATE_SIZE);
 	assert_non_null(d->state);
@@ -924,16 +946,16 @@ static void test_dirty_logging(void **st)
 
 	/* START over two ranges covering both windows; a 512-byte hint
 	 * comes back as the 4 KiB we track at. */
-	struct {
-		struct uvfio_feature_log_start h;
-		struct uvfio_log_range r[2];
-	} UVFIO_PACKED start = {
-		.h = { .page_size = 512, .num_ranges = 2 },
-		.r = { { MSG_IOVA, MSG_SIZE }, { FD_IOVA, FD_SIZE } },
-	};
+	const struct uvfio_feature_log_start h = { .page_size = 512,
+						   .num_ranges = 2 };
+	const struct uvfio_log_range r[2] = { { MSG_IOVA, MSG_SIZE },
+					      { FD_IOVA, FD_SIZE } };
+	uint8_t start[sizeof(h) + sizeof(r)];
+	memcpy(start, &h, sizeof(h));
+	memcpy(start + sizeof(h), r, sizeof(r));
 	assert_int_equal(feature(c, 8 + sizeof(start),
 				 UVFIO_FEATURE_SET | UVFIO_FEATURE_DMA_LOGGING_START,
-				 &start, sizeof(start), &rl),
+				 start, sizeof(start), &rl),
 			 0);
 	assert_int_equal(rl, UVFIO_HDR_SIZE + 8 + sizeof(start));
 	struct uvfio_feature_log_start echo;
@@ -946,7 +968,7 @@ static void test_dirty_logging(void **st)
 	/* A second START is refused while logging. */
 	assert_int_equal(feature(c, 8 + sizeof(start),
 				 UVFIO_FEATURE_SET | UVFIO_FEATURE_DMA_LOGGING_START,
-				 &start, sizeof(start), NULL),
+				 start, sizeof(start), NULL),
 			 -EBUSY);
 
 	/* Scattered device writes: fd window (direct), message window

@@ -95,6 +95,10 @@ struct proc {
 	char path[128];
 };
 
+/* UVFIO_QEMU_DMA_LAYOUT for the next proc_start() (NULL: unset, so the
+ * layout choice comes from negotiation alone). */
+static const char *proc_layout_env;
+
 static void proc_start(struct proc *p, const char *bin, const char *extra1,
 		       const char *extra2)
 {
@@ -106,8 +110,10 @@ static void proc_start(struct proc *p, const char *bin, const char *extra1,
 	p->pid = tu_fork(); /* killed if the test program dies */
 	assert_true(p->pid >= 0);
 	if (p->pid == 0) {
-		/* The layout choice must come from negotiation alone. */
-		unsetenv("UVFIO_QEMU_DMA_LAYOUT");
+		if (proc_layout_env)
+			setenv("UVFIO_QEMU_DMA_LAYOUT", proc_layout_env, 1);
+		else
+			unsetenv("UVFIO_QEMU_DMA_LAYOUT");
 		execl(bin, bin, arg, extra1, extra2, (char *)NULL);
 		_exit(127);
 	}
@@ -1894,6 +1900,58 @@ static void test_dmadev_reconnect(void **state)
 	close(mfd);
 }
 
+/* ---- 13: forcing the client quirks --------------------------------------- */
+
+/* A device-to-guest transfer of 100000 bytes, checked; the DMA_WRITEs it
+ * took are in c->dma_writes and c->dma_max_chunk. */
+static void quirks_transfer(struct cl *c)
+{
+	uint8_t *bar = malloc(100000);
+	msg_window(c, 11);
+	fill(bar, 100000, 12);
+	write_big(c, 2, 0, bar, 100000);
+	dma_counts_reset(c);
+	dmadev_program(c, MSG_IOVA + 0x100, 100000, 1);
+	assert_int_equal(dmadev_go_async(c), 0);
+	assert_memory_equal(c->mem + 0x100, bar, 100000);
+	free(bar);
+	free(c->mem);
+	c->mem = NULL;
+}
+
+/*
+ * The library no longer reads the environment: uvfio-dmadev reads
+ * UVFIO_QEMU_DMA_LAYOUT and calls uvfio_server_set_client_quirks().  0
+ * makes a QEMU-looking client a spec one; 1 makes a spec client QEMU.
+ */
+static void test_dmadev_quirks_env(void **state)
+{
+	(void)state;
+	struct proc p;
+
+	proc_layout_env = "0";
+	proc_start(&p, dmadev_bin, NULL, NULL);
+	struct cl *c = cl_open(p.path, NEG_QEMU);
+	c->qemu = false; /* the spec's layout, in one message */
+	quirks_transfer(c);
+	assert_int_equal(c->dma_writes, 1);
+	assert_int_equal(c->dma_bad, 0);
+	cl_close(c);
+	proc_stop(&p);
+
+	proc_layout_env = "1";
+	proc_start(&p, dmadev_bin, NULL, NULL);
+	proc_layout_env = NULL;
+	c = cl_open(p.path, NEG_PLAIN);
+	c->qemu = true; /* QEMU's layout, in 64 KiB messages */
+	quirks_transfer(c);
+	assert_int_equal(c->dma_writes, 2);
+	assert_int_equal(c->dma_max_chunk, 64 * KIB);
+	assert_int_equal(c->dma_bad, 0);
+	cl_close(c);
+	proc_stop(&p);
+}
+
 /* ---- 14: SIGTERM --------------------------------------------------------- */
 
 static void test_sigterm(void **state)
@@ -1979,6 +2037,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest standalone[] = {
 		cmocka_unit_test_teardown(test_sigterm, test_teardown),
+		cmocka_unit_test_teardown(test_dmadev_quirks_env, test_teardown),
 	};
 	int r = cmocka_run_group_tests_name("server-gpio", gpio, gpio_setup,
 					    group_teardown);

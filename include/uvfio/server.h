@@ -16,6 +16,29 @@
  * windows, eventfds), calls the reset op with UVFIO_RESET_LOST_CONN, keeps
  * the device state, and accepts the next client.  The poll fd stays the
  * same across reconnects.
+ *
+ * Structs that grow.  struct uvfio_region_desc, struct uvfio_device_ops and
+ * struct uvfio_migration_ops begin with struct_size, which the caller sets
+ * to sizeof() the struct as its header declares it:
+ *
+ *	static const struct uvfio_device_ops ops = {
+ *		.struct_size = sizeof(struct uvfio_device_ops),
+ *		.reset = my_reset,
+ *	};
+ *
+ * Later versions only append fields, so a program built against an older
+ * header keeps working with a newer library: the fields beyond its
+ * struct_size read as zero (NULL callbacks).  The registration call copies
+ * the struct, and what a region description points to (its sparse areas),
+ * so none of it need outlive the call.  It returns -EINVAL when struct_size
+ * is smaller than the struct's first version (a struct_size left at 0,
+ * usually) or larger than UVFIO_STRUCT_SIZE_MAX.  A struct_size larger than
+ * this library knows (a program built against a newer header, run with an
+ * older library) is accepted when every byte beyond the fields the library
+ * knows is zero, as Linux's copy_struct_from_user() does, and refused with
+ * -E2BIG otherwise: the program asks for something this library cannot do.
+ * (Maintainers: a new field starts at or after the previous version's
+ * sizeof, never in its tail padding, which a caller may leave undefined.)
  */
 #ifndef UVFIO_SERVER_H
 #define UVFIO_SERVER_H
@@ -40,6 +63,9 @@ struct uvfio_server;
 
 /* uvfio_server_create() flags */
 #define UVFIO_SERVER_PCIE (1u << 0) /* 4 KiB config space, extended caps */
+
+/* The largest struct_size a registration call accepts (see the top). */
+#define UVFIO_STRUCT_SIZE_MAX 4096u
 
 /*
  * Region access callback.  buf holds count bytes to write, or receives
@@ -74,9 +100,16 @@ UVFIO_API int uvfio_server_set_socket_mode(struct uvfio_server *srv,
 					   unsigned mode);
 
 /*
- * Create a server on an fd you own and hand over: a listening UNIX socket,
- * or one already connected to a client (the spec's --fd=FDNUM).  The server
- * closes it on destroy.
+ * Create a server on an fd you own and hand over: a listening UNIX stream
+ * socket, or one already connected to a client (the spec's --fd=FDNUM).
+ * Ownership: on success the fd is the server's (made non-blocking, closed
+ * by uvfio_server_destroy()); on failure it is still yours, open and as it
+ * was, whatever the error -- as with fdopen().  So a caller always knows
+ * who closes it, may retry or report on it, and an fd number passed by
+ * mistake (-ENOTSOCK: not a stream socket, -EBADF) is never closed behind
+ * its owner's back.  Errors: -EINVAL (srvp NULL, fd < 0, unknown flags),
+ * -EBADF, -ENOTSOCK, -ENOMEM, -EMFILE and other errnos of the fds the
+ * server opens for itself.
  */
 UVFIO_API int uvfio_server_create_fd(struct uvfio_server **srvp, int fd,
 				     unsigned flags);
@@ -161,17 +194,18 @@ UVFIO_API void uvfio_server_set_config_fn(struct uvfio_server *srv,
 #define UVFIO_REGION_PREFETCH (1u << 19) /* prefetchable memory BAR */
 
 struct uvfio_region_desc {
-	uint64_t size;  /* power of two for BARs */
-	uint32_t flags; /* UVFIO_REGION_* */
+	size_t struct_size; /* sizeof(struct uvfio_region_desc); see the top */
+	uint64_t size;      /* power of two for BARs */
+	uint32_t flags;     /* UVFIO_REGION_* */
+	uint32_t nr_sparse; /* entries of sparse */
 	/* Accesses that are not served from MEM memory; for a MEM region the
 	 * callback, if any, sees every access after the memory is updated
 	 * (writes) or before it is read (reads may fill buf themselves). */
 	uvfio_region_fn fn;
 	void *opaque;
 	/* MEM regions: the parts the client may mmap (page aligned); NULL
-	 * with nr_sparse 0 means the whole region. */
+	 * with nr_sparse 0 means the whole region.  Copied. */
 	const struct uvfio_sparse_area *sparse;
-	uint32_t nr_sparse;
 	/* Device-specific regions (index >= 9): the TYPE capability. */
 	uint32_t type, subtype;
 };
@@ -179,7 +213,9 @@ struct uvfio_region_desc {
 /*
  * Describe region `index` (BAR 0-5, ROM 6, VGA 8, or device-specific from
  * 9).  The config region (7) is the library's.  BAR sizing and type bits in
- * config space follow from the description.  Returns 0 or -EINVAL.
+ * config space follow from the description, which is copied.  Returns 0,
+ * -EINVAL (bad description or struct_size), -E2BIG (struct_size, see the
+ * top), -EBUSY (a client has seen the device) or -ENOMEM.
  */
 UVFIO_API int uvfio_server_add_region(struct uvfio_server *srv,
 				      unsigned index,
@@ -200,7 +236,14 @@ UVFIO_API void *uvfio_server_region_mem(struct uvfio_server *srv,
  * [offset, offset + size) of a region without a message (KVM ioeventfd;
  * returned by GET_REGION_IO_FDS).  datamatch: only writes of that value,
  * when has_datamatch.  The server keeps a duplicate of fd.
+ *
+ * At most UVFIO_MAX_REGION_IOEVENTFDS per region (-ENOSPC beyond), as one
+ * GET_REGION_IO_FDS reply carries all of a region's fds; a device thus
+ * holds at most that many times its region count.  A client receives a
+ * region's eventfds only if they fit its max_msg_fds (otherwise its query
+ * fails with E2BIG); QEMU and uvfio's client accept 16.
  */
+#define UVFIO_MAX_REGION_IOEVENTFDS 64u
 UVFIO_API int uvfio_server_add_ioeventfd(struct uvfio_server *srv,
 					 unsigned index, uint64_t offset,
 					 uint64_t size, int fd,
@@ -225,6 +268,31 @@ UVFIO_API int uvfio_server_set_irq_count(struct uvfio_server *srv,
  */
 UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
 				       unsigned index, uint32_t vector);
+
+/* ---- clients that differ from the specification ------------------------------ */
+
+/*
+ * QEMU 10.x differs from the specification where a server has to follow it
+ * (docs/protocol.md section 6): its own DMA_READ/DMA_WRITE message layout;
+ * at most 64 KiB per DMA message and a budget for the DMA_READ reply bytes
+ * it owes; no DMA answered while one of its commands waits for its reply
+ * (a synchronous message DMA inside a callback fails with -EDEADLK); MSI
+ * and MSI-X emulated on its side (the server's copies of their enable and
+ * mask bits do not hold interrupts back).  A client cannot be asked what
+ * it is, so by default (UVFIO_QUIRKS_AUTO) the server recognises QEMU from
+ * its VERSION request; the other modes force the choice for every client,
+ * for a QEMU the rule misses or a client the rule takes for QEMU.
+ */
+enum uvfio_client_quirks {
+	UVFIO_QUIRKS_AUTO = 0, /* QEMU's when the VERSION looks like QEMU 10.x */
+	UVFIO_QUIRKS_NONE = 1, /* every client follows the specification */
+	UVFIO_QUIRKS_QEMU = 2, /* every client is QEMU 10.x */
+};
+
+/* Applies from the next VERSION negotiation on.  Any thread.  Returns 0,
+ * or -EINVAL for a value not in enum uvfio_client_quirks. */
+UVFIO_API int uvfio_server_set_client_quirks(struct uvfio_server *srv,
+					     enum uvfio_client_quirks quirks);
 
 /* ---- DMA ----------------------------------------------------------------------------- */
 
@@ -304,6 +372,7 @@ enum uvfio_reset_reason {
 
 /* All optional; all run on the server thread. */
 struct uvfio_device_ops {
+	size_t struct_size; /* sizeof(struct uvfio_device_ops); see the top */
 	/* Return 0 or -errno (sent as the DEVICE_RESET error). */
 	int (*reset)(void *opaque, enum uvfio_reset_reason why);
 	void (*connected)(void *opaque);
@@ -321,9 +390,15 @@ struct uvfio_device_ops {
 			 uint32_t count, bool masked);
 };
 
-UVFIO_API void uvfio_server_set_ops(struct uvfio_server *srv,
-				    const struct uvfio_device_ops *ops,
-				    void *opaque);
+/*
+ * Register the device callbacks (copied; ops NULL removes them).  Before
+ * the server runs, or on the server thread.  Returns 0, or -EINVAL /
+ * -E2BIG for a struct_size the library refuses (see the top; the
+ * callbacks registered before then stay).
+ */
+UVFIO_API int uvfio_server_set_ops(struct uvfio_server *srv,
+				   const struct uvfio_device_ops *ops,
+				   void *opaque);
 
 /* ---- running ---------------------------------------------------------------------- */
 
@@ -401,6 +476,7 @@ UVFIO_API bool uvfio_server_connected(struct uvfio_server *srv);
  * needs these to start or stop its own tracking.
  */
 struct uvfio_migration_ops {
+	size_t struct_size; /* sizeof(struct uvfio_migration_ops); see the top */
 	int (*transition)(void *opaque, enum uvfio_mig_state from,
 			  enum uvfio_mig_state to);
 	ssize_t (*read_data)(void *opaque, void *buf, size_t len);
@@ -412,9 +488,10 @@ struct uvfio_migration_ops {
 /*
  * Make the device migratable.  flags: UVFIO_MIGRATION_STOP_COPY (required)
  * | UVFIO_MIGRATION_PRE_COPY | UVFIO_MIGRATION_P2P, the optional states it
- * implements.  transition, read_data and write_data are required.  Before
- * the first client only (-EBUSY after), -EINVAL for bad flags or ops.  The
- * state starts as RUNNING.
+ * implements.  transition, read_data and write_data are required.  ops is
+ * copied.  Before the first client only (-EBUSY after); -EINVAL for bad
+ * flags, ops or struct_size; -E2BIG for a struct_size with fields this
+ * library does not know (see the top).  The state starts as RUNNING.
  */
 UVFIO_API int uvfio_server_set_migration(struct uvfio_server *srv,
 					 const struct uvfio_migration_ops *ops,

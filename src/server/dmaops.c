@@ -2,7 +2,7 @@
 /*
  * DMA: the client's DMA_MAP/DMA_UNMAP, and the device's accesses to client
  * memory, directly through fd-backed windows or with DMA_READ/DMA_WRITE
- * messages.
+ * messages (on the twin socket, twin.c, when there is one).
  *
  * Message DMA never blocks the command channel: a transfer is an op queued
  * here, sent in chunks by srv_dma_pump() on the server thread (on the twin
@@ -55,10 +55,10 @@ void srv_handle_dma_map(struct uvfio_server *s, struct uvfio_cmd_view *v,
 	}
 	if (fd >= 0)
 		fds[0] = -1; /* consumed by the window table */
-	if (s->ops && s->ops->dma_map)
-		s->ops->dma_map(s->ops_opaque, m->addr, m->size,
-				(m->flags & (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE)) |
-					(fd >= 0 ? UVFIO_DMA_MAP_MMAP : 0));
+	if (s->ops.dma_map)
+		s->ops.dma_map(s->ops_opaque, m->addr, m->size,
+			       (m->flags & (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE)) |
+				       (fd >= 0 ? UVFIO_DMA_MAP_MMAP : 0));
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 
@@ -74,8 +74,8 @@ void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	/* The device hears first so it can stop using the window; the
 	 * table then waits for accesses still in flight before unmapping. */
 	if (u->flags & UVFIO_DMA_UNMAP_ALL) {
-		if (s->ops && s->ops->dma_unmap)
-			s->ops->dma_unmap(s->ops_opaque, 0, 0);
+		if (s->ops.dma_unmap)
+			s->ops.dma_unmap(s->ops_opaque, 0, 0);
 		dmat_unmap_all(&s->dma);
 		r = 0;
 	} else {
@@ -83,8 +83,8 @@ void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		r = dmat_get(&s->dma, u->addr, u->size, 0, &ref);
 		if (!r) {
 			dmat_put(&s->dma, &ref);
-			if (s->ops && s->ops->dma_unmap)
-				s->ops->dma_unmap(s->ops_opaque, u->addr, u->size);
+			if (s->ops.dma_unmap)
+				s->ops.dma_unmap(s->ops_opaque, u->addr, u->size);
 			r = dmat_unmap(&s->dma, u->addr, u->size);
 		}
 	}
@@ -99,15 +99,15 @@ void srv_handle_dma_unmap(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 /* ---- ops --------------------------------------------------------------------------- */
 
-static void op_free(struct dma_op *op)
+static void op_free(struct srv_dma_op *op)
 {
 	pthread_cond_destroy(&op->cond);
 	free(op);
 }
 
 /* Called with s->lock held, once per op. */
-static void op_finish_locked(struct uvfio_server *s, struct dma_op *op,
-			     struct dma_op **completed)
+static void op_finish_locked(struct uvfio_server *s, struct srv_dma_op *op,
+			     struct srv_dma_op **completed)
 {
 	op->finished = true;
 	if (op->waiting) {
@@ -124,12 +124,12 @@ static void op_finish_locked(struct uvfio_server *s, struct dma_op *op,
 	(void)s;
 }
 
-static void op_release(struct uvfio_server *s, struct dma_op *op);
+static void op_release(struct uvfio_server *s, struct srv_dma_op *op);
 
-static void run_completions(struct uvfio_server *s, struct dma_op *list)
+static void run_completions(struct uvfio_server *s, struct srv_dma_op *list)
 {
 	while (list) {
-		struct dma_op *op = list;
+		struct srv_dma_op *op = list;
 		list = op->next;
 		op_release(s, op);
 		if (op->done)
@@ -138,9 +138,9 @@ static void run_completions(struct uvfio_server *s, struct dma_op *list)
 	}
 }
 
-static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
+static void queue_remove_locked(struct uvfio_server *s, struct srv_dma_op *op)
 {
-	struct dma_op **pp = &s->dma_q;
+	struct srv_dma_op **pp = &s->dma_q;
 	while (*pp && *pp != op)
 		pp = &(*pp)->next;
 	if (!*pp)
@@ -157,8 +157,8 @@ static void queue_remove_locked(struct uvfio_server *s, struct dma_op *op)
  * from op->buf itself, which stays valid until the op completes.  0, or
  * -errno to build it the usual way.
  */
-static int send_write_ext(struct conn *c, struct tp *tp,
-			  struct dma_op *op, uint16_t id, uint64_t addr,
+static int send_write_ext(struct srv_conn *c, struct tp *tp,
+			  struct srv_dma_op *op, uint16_t id, uint64_t addr,
 			  uint32_t n)
 {
 	size_t around = uvfio_dma_data_offset(c->dma_layout) +
@@ -183,12 +183,12 @@ static int send_write_ext(struct conn *c, struct tp *tp,
  * it; its owner frees the buffer in done(), so both stop referring to it
  * here first.
  */
-static void op_release(struct uvfio_server *s, struct dma_op *op)
+static void op_release(struct uvfio_server *s, struct srv_dma_op *op)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	if (!c || !op->result || !op->buf)
 		return;
-	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
+	struct tp *tp = srv_dma_tp(c);
 	tp_direct_cancel(tp, op->buf, op->len);
 	if (tp_ext_detach(tp, op)) {
 		/* Cannot keep the bytes: the stream must end here. */
@@ -202,10 +202,10 @@ static void op_release(struct uvfio_server *s, struct dma_op *op)
  * Direct-receive sink: the data of a large DMA_READ reply to an
  * asynchronous transfer goes straight into the transfer's buffer.
  */
-static void *dma_sink(struct uvfio_server *s, const uint8_t *msg,
-		      size_t have, size_t *skip)
+void *srv_dma_sink(struct uvfio_server *s, const uint8_t *msg, size_t have,
+		   size_t *skip)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	struct uvfio_hdr h;
 	memcpy(&h, msg, sizeof(h));
 	if (!c || (h.flags & UVFIO_F_TYPE_MASK) != UVFIO_F_TYPE_REPLY ||
@@ -214,10 +214,10 @@ static void *dma_sink(struct uvfio_server *s, const uint8_t *msg,
 	void *dst = NULL;
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < c->req_len; i++) {
-		struct dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
+		struct srv_dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
 		if (!q->active || q->exp.msg_id != h.msg_id)
 			continue;
-		struct dma_op *op = q->op;
+		struct srv_dma_op *op = q->op;
 		ssize_t pre = uvfio_check_head(msg, have, &q->exp, NULL);
 		if (pre >= 0 && op->done && op->buf) {
 			*skip = (size_t)pre;
@@ -235,13 +235,20 @@ void *srv_dma_sink_main(void *opaque, const uint8_t *msg, size_t have,
 	struct uvfio_server *s = opaque;
 	if (!s->conn || s->conn->has_twin)
 		return NULL;
-	return dma_sink(s, msg, have, skip);
+	return srv_dma_sink(s, msg, have, skip);
 }
 
-void *srv_dma_sink_twin(void *opaque, const uint8_t *msg, size_t have,
-			size_t *skip)
+void srv_dma_configure(struct uvfio_server *s)
 {
-	return dma_sink(opaque, msg, have, skip);
+	struct srv_conn *c = s->conn;
+	/* Chunk message DMA at what both ends accept (and below QEMU's
+	 * truncation point for its replies). */
+	c->dma_chunk = c->peer.max_data_xfer_size < s->max_data_xfer
+			       ? c->peer.max_data_xfer_size
+			       : s->max_data_xfer;
+	if (c->qemu && c->dma_chunk > SRV_QEMU_DMA_CHUNK)
+		c->dma_chunk = SRV_QEMU_DMA_CHUNK;
+	c->dma_layout = c->qemu ? UVFIO_DMA_LAYOUT_QEMU : UVFIO_DMA_LAYOUT_SPEC;
 }
 
 /*
@@ -252,8 +259,8 @@ void *srv_dma_sink_twin(void *opaque, const uint8_t *msg, size_t have,
 static uint32_t budget_chunk(uint32_t chunk, uint32_t budget)
 {
 	uint32_t half = budget / 2, n;
-	if (half >= UVFIO_DMA_QEMU_MIN_MSG + 4096)
-		n = (half - UVFIO_DMA_QEMU_MIN_MSG) & ~4095u;
+	if (half >= UVFIO_DMA_QEMU_MIN_MSG + SRV_DMA_CHUNK_ALIGN)
+		n = (half - UVFIO_DMA_QEMU_MIN_MSG) & ~(SRV_DMA_CHUNK_ALIGN - 1);
 	else
 		n = budget - UVFIO_DMA_QEMU_MIN_MSG;
 	return n < chunk ? n : chunk;
@@ -261,7 +268,7 @@ static uint32_t budget_chunk(uint32_t chunk, uint32_t budget)
 
 /* Build and queue the next message of op: n bytes at addr.  0, or -errno
  * when the send queue is full (try again once it drains). */
-static int send_chunk(struct conn *c, struct tp *tp, struct dma_op *op,
+static int send_chunk(struct srv_conn *c, struct tp *tp, struct srv_dma_op *op,
 		      uint16_t id, uint64_t addr, uint32_t n)
 {
 	size_t total = op->is_write
@@ -288,15 +295,15 @@ static int send_chunk(struct conn *c, struct tp *tp, struct dma_op *op,
 
 void srv_dma_pump(struct uvfio_server *s)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	if (!c || !c->negotiated)
 		return;
-	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
+	struct tp *tp = srv_dma_tp(c);
 	uint32_t budget = __atomic_load_n(&s->dma_read_budget, __ATOMIC_RELAXED);
 
 	pthread_mutex_lock(&s->lock);
 	while (s->dma_q && c->req_len < SRV_DMA_INFLIGHT) {
-		struct dma_op *op = s->dma_q;
+		struct srv_dma_op *op = s->dma_q;
 		uint32_t chunk = c->dma_chunk;
 		uint32_t owed = 0;
 		if (!op->is_write && c->qemu) {
@@ -318,10 +325,10 @@ void srv_dma_pump(struct uvfio_server *s)
 			break;
 		c->next_dma_id++;
 		c->read_owed += owed;
-		struct dma_req *rq =
+		struct srv_dma_req *rq =
 			&c->reqs[(c->req_head + c->req_len) % SRV_DMA_INFLIGHT];
 		c->req_len++;
-		*rq = (struct dma_req){
+		*rq = (struct srv_dma_req){
 			.active = true,
 			.exp = { .cmd = op->is_write ? UVFIO_CMD_DMA_WRITE
 						     : UVFIO_CMD_DMA_READ,
@@ -341,19 +348,19 @@ void srv_dma_pump(struct uvfio_server *s)
 
 int srv_dma_reply(struct uvfio_server *s, struct tp_msg *m)
 {
-	struct conn *c = s->conn;
-	struct tp *tp = c->has_twin ? &c->twin : &c->tp;
+	struct srv_conn *c = s->conn;
+	struct tp *tp = srv_dma_tp(c);
 	struct uvfio_reply_view v;
-	struct dma_op *completed = NULL;
+	struct srv_dma_op *completed = NULL;
 	struct uvfio_hdr h;
 
 	/* Replies come in order, but one waited for inside a callback is
 	 * read while replies to earlier requests may still sit unread in the
 	 * main buffer: match the oldest pending request with this id. */
 	memcpy(&h, m->buf, sizeof(h));
-	struct dma_req *rq = NULL;
+	struct srv_dma_req *rq = NULL;
 	for (unsigned i = 0; i < c->req_len; i++) {
-		struct dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
+		struct srv_dma_req *q = &c->reqs[(c->req_head + i) % SRV_DMA_INFLIGHT];
 		if (q->active && q->exp.msg_id == h.msg_id) {
 			rq = q;
 			break;
@@ -378,7 +385,7 @@ int srv_dma_reply(struct uvfio_server *s, struct tp_msg *m)
 		return r;
 	}
 	pthread_mutex_lock(&s->lock);
-	struct dma_op *op = rq->op;
+	struct srv_dma_op *op = rq->op;
 	rq->active = false;
 	c->read_owed -= rq->owed;
 	while (c->req_len && !c->reqs[c->req_head].active) {
@@ -406,19 +413,19 @@ int srv_dma_reply(struct uvfio_server *s, struct tp_msg *m)
 
 void srv_dma_abort(struct uvfio_server *s, int err)
 {
-	struct conn *c = s->conn;
-	struct dma_op *completed = NULL;
+	struct srv_conn *c = s->conn;
+	struct srv_dma_op *completed = NULL;
 
 	pthread_mutex_lock(&s->lock);
 	while (c && c->req_len) {
-		struct dma_req *rq = &c->reqs[c->req_head];
+		struct srv_dma_req *rq = &c->reqs[c->req_head];
 		c->req_head = (c->req_head + 1) % SRV_DMA_INFLIGHT;
 		c->req_len--;
 		if (!rq->active)
 			continue;
 		rq->active = false;
 		c->read_owed -= rq->owed;
-		struct dma_op *op = rq->op;
+		struct srv_dma_op *op = rq->op;
 		op->inflight--;
 		if (!op->result)
 			op->result = err;
@@ -426,7 +433,7 @@ void srv_dma_abort(struct uvfio_server *s, int err)
 			op_finish_locked(s, op, &completed);
 	}
 	while (s->dma_q) {
-		struct dma_op *op = s->dma_q;
+		struct srv_dma_op *op = s->dma_q;
 		queue_remove_locked(s, op);
 		if (!op->result)
 			op->result = err;
@@ -503,7 +510,7 @@ static int copy_direct(struct uvfio_server *s, uint64_t iova, uint8_t *buf,
 }
 
 /* Queue a message transfer; returns the op (not yet sent) or NULL+errno. */
-static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
+static struct srv_dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 			       uint8_t *buf, size_t len, bool is_write,
 			       uvfio_dma_done_fn done, void *opaque,
 			       bool waiting, int *err)
@@ -518,12 +525,12 @@ static struct dma_op *op_start(struct uvfio_server *s, uint64_t iova,
 	 * (srv_dma_reply), so a report between those two cannot either. */
 	if (is_write)
 		dmat_mark_dirty(&s->dma, iova, len);
-	struct dma_op *op = calloc(1, sizeof(*op));
+	struct srv_dma_op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	*op = (struct dma_op){
+	*op = (struct srv_dma_op){
 		.iova = iova, .buf = buf, .len = len, .is_write = is_write,
 		.done = done, .opaque = opaque, .waiting = waiting,
 		.queued = true,
@@ -561,33 +568,6 @@ static bool on_loop_thread(struct uvfio_server *s)
 	       s->in_process;
 }
 
-/* Server thread inside a callback: only the twin socket can bring the
- * replies, and nothing else reads it meanwhile. */
-static int wait_on_twin(struct uvfio_server *s, struct dma_op *op)
-{
-	int64_t deadline = util_now_ms() + s->dma_timeout_ms;
-	while (!op->finished) {
-		struct conn *c = s->conn;
-		srv_dma_pump(s);
-		int r = tp_flush(&c->twin);
-		if (r < 0 && r != -EAGAIN)
-			return r;
-		struct pollfd pf = {
-			.fd = c->twin.fd,
-			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
-		};
-		int64_t left = deadline - util_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
-			return -errno;
-		r = srv_twin_recv(s);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
 static int deliver_nested(void *opaque, struct tp_msg *m)
 {
 	struct uvfio_server *s = opaque;
@@ -609,9 +589,9 @@ static int deliver_nested(void *opaque, struct tp_msg *m)
  * handled), take the DMA replies, and stash the commands that arrive
  * meanwhile; core.c hands them back to the main transport afterwards.
  */
-static int wait_nested(struct uvfio_server *s, struct dma_op *op)
+static int wait_nested(struct uvfio_server *s, struct srv_dma_op *op)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	struct tp nest;
 	int64_t deadline = util_now_ms() + s->dma_timeout_ms;
 	int r = 0;
@@ -660,6 +640,80 @@ static int wait_nested(struct uvfio_server *s, struct dma_op *op)
 	return r;
 }
 
+/* The server thread outside callbacks: run the loop until the op ends. */
+static int wait_loop(struct uvfio_server *s, struct srv_dma_op *op)
+{
+	int64_t deadline = util_now_ms() + s->dma_timeout_ms;
+	int r = 0;
+	/* The loop sends the op once it sees the wake-up. */
+	srv_wake(s);
+	while (!op->finished && !r) {
+		struct pollfd pf = { .fd = s->epfd, .events = POLLIN };
+		int64_t left = deadline - util_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
+			r = -errno;
+		else
+			r = uvfio_server_process(s);
+	}
+	return r;
+}
+
+/* Another thread: the server thread does the work; wait to hear. */
+static int wait_cond(struct uvfio_server *s, struct srv_dma_op *op)
+{
+	struct timespec ts = util_deadline_ts(s->dma_timeout_ms);
+	int r = 0;
+	srv_wake(s);
+	pthread_mutex_lock(&s->lock);
+	while (!op->finished && !r)
+		r = pthread_cond_timedwait(&op->cond, &s->lock, &ts) == ETIMEDOUT
+			    ? -ETIMEDOUT
+			    : 0;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+/*
+ * The synchronous caller gives up on an op that has not finished (r: why;
+ * 0 when it simply took too long): the server thread frees it when its
+ * replies come or the connection ends, and must not touch the caller's
+ * buffer meanwhile.  Called with s->lock held; drops it.
+ */
+static int op_abandon_locked(struct uvfio_server *s, struct srv_dma_op *op,
+			     int r)
+{
+	queue_remove_locked(s, op);
+	op->buf = NULL;
+	op->waiting = false;
+	op->orphan = true;
+	if (!op->inflight)
+		op_free(op);
+	pthread_mutex_unlock(&s->lock);
+	return r ? r : -ETIMEDOUT;
+}
+
+/*
+ * A synchronous message DMA inside a callback that cannot complete: QEMU
+ * answers DMA only from its main loop, which waits for the reply to the
+ * command this callback is handling; and a wait inside a wait has no
+ * buffer left to read the main socket into.
+ */
+static bool would_deadlock(struct uvfio_server *s, bool in_cb, bool is_write)
+{
+	struct srv_conn *c = s->conn;
+	if (!in_cb || !c || c->has_twin || !(c->qemu || c->nesting))
+		return false;
+	ulog_err(&s->log,
+		  "synchronous message DMA inside a callback cannot complete "
+		  "with this client (%s); use uvfio_server_dma_%s_async()",
+		  c->qemu ? "QEMU answers DMA only after this command"
+			  : "already waiting for DMA",
+		  is_write ? "write" : "read");
+	return true;
+}
+
 static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 		    size_t len, bool is_write)
 {
@@ -674,86 +728,40 @@ static int dma_sync(struct uvfio_server *s, uint64_t iova, void *buf,
 	bool mine = pthread_equal(__atomic_load_n(&s->loop_thread, __ATOMIC_ACQUIRE),
 				  pthread_self());
 	bool in_cb = mine && s->in_process;
-	struct conn *c = s->conn;
-	if (in_cb && c && !c->has_twin && (c->qemu || c->nesting)) {
-		/* QEMU answers DMA only from its main loop, which waits for
-		 * the reply to the command this callback is handling. */
-		ulog_err(&s->log,
-			  "synchronous message DMA inside a callback cannot "
-			  "complete with this client (%s); use "
-			  "uvfio_server_dma_%s_async()",
-			  c->qemu ? "QEMU answers DMA only after this command"
-				  : "already waiting for DMA",
-			  is_write ? "write" : "read");
+	if (would_deadlock(s, in_cb, is_write))
 		return -EDEADLK;
-	}
-	struct dma_op *op = op_start(s, iova + done, (uint8_t *)buf + done,
-				     len - done, is_write, NULL, NULL, true, &r);
+	struct srv_dma_op *op = op_start(s, iova + done, (uint8_t *)buf + done,
+					 len - done, is_write, NULL, NULL,
+					 true, &r);
 	if (!op)
 		return r;
 
-	if (in_cb && c->has_twin) {
-		r = wait_on_twin(s, op);
-	} else if (in_cb) {
+	if (in_cb && s->conn->has_twin)
+		r = srv_twin_wait(s, op);
+	else if (in_cb)
 		r = wait_nested(s, op);
-	} else if (mine) {
-		/* Not inside a callback: run the loop until the op ends. */
-		int64_t deadline = util_now_ms() + s->dma_timeout_ms;
-		srv_dma_pump(s);
-		while (!op->finished && !r) {
-			struct pollfd pf = { .fd = s->epfd, .events = POLLIN };
-			int64_t left = deadline - util_now_ms();
-			if (left <= 0) {
-				r = -ETIMEDOUT;
-				break;
-			}
-			if (s->conn) {
-				tp_flush(&s->conn->tp);
-				srv_flush_twin(s);
-			}
-			if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
-				r = -errno;
-			else
-				r = uvfio_server_process(s);
-		}
-	} else {
-		srv_wake(s);
-		struct timespec ts = util_deadline_ts(s->dma_timeout_ms);
-		pthread_mutex_lock(&s->lock);
-		while (!op->finished && !r)
-			r = pthread_cond_timedwait(&op->cond, &s->lock, &ts) ==
-					    ETIMEDOUT
-				    ? -ETIMEDOUT
-				    : 0;
-		pthread_mutex_unlock(&s->lock);
-	}
+	else if (mine)
+		r = wait_loop(s, op);
+	else
+		r = wait_cond(s, op);
 
 	pthread_mutex_lock(&s->lock);
 	if (!op->finished) {
-		/* Gave up: the server thread frees the op when its replies
-		 * come or the connection ends, and must not touch buf. */
-		queue_remove_locked(s, op);
-		op->buf = NULL;
-		op->waiting = false;
-		op->orphan = true;
-		if (!op->inflight)
-			op_free(op);
-		pthread_mutex_unlock(&s->lock);
-		if (!r || r == -ETIMEDOUT)
+		r = op_abandon_locked(s, op, r);
+		if (r == -ETIMEDOUT)
 			ulog_warn(&s->log, "synchronous DMA %s of %zu bytes at "
 					    "0x%llx timed out after %u ms: the "
 					    "client does not answer",
 				   is_write ? "write" : "read", len - done,
 				   (unsigned long long)(iova + done),
 				   s->dma_timeout_ms);
-		return r ? r : -ETIMEDOUT;
+		return r;
 	}
 	pthread_mutex_unlock(&s->lock);
 	r = op->result;
 	op_free(op);
 	return r;
 }
-
 int uvfio_server_dma_read(struct uvfio_server *s, uint64_t iova, void *buf,
 			  size_t len)
 {
@@ -782,7 +790,7 @@ static int dma_async(struct uvfio_server *s, uint64_t iova, void *buf,
 			done(opaque, 0);
 		return 0;
 	}
-	struct dma_op *op = op_start(s, iova + n, (uint8_t *)buf + n, len - n,
+	struct srv_dma_op *op = op_start(s, iova + n, (uint8_t *)buf + n, len - n,
 				     is_write, done, opaque, false, &r);
 	if (!op)
 		return r;

@@ -260,9 +260,9 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (action != UVFIO_IRQ_ACTION_TRIGGER && data != UVFIO_IRQ_DATA_EVENTFD &&
-	    s->ops && s->ops->irq_mask)
-		s->ops->irq_mask(s->ops_opaque, idx, start, count,
-				 action == UVFIO_IRQ_ACTION_MASK);
+	    s->ops.irq_mask)
+		s->ops.irq_mask(s->ops_opaque, idx, start, count,
+				action == UVFIO_IRQ_ACTION_MASK);
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 

@@ -45,13 +45,21 @@ int uvfio_server_set_migration(struct uvfio_server *s,
 {
 	const uint64_t known = UVFIO_MIGRATION_STOP_COPY | UVFIO_MIGRATION_P2P |
 			       UVFIO_MIGRATION_PRE_COPY;
-	if (!s || !ops || !ops->transition || !ops->read_data ||
-	    !ops->write_data || !(flags & UVFIO_MIGRATION_STOP_COPY) ||
-	    (flags & ~known))
+	struct uvfio_migration_ops copy;
+	if (!s || !ops)
+		return -EINVAL;
+	int r = srv_copy_struct(&copy, sizeof(copy), ops,
+				SRV_FIELD_END(struct uvfio_migration_ops,
+					      log_stop));
+	if (r)
+		return r;
+	if (!copy.transition || !copy.read_data || !copy.write_data ||
+	    !(flags & UVFIO_MIGRATION_STOP_COPY) || (flags & ~known))
 		return -EINVAL;
 	if (s->described)
 		return -EBUSY;
-	s->mig.ops = ops;
+	s->mig.ops = copy;
+	s->mig.enabled = true;
 	s->mig.opaque = opaque;
 	s->mig.flags = flags;
 	set_state(s, UVFIO_MIG_RUNNING);
@@ -60,8 +68,8 @@ int uvfio_server_set_migration(struct uvfio_server *s,
 
 enum uvfio_mig_state uvfio_server_migration_state(struct uvfio_server *s)
 {
-	return s->mig.ops ? (enum uvfio_mig_state)mig_state(s)
-			  : UVFIO_MIG_RUNNING;
+	return s->mig.enabled ? (enum uvfio_mig_state)mig_state(s)
+			      : UVFIO_MIG_RUNNING;
 }
 
 int uvfio_server_dma_mark_dirty(struct uvfio_server *s, uint64_t iova,
@@ -88,7 +96,7 @@ bool uvfio_server_dma_logging(struct uvfio_server *s)
  */
 bool srv_mig_gate(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 {
-	if (!s->mig.ops)
+	if (!s->mig.enabled)
 		return false;
 	uint32_t st = mig_state(s);
 	if (st != UVFIO_MIG_STOP && st != UVFIO_MIG_STOP_COPY)
@@ -119,7 +127,7 @@ bool srv_mig_gate(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 
 void srv_mig_reset(struct uvfio_server *s)
 {
-	if (!s->mig.ops)
+	if (!s->mig.enabled)
 		return;
 	/* The spec's way out of ERROR; the uapi's way to abort RESUMING.
 	 * PRE_COPY stays: QEMU resets devices while pre-copy runs. */
@@ -137,8 +145,8 @@ void srv_mig_disconnect(struct uvfio_server *s)
 	 * migration state stays, like the rest of the device state. */
 	bool was = uvfio_server_dma_logging(s);
 	dmat_log_stop(&s->dma);
-	if (was && s->mig.ops && s->mig.ops->log_stop)
-		s->mig.ops->log_stop(s->mig.opaque);
+	if (was && s->mig.ops.log_stop)
+		s->mig.ops.log_stop(s->mig.opaque);
 }
 
 /* ---- DEVICE_FEATURE ------------------------------------------------------------ */
@@ -166,14 +174,16 @@ static void reply_echo(struct uvfio_server *s, const struct uvfio_cmd_view *v,
 static void reply_get(struct uvfio_server *s, const struct uvfio_cmd_view *v,
 		      const void *data, uint32_t len)
 {
-	struct {
-		struct uvfio_feature hdr;
-		uint8_t data[16];
-	} UVFIO_PACKED rep;
-	rep.hdr.argsz = (uint32_t)sizeof(rep.hdr) + len;
-	rep.hdr.flags = v->u.feature.req.flags;
-	memcpy(rep.data, data, len);
-	srv_reply_ok(s, &v->hdr, &rep, sizeof(rep.hdr) + len, NULL, 0);
+	const struct uvfio_feature head = {
+		.argsz = (uint32_t)sizeof(head) + len,
+		.flags = v->u.feature.req.flags,
+	};
+	uint8_t *p = srv_reply_reserve(s, sizeof(head) + len);
+	if (!p)
+		return;
+	memcpy(p, &head, sizeof(head));
+	memcpy(p + sizeof(head), data, len);
+	srv_reply_commit(s, &v->hdr, sizeof(head) + len, NULL, 0);
 }
 
 static void set_device_state(struct uvfio_server *s,
@@ -207,7 +217,7 @@ static void set_device_state(struct uvfio_server *s,
 	}
 	for (int i = 0; i < n; i++) {
 		uint32_t from = mig_state(s), to = path[i];
-		int r = m->ops->transition(m->opaque, (enum uvfio_mig_state)from,
+		int r = m->ops.transition(m->opaque, (enum uvfio_mig_state)from,
 					   (enum uvfio_mig_state)to);
 		if (r > 0)
 			r = -EIO; /* not a count: a broken callback */
@@ -259,8 +269,8 @@ static void log_start(struct uvfio_server *s, const struct uvfio_cmd_view *v)
 		shift = LOG_MAX_SHIFT;
 	int ret = dmat_log_start(&s->dma, shift, r, n, SRV_MAX_LOG_BYTES);
 	free(r);
-	if (!ret && s->mig.ops->log_start) {
-		ret = s->mig.ops->log_start(s->mig.opaque, 1ull << shift);
+	if (!ret && s->mig.ops.log_start) {
+		ret = s->mig.ops.log_start(s->mig.opaque, 1ull << shift);
 		if (ret)
 			dmat_log_stop(&s->dma);
 	}
@@ -299,27 +309,17 @@ static void reply_bitmap(struct uvfio_server *s, const struct uvfio_cmd_view *v,
 			 const void *a, size_t alen, const void *b, size_t blen,
 			 uint64_t *bits, size_t bm)
 {
-	struct conn *c = s->conn;
-	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		free(bits);
-		return;
+	uint8_t *p = NULL;
+	/* Nothing to build when nobody wants the answer. */
+	if (!(v->hdr.flags & UVFIO_F_NO_REPLY))
+		p = srv_reply_reserve(s, alen + blen + bm);
+	if (p) {
+		memcpy(p, a, alen);
+		memcpy(p + alen, b, blen);
+		memcpy(p + alen + blen, bits, bm);
+		srv_reply_commit(s, &v->hdr, alen + blen + bm, NULL, 0);
 	}
-	size_t total = UVFIO_HDR_SIZE + alen + blen + bm;
-	uint8_t *p = tp_reserve(&c->tp, total);
-	if (!p) {
-		free(bits);
-		ulog_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
-			  strerror(errno));
-		c->drop = true;
-		return;
-	}
-	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, a, alen);
-	memcpy(p + UVFIO_HDR_SIZE + alen, b, blen);
-	memcpy(p + UVFIO_HDR_SIZE + alen + blen, bits, bm);
 	free(bits);
-	if (tp_commit(&c->tp, total, NULL, 0))
-		c->drop = true;
 }
 
 static void log_report(struct uvfio_server *s, const struct uvfio_cmd_view *v)
@@ -365,7 +365,7 @@ void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	uint32_t flags = v->u.feature.req.flags;
 	uint32_t f = v->u.feature.feature;
 
-	if (!m->ops) {
+	if (!m->enabled) {
 		srv_reply_error(s, &v->hdr, ENOTSUP,
 				"this device does not support migration or DMA "
 				"logging");
@@ -398,8 +398,8 @@ void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	case UVFIO_FEATURE_DMA_LOGGING_STOP: {
 		bool was = uvfio_server_dma_logging(s);
 		dmat_log_stop(&s->dma);
-		if (was && m->ops->log_stop)
-			m->ops->log_stop(m->opaque);
+		if (was && m->ops.log_stop)
+			m->ops.log_stop(m->opaque);
 		reply_echo(s, v, v->u.feature.data, v->u.feature.data_len);
 		return;
 	}
@@ -414,7 +414,7 @@ void srv_handle_feature(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	struct srv_mig *m = &s->mig;
 	uint32_t want = v->u.mig_data.req.size;
 	uint32_t st = mig_state(s);
@@ -435,21 +435,17 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 				"max_data_xfer_size");
 		return;
 	}
-	/* Produced straight into the send buffer. */
-	size_t total = UVFIO_HDR_SIZE + sizeof(struct uvfio_mig_data) + want;
-	uint8_t *p = tp_reserve(&c->tp, total);
-	if (!p) {
-		ulog_err(&s->log, "cannot queue a %zu-byte reply: %s", total,
-			  strerror(errno));
-		c->drop = true;
+	/* Produced straight into the send buffer; under NO_REPLY the device
+	 * still produces it (the stream moves on) and it goes nowhere. */
+	uint8_t *p = srv_reply_reserve(s, sizeof(struct uvfio_mig_data) + want);
+	if (!p)
 		return;
-	}
-	uint8_t *data = p + UVFIO_HDR_SIZE + sizeof(struct uvfio_mig_data);
+	uint8_t *data = p + sizeof(struct uvfio_mig_data);
 	uint32_t got = 0;
 	while (got < want) {
-		ssize_t n = m->ops->read_data(m->opaque, data + got, want - got);
+		ssize_t n = m->ops.read_data(m->opaque, data + got, want - got);
 		if (n < 0 || (size_t)n > want - got) {
-			tp_cancel(&c->tp);
+			srv_reply_cancel(s);
 			srv_reply_error(s, &v->hdr, n < 0 ? (int)-n : EIO,
 					n < 0 ? "the device failed to produce "
 						"migration data"
@@ -461,19 +457,12 @@ static void mig_data_read(struct uvfio_server *s, struct uvfio_cmd_view *v)
 			break; /* nothing more (now, or ever in STOP_COPY) */
 		got += (uint32_t)n;
 	}
-	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		tp_cancel(&c->tp);
-		return;
-	}
 	struct uvfio_mig_data md = {
 		.argsz = (uint32_t)sizeof(md) + got,
 		.size = got,
 	};
-	total = UVFIO_HDR_SIZE + sizeof(md) + got;
-	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, &md, sizeof(md));
-	if (tp_commit(&c->tp, total, NULL, 0))
-		c->drop = true;
+	memcpy(p, &md, sizeof(md));
+	srv_reply_commit(s, &v->hdr, sizeof(md) + got, NULL, 0);
 }
 
 static void mig_data_write(struct uvfio_server *s, struct uvfio_cmd_view *v)
@@ -492,7 +481,7 @@ static void mig_data_write(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		return;
 	}
 	while (done < len) {
-		ssize_t n = m->ops->write_data(m->opaque, v->u.mig_data.data + done,
+		ssize_t n = m->ops.write_data(m->opaque, v->u.mig_data.data + done,
 					       len - done);
 		if (n <= 0 || (size_t)n > len - done) {
 			srv_reply_error(s, &v->hdr, n < 0 ? (int)-n : EINVAL,
@@ -509,7 +498,7 @@ static void mig_data_write(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 void srv_handle_mig_data(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	if (!s->mig.ops) {
+	if (!s->mig.enabled) {
 		srv_reply_error(s, &v->hdr, ENOTSUP,
 				"this device does not support migration");
 		return;
@@ -551,8 +540,8 @@ void srv_handle_unmap_dirty(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	int r = dmat_get(&s->dma, u->addr, u->size, 0, &ref);
 	if (!r) {
 		dmat_put(&s->dma, &ref);
-		if (s->ops && s->ops->dma_unmap)
-			s->ops->dma_unmap(s->ops_opaque, u->addr, u->size);
+		if (s->ops.dma_unmap)
+			s->ops.dma_unmap(s->ops_opaque, u->addr, u->size);
 		r = dmat_unmap_dirty(&s->dma, u->addr, u->size,
 					  log2u64(b.pgsize), bits);
 	}

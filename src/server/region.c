@@ -13,9 +13,21 @@
 #include <unistd.h>
 
 #include "priv.h"
+#include "util/util.h"
 
-#define MAX_SPARSE 64u
-#define PAGE 4096u
+#define MAX_SPARSE 64u       /* mmap-able areas of one region */
+#define PAGE 4096u           /* mmap granularity of MEM regions */
+#define MSIX_ENTRY_SIZE 16u  /* one MSI-X table entry */
+#define PBA_WORD_BITS 64u    /* the PBA is made of 64-bit words */
+#define IOEVENTFD_MAX_LEN 8u /* the widest write KVM matches */
+/* Our duplicates never take fds 0-2: a program that closed stdio must not
+ * find a device's eventfd there. */
+#define FIRST_OWN_FD 3
+/* Capabilities of one GET_REGION_INFO reply: sparse areas and type. */
+#define REGION_CAPS_MAX                                            \
+	(sizeof(struct uvfio_cap_sparse_mmap) +                    \
+	 MAX_SPARSE * sizeof(struct uvfio_sparse_area) +           \
+	 sizeof(struct uvfio_cap_type))
 
 int srv_regions_init(struct uvfio_server *s)
 {
@@ -73,11 +85,13 @@ static bool sparse_hits_msix(struct uvfio_server *s, unsigned index,
 	for (unsigned i = 0; i < n; i++) {
 		if (p->msix_table_bar == index &&
 		    ranges_overlap(a[i].offset, a[i].size, p->msix_table_off,
-				   16ull * p->msix_n))
+				   (uint64_t)MSIX_ENTRY_SIZE * p->msix_n))
 			return true;
 		if (p->msix_pba_bar == index &&
 		    ranges_overlap(a[i].offset, a[i].size, p->msix_pba_off,
-				   8ull * ((p->msix_n + 63) / 64)))
+				   sizeof(uint64_t) *
+					   ((p->msix_n + PBA_WORD_BITS - 1) /
+					    PBA_WORD_BITS)))
 			return true;
 	}
 	return false;
@@ -98,20 +112,18 @@ int srv_regions_check_msix(struct uvfio_server *s)
 	return 0;
 }
 
-int uvfio_server_add_region(struct uvfio_server *s, unsigned index,
-			    const struct uvfio_region_desc *d)
+/* A description we can serve: 0 or -EINVAL. */
+static int check_desc(struct uvfio_server *s, unsigned index,
+		      const struct uvfio_region_desc *d)
 {
 	const uint32_t known = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
 			       UVFIO_REGION_MEM | UVFIO_REGION_IO |
 			       UVFIO_REGION_64BIT | UVFIO_REGION_PREFETCH;
-	if (s->described)
-		return -EBUSY;
-	if (!d || index >= SRV_MAX_REGIONS || index == UVFIO_PCI_CONFIG ||
-	    (d->flags & ~known) || d->nr_sparse > MAX_SPARSE ||
+	if ((d->flags & ~known) || d->nr_sparse > MAX_SPARSE ||
 	    (d->nr_sparse && !d->sparse))
 		return -EINVAL;
 	bool bar = index < UVFIO_PCI_ROM;
-	if (bar && d->size && (d->size & (d->size - 1)))
+	if (bar && d->size && !util_is_pow2(d->size))
 		return -EINVAL; /* BARs are naturally sized */
 	if ((d->flags & UVFIO_REGION_IO) &&
 	    (d->flags & (UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
@@ -123,61 +135,91 @@ int uvfio_server_add_region(struct uvfio_server *s, unsigned index,
 	if ((d->flags & UVFIO_REGION_64BIT) &&
 	    (index % 2 || s->regions[index + 1].present))
 		return -EINVAL;
-	if (d->flags & UVFIO_REGION_MEM) {
-		if (!d->size || d->size % PAGE)
+	if (!(d->flags & UVFIO_REGION_MEM))
+		return d->nr_sparse ? -EINVAL : 0; /* only memory is mapped */
+	if (!d->size || d->size % PAGE)
+		return -EINVAL;
+	for (unsigned i = 0; i < d->nr_sparse; i++) {
+		const struct uvfio_sparse_area *a = &d->sparse[i];
+		if (a->offset % PAGE || a->size % PAGE || !a->size ||
+		    a->offset > d->size || a->size > d->size - a->offset)
 			return -EINVAL;
-		for (unsigned i = 0; i < d->nr_sparse; i++) {
-			const struct uvfio_sparse_area *a = &d->sparse[i];
-			if (a->offset % PAGE || a->size % PAGE || !a->size ||
-			    a->offset > d->size || a->size > d->size - a->offset)
-				return -EINVAL;
-		}
-		if (sparse_hits_msix(s, index, d->sparse, d->nr_sparse, d->size)) {
-			ulog_err(&s->log, "region %u: mmap-able area covers the "
-					   "MSI-X table or PBA", index);
-			return -EINVAL;
-		}
-	} else if (d->nr_sparse) {
-		return -EINVAL; /* only library memory can be mapped */
 	}
-
-	if (bar || index == UVFIO_PCI_ROM) {
-		uint32_t bf = 0;
-		if (d->flags & UVFIO_REGION_IO)
-			bf |= PCICFG_BAR_IO;
-		if (d->flags & UVFIO_REGION_64BIT)
-			bf |= PCICFG_BAR_MEM64;
-		if (d->flags & UVFIO_REGION_PREFETCH)
-			bf |= PCICFG_BAR_PREFETCH;
-		int r = pcicfg_set_bar(&s->pci, index, d->size, bf);
-		if (r)
-			return r;
+	if (sparse_hits_msix(s, index, d->sparse, d->nr_sparse, d->size)) {
+		ulog_err(&s->log, "region %u: mmap-able area covers the "
+				   "MSI-X table or PBA", index);
+		return -EINVAL;
 	}
+	return 0;
+}
 
-	struct srv_region n = { .present = true, .d = *d, .memfd = -1 };
+/* BARs and the ROM: their sizing and type bits in config space. */
+static int region_set_bar(struct uvfio_server *s, unsigned index,
+			  const struct uvfio_region_desc *d)
+{
+	if (index > UVFIO_PCI_ROM)
+		return 0;
+	uint32_t bf = 0;
+	if (d->flags & UVFIO_REGION_IO)
+		bf |= PCICFG_BAR_IO;
+	if (d->flags & UVFIO_REGION_64BIT)
+		bf |= PCICFG_BAR_MEM64;
+	if (d->flags & UVFIO_REGION_PREFETCH)
+		bf |= PCICFG_BAR_PREFETCH;
+	return pcicfg_set_bar(&s->pci, index, d->size, bf);
+}
+
+/* Our own copies: the sparse areas, and the memory of a MEM region. */
+static int region_build(struct srv_region *n, const struct uvfio_region_desc *d)
+{
+	*n = (struct srv_region){ .present = true, .d = *d, .memfd = -1 };
 	if (d->nr_sparse) {
-		n.sparse = malloc(d->nr_sparse * sizeof(*n.sparse));
-		if (!n.sparse)
+		n->sparse = malloc(d->nr_sparse * sizeof(*n->sparse));
+		if (!n->sparse)
 			return -ENOMEM;
-		memcpy(n.sparse, d->sparse, d->nr_sparse * sizeof(*n.sparse));
+		memcpy(n->sparse, d->sparse, d->nr_sparse * sizeof(*n->sparse));
 	}
-	n.d.sparse = n.sparse;
-	if (d->flags & UVFIO_REGION_MEM) {
-		n.memfd = memfd_create("uvfio-region", MFD_CLOEXEC);
-		if (n.memfd < 0 || ftruncate(n.memfd, (off_t)d->size) < 0) {
-			int err = -errno;
-			region_clear(&n);
-			return err;
-		}
-		n.mem = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			     n.memfd, 0);
-		if (n.mem == MAP_FAILED) {
-			int err = -errno;
-			n.mem = NULL;
-			region_clear(&n);
-			return err;
-		}
+	n->d.sparse = n->sparse;
+	if (!(d->flags & UVFIO_REGION_MEM))
+		return 0;
+	n->memfd = memfd_create("uvfio-region", MFD_CLOEXEC);
+	if (n->memfd < 0 || ftruncate(n->memfd, (off_t)d->size) < 0)
+		goto fail;
+	n->mem = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      n->memfd, 0);
+	if (n->mem == MAP_FAILED) {
+		n->mem = NULL;
+		goto fail;
 	}
+	return 0;
+fail:;
+	int err = -errno;
+	region_clear(n);
+	return err;
+}
+
+int uvfio_server_add_region(struct uvfio_server *s, unsigned index,
+			    const struct uvfio_region_desc *desc)
+{
+	struct uvfio_region_desc d;
+	struct srv_region n;
+
+	if (s->described)
+		return -EBUSY;
+	if (!desc || index >= SRV_MAX_REGIONS || index == UVFIO_PCI_CONFIG)
+		return -EINVAL;
+	int r = srv_copy_struct(&d, sizeof(d), desc,
+				SRV_FIELD_END(struct uvfio_region_desc, subtype));
+	if (!r)
+		r = check_desc(s, index, &d);
+	if (!r)
+		r = region_set_bar(s, index, &d);
+	if (!r)
+		r = region_build(&n, &d);
+	if (r)
+		return r;
+	/* Its ioeventfds stay with the index. */
+	n.n_iofds = s->regions[index].n_iofds;
 	region_clear(&s->regions[index]);
 	s->regions[index] = n;
 	if (index >= s->num_regions)
@@ -190,6 +232,7 @@ int uvfio_server_setup_region(struct uvfio_server *s, unsigned index,
 			      void *opaque)
 {
 	struct uvfio_region_desc d = {
+		.struct_size = sizeof(d),
 		.size = size, .flags = flags, .fn = fn, .opaque = opaque
 	};
 	return uvfio_server_add_region(s, index, &d);
@@ -208,21 +251,24 @@ int uvfio_server_add_ioeventfd(struct uvfio_server *s, unsigned index,
 		return -EBUSY;
 	if (index >= s->num_regions || !s->regions[index].present ||
 	    offset > s->regions[index].d.size ||
-	    size > s->regions[index].d.size - offset || size > 8 || fd < 0)
+	    size > s->regions[index].d.size - offset ||
+	    size > IOEVENTFD_MAX_LEN || fd < 0)
 		return -EINVAL;
-	if (s->n_iofds >= SRV_MAX_MSG_FDS)
+	struct srv_region *rg = &s->regions[index];
+	if (rg->n_iofds >= SRV_MAX_REGION_IOEVENTFDS)
 		return -ENOSPC; /* one reply must carry them all */
 	struct srv_ioeventfd *n =
 		realloc(s->iofds, (s->n_iofds + 1) * sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	s->iofds = n;
-	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_OWN_FD);
 	if (dup < 0)
 		return -errno;
 	s->iofds[s->n_iofds++] = (struct srv_ioeventfd){
 		index, offset, size, dup, has_datamatch, datamatch
 	};
+	rg->n_iofds++;
 	return 0;
 }
 
@@ -230,7 +276,6 @@ int uvfio_server_add_ioeventfd(struct uvfio_server *s, unsigned index,
 
 void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	struct conn *c = s->conn;
 	uint32_t idx = v->u.region_info.index;
 	if (v->hdr.flags & UVFIO_F_NO_REPLY)
 		return; /* a query nobody wants answered */
@@ -249,7 +294,7 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	/* Capabilities: sparse areas for mappable memory (always, as
 	 * libvfio-user does, so clients need not guess), type for
 	 * device-specific regions. */
-	uint8_t caps[16 + 16 * MAX_SPARSE + 16];
+	uint8_t caps[REGION_CAPS_MAX];
 	uint32_t clen = 0;
 	if (r->mem) {
 		ri.flags |= UVFIO_REGION_MMAP;
@@ -277,23 +322,28 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		clen += sizeof(tc);
 	}
 
-	size_t cap = UVFIO_HDR_SIZE + sizeof(ri) + clen;
-	void *p = tp_reserve(&c->tp, cap);
-	if (!p) {
-		c->drop = true;
+	/* The codec applies the argsz rule; it writes a whole message, so
+	 * it gets the reply's room with the header's in front. */
+	uint8_t *p = srv_reply_reserve(s, sizeof(ri) + clen);
+	if (!p)
+		return;
+	bool complete;
+	ssize_t n = uvfio_build_region_info_reply(p - UVFIO_HDR_SIZE,
+						  UVFIO_HDR_SIZE + sizeof(ri) +
+							  clen,
+						  v->hdr.msg_id, &ri, caps,
+						  clen, v->u.region_info.argsz,
+						  &complete);
+	if (n < 0) {
+		srv_reply_cancel(s);
+		s->conn->drop = true;
 		return;
 	}
-	bool complete;
-	ssize_t n = uvfio_build_region_info_reply(p, cap, v->hdr.msg_id, &ri,
-						  caps, clen,
-						  v->u.region_info.argsz,
-						  &complete);
 	/* The fd goes only with the complete reply (libvfio-user does the
 	 * same; QEMU asks again with the argsz we report). */
 	bool fd = complete && r->memfd >= 0;
-	if (n < 0 || tp_commit(&c->tp, (size_t)n, fd ? &r->memfd : NULL,
-				     fd ? 1 : 0))
-		c->drop = true;
+	srv_reply_commit(s, &v->hdr, (size_t)n - UVFIO_HDR_SIZE,
+			 fd ? &r->memfd : NULL, fd ? 1 : 0);
 }
 
 /* ---- region access ---------------------------------------------------------------- */
@@ -382,7 +432,6 @@ static int check_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 
 void srv_handle_region_rw(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	struct conn *c = s->conn;
 	const struct uvfio_region_rw *req = &v->u.region_rw.req;
 	bool is_write = v->hdr.cmd == UVFIO_CMD_REGION_WRITE;
 	const char *why = NULL;
@@ -406,32 +455,21 @@ void srv_handle_region_rw(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		return;
 	}
 
-	/* Reads are produced directly into the send buffer. */
-	size_t total = UVFIO_HDR_SIZE + sizeof(*req) + req->count;
-	uint8_t *p = tp_reserve(&c->tp, total);
-	if (!p) {
-		ulog_err(&s->log, "cannot queue %zu-byte reply: %s", total,
-			  strerror(errno));
-		c->drop = true;
+	/* Reads are produced directly into the send buffer.  Under
+	 * NO_REPLY the device still sees the read (it may have side
+	 * effects) and the data goes nowhere. */
+	uint8_t *p = srv_reply_reserve(s, sizeof(*req) + req->count);
+	if (!p)
 		return;
-	}
-	r = region_access(s, req->region, req->offset,
-			  p + UVFIO_HDR_SIZE + sizeof(*req), req->count, false);
+	r = region_access(s, req->region, req->offset, p + sizeof(*req),
+			  req->count, false);
 	if (r) {
-		tp_cancel(&c->tp);
+		srv_reply_cancel(s);
 		srv_reply_error(s, &v->hdr, -r, "device refused the read");
 		return;
 	}
-	if (v->hdr.flags & UVFIO_F_NO_REPLY) {
-		/* The device saw the read (it may have side effects); the
-		 * client asked for no reply, so the data goes nowhere. */
-		tp_cancel(&c->tp);
-		return;
-	}
-	uvfio_build_hdr(p, v->hdr.msg_id, v->hdr.cmd, UVFIO_F_TYPE_REPLY, total);
-	memcpy(p + UVFIO_HDR_SIZE, req, sizeof(*req));
-	if (tp_commit(&c->tp, total, NULL, 0))
-		c->drop = true;
+	memcpy(p, req, sizeof(*req));
+	srv_reply_commit(s, &v->hdr, sizeof(*req) + req->count, NULL, 0);
 }
 
 void srv_handle_write_multi(struct uvfio_server *s, struct uvfio_cmd_view *v)
@@ -467,7 +505,7 @@ void srv_handle_write_multi(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
-	struct conn *c = s->conn;
+	struct srv_conn *c = s->conn;
 	uint32_t idx = v->u.io_fds.index;
 	if (v->hdr.flags & UVFIO_F_NO_REPLY)
 		return; /* a query nobody wants answered */
@@ -475,8 +513,8 @@ void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		srv_reply_error(s, &v->hdr, EINVAL, "region index out of range");
 		return;
 	}
-	struct uvfio_io_fd_entry ent[SRV_MAX_MSG_FDS];
-	int fds[SRV_MAX_MSG_FDS];
+	struct uvfio_io_fd_entry ent[SRV_MAX_REGION_IOEVENTFDS];
+	int fds[SRV_MAX_REGION_IOEVENTFDS];
 	uint32_t n = 0;
 	for (unsigned i = 0; i < s->n_iofds; i++) {
 		const struct srv_ioeventfd *f = &s->iofds[i];
@@ -505,14 +543,11 @@ void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		return;
 	}
 	size_t len = sizeof(h) + (all ? n * sizeof(ent[0]) : 0);
-	size_t total = UVFIO_HDR_SIZE + len;
-	void *p = tp_reserve(&c->tp, total);
-	if (!p) {
-		c->drop = true;
+	uint8_t *p = srv_reply_reserve(s, len);
+	if (!p)
 		return;
-	}
-	uvfio_build_reply(p, total, v->hdr.msg_id, v->hdr.cmd, &h, sizeof(h),
-			  all ? ent : NULL, all ? n * sizeof(ent[0]) : 0);
-	if (tp_commit(&c->tp, total, all ? fds : NULL, all ? n : 0))
-		c->drop = true;
+	memcpy(p, &h, sizeof(h));
+	if (all)
+		memcpy(p + sizeof(h), ent, n * sizeof(ent[0]));
+	srv_reply_commit(s, &v->hdr, len, all ? fds : NULL, all ? n : 0);
 }
