@@ -1,14 +1,19 @@
 # uvfio - everything goes through meson/ninja; this file only sequences it.
-#   make        build into build/
-#   make check  build, run every test, then run them all again under ASan+UBSan
-#   make demo   build, start a sample device and drive it with the client
+#   make          build into build/
+#   make check    build and run every test with gcc, again under ASan+UBSan,
+#                 again built with clang, then clang's static analyzer on src/
+#   make demo     build, start a sample device and drive it with the client
 # Missing build dependencies are installed first (apt-get, as root).
 
-BUILD      ?= build
-ASAN_BUILD ?= build-asan
-MESON_OPTS ?=
+BUILD          ?= build
+ASAN_BUILD     ?= build-asan
+CLANG_BUILD    ?= build-clang
+ANALYZER_BUILD ?= build-analyzer
+MESON_OPTS     ?=
+# Extra C flags of the clang build (none needed today).
+CLANG_C_ARGS   ?=
 
-.PHONY: all deps build check test asan demo install clean
+.PHONY: all deps build check test asan clang analyze demo install clean
 
 all: build
 
@@ -22,21 +27,47 @@ build: deps
 test: build
 	meson test -C $(BUILD) --print-errorlogs
 
+# Each step removes its old test log first: a step that fails before its
+# tests run leaves none, and test-summary.py counts that as a failure.
 asan: deps
 	@test -f $(ASAN_BUILD)/build.ninja || meson setup $(ASAN_BUILD) $(MESON_OPTS) \
 		-Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dc_args=-fno-sanitize-recover=all
+	@rm -f $(ASAN_BUILD)/meson-logs/testlog.json
 	@ninja -C $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
+# The whole tree and every test again, compiled by clang (installed with
+# apt-get when missing, the package make fuzz uses), warnings as errors.
+clang:
+	@scripts/install-deps.sh clang
+	@test -f $(CLANG_BUILD)/build.ninja || CC=clang meson setup $(CLANG_BUILD) \
+		$(MESON_OPTS) -Dc_args="$(CLANG_C_ARGS)"
+	@rm -f $(CLANG_BUILD)/meson-logs/testlog.json
+	@ninja -C $(CLANG_BUILD)
+	meson test -C $(CLANG_BUILD) --print-errorlogs
+
+# clang's static analyzer (scan-build's) over the library, src/; fails on
+# any finding not triaged in scripts/analyzer-baseline.txt.
+analyze:
+	@scripts/install-deps.sh clang
+	@scripts/analyze.py $(ANALYZER_BUILD)
+
+# CI runs this (.ci/run).  Every step runs even if one before failed; the
+# last line counts the tests of all four (the analyzer as one test).
 check: build
 	@rc=0; \
+	rm -f $(BUILD)/meson-logs/testlog.json; \
 	meson test -C $(BUILD) --print-errorlogs || rc=1; \
 	$(MAKE) --no-print-directory asan || rc=1; \
+	$(MAKE) --no-print-directory clang || rc=1; \
+	$(MAKE) --no-print-directory analyze || rc=1; \
 	scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
-		$(ASAN_BUILD)/meson-logs/testlog.json || rc=1; \
+		$(ASAN_BUILD)/meson-logs/testlog.json \
+		$(CLANG_BUILD)/meson-logs/testlog.json \
+		$(ANALYZER_BUILD)/meson-logs/testlog.json || rc=1; \
 	exit $$rc
 
 demo: build
@@ -46,7 +77,7 @@ install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) $(ANALYZER_BUILD)
 
 # make bench: build, then measure with the defaults (docs/performance.md).
 # Not part of check, which only runs the bench's --quick smoke test.

@@ -189,8 +189,13 @@ static void codec_seeds(void)
 			n = uvfio_build_device_info_reply(m, sizeof(m), 7, 3, 9, 5);
 			break;
 		case UVFIO_CMD_DEVICE_GET_REGION_INFO: {
+			/* uvfio_cap_sparse_mmap's fixed part spelled
+			 * out: its flexible array may not be nested */
 			struct {
-				struct uvfio_cap_sparse_mmap s;
+				struct {
+					struct uvfio_cap_hdr hdr;
+					uint32_t nr_areas, reserved;
+				} __attribute__((packed)) s;
 				struct uvfio_sparse_area a[1];
 			} __attribute__((packed)) caps = {
 				.s = { .hdr = { UVFIO_CAP_SPARSE_MMAP, 1, 0 },

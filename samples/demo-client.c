@@ -29,6 +29,7 @@
 static struct uvfio_client *c;
 static int steps, failures;
 
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
 	va_list ap;

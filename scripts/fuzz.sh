@@ -14,24 +14,9 @@ build=${FUZZ_BUILD:-build-fuzz}
 secs=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-"codec caps pci server client"}
 
-have() { command -v "$1" >/dev/null 2>&1; }
-if ! have clang; then
-	echo "uvfio: installing clang for the fuzzers (apt-get)"
-	if [ "$(id -u)" -eq 0 ]; then sudo=""
-	elif have sudo; then sudo="sudo"
-	else
-		echo "uvfio: not root and no sudo: please install clang (with libFuzzer, Debian: clang and libclang-rt-dev)" >&2
-		exit 1
-	fi
-	if ! have apt-get; then
-		echo "uvfio: no apt-get on this system: please install clang with libFuzzer" >&2
-		exit 1
-	fi
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq >/dev/null
-	$sudo apt-get install -y -qq --no-install-recommends clang libclang-rt-dev >/dev/null
-	echo "uvfio: clang installed"
-fi
+# clang and its libFuzzer runtime (Debian: clang, libclang-rt-dev), as for
+# make check's clang build; installed with apt-get when clang is missing.
+scripts/install-deps.sh clang
 
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" -Dfuzzing=true -Dtests=false \

@@ -1,9 +1,18 @@
 #!/bin/sh
 # Install what the build needs and is missing (Debian/Ubuntu, apt-get).
 # Called by `make`, `make check` and `make demo`; silent when all is there.
+#   scripts/install-deps.sh clang    clang too, with its sanitizer and
+#                                    libFuzzer runtimes (make check's clang
+#                                    build and analyzer, make fuzz)
 set -e
 need=""
 have() { command -v "$1" >/dev/null 2>&1; }
+for extra in "$@"; do
+	case $extra in
+	clang) have clang || need="$need clang libclang-rt-dev" ;;
+	*) echo "install-deps.sh: unknown extra '$extra'" >&2; exit 2 ;;
+	esac
+done
 have cc || need="$need gcc"
 # The headers test compiles every public header as C++ too.
 have c++ || need="$need g++"

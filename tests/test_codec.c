@@ -1307,13 +1307,20 @@ static void test_bad_feature(void **state)
 	CMD_OK(m, n, 0, &v);
 
 	/* DMA_LOGGING_START */
+	/* The header's fields spelled out: a struct ending in a flexible
+	 * array may not sit inside another one (ISO C; clang says so). */
 	struct {
-		struct uvfio_feature_log_start h;
+		struct {
+			uint64_t page_size;
+			uint32_t num_ranges, reserved;
+		} UVFIO_PACKED h;
 		struct uvfio_log_range r[1];
 	} UVFIO_PACKED ls = {
 		.h = { .page_size = 4096, .num_ranges = 1 },
 		.r = { { .iova = 0x100000, .length = 0x100000 } },
 	}, ls0 = ls;
+	_Static_assert(sizeof(ls.h) == sizeof(struct uvfio_feature_log_start),
+		       "ls.h mirrors uvfio_feature_log_start");
 	const uint32_t LS = S | UVFIO_FEATURE_DMA_LOGGING_START;
 	n = FEAT(8 + sizeof(ls), LS, &ls, sizeof(ls));
 	CMD_OK(m, n, 0, &v);

@@ -166,6 +166,8 @@ struct run {
 };
 
 static void run_fail(struct run *R, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void run_fail(struct run *R, const char *fmt, ...)
 {
 	va_list ap;
 	pthread_mutex_lock(&R->why_lock);

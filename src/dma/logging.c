@@ -182,10 +182,8 @@ int dmat_mark_dirty(struct dmat *d, uint64_t iova, uint64_t len)
 		if (w->iova > covered)
 			ret = -ENOENT;
 		win_mark(d, w, iova, last);
-		if (win_last(w) >= last) {
-			covered = last;
+		if (win_last(w) >= last)
 			goto out;
-		}
 		covered = win_last(w) + 1;
 		w = dmat_win_above(d, w->iova);
 	}

@@ -609,7 +609,6 @@ static int wait_nested(struct uvfio_server *s, struct srv_dma_op *op)
 			.fd = c->tp.fd,
 			.events = POLLIN | (r == -EAGAIN ? POLLOUT : 0),
 		};
-		r = 0;
 		int64_t left = deadline - util_now_ms();
 		if (left <= 0) {
 			r = -ETIMEDOUT;
