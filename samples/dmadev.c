@@ -35,14 +35,13 @@
  *   uvfio-dmadev --socket PATH [-v]
  */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uvfio/server.h>
 
+#include "app.h"
 #include "dmadev.h"
 
 #define BAR0_SIZE DMADEV_BAR0_SIZE
@@ -65,8 +64,6 @@ struct dmadev {
 	uint8_t *out, *in;
 	size_t out_len, out_pos, in_len, in_cap;
 };
-
-static struct uvfio_server *the_srv;
 
 static uint32_t rd32(const struct dmadev *d, unsigned reg)
 {
@@ -371,24 +368,6 @@ static const struct uvfio_migration_ops dmadev_mig_ops = {
 	.write_data = dmadev_write_data,
 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	uvfio_server_stop(the_srv);
-}
-
-/* The library recognises QEMU from its VERSION; UVFIO_QEMU_DMA_LAYOUT=1
- * (or 0) in the environment says the client is QEMU 10.x (or is not),
- * for a client the rule gets wrong. */
-static int quirks_from_env(struct uvfio_server *srv)
-{
-	const char *e = getenv("UVFIO_QEMU_DMA_LAYOUT");
-	if (!e || !*e)
-		return 0;
-	return uvfio_server_set_client_quirks(srv, atoi(e) ? UVFIO_QUIRKS_QEMU
-							   : UVFIO_QUIRKS_NONE);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -404,71 +383,45 @@ static void usage(FILE *f)
 		"  --dma-read-budget BYTES\n"
 		"                 DMA_READ reply bytes a QEMU client may owe at once\n"
 		"                 (default 131072; see uvfio_server_set_dma_read_budget)\n"
-		"  -v             log connections and protocol errors\n"
-		"Environment: UVFIO_QEMU_DMA_LAYOUT=1 (0) treats the client as\n"
-		"QEMU 10.x (as following the specification); by default the\n"
-		"library recognises QEMU from its VERSION request.\n");
+		"  -v             log connections and protocol errors\n");
+	app_server_usage_env(f);
+}
+
+/* --dma-read-budget BYTES, into the size_t at opaque. */
+static int option(void *opaque, int val, const char *arg)
+{
+	size_t *read_budget = opaque;
+	char *end;
+
+	(void)val; /* our only option */
+	errno = 0;
+	*read_budget = strtoull(arg, &end, 0);
+	if (errno || *end || !*read_budget) {
+		fprintf(stderr, "uvfio-dmadev: --dma-read-budget wants a byte "
+				"count, got '%s'\n",
+			arg);
+		return 2;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "fd", required_argument, NULL, 'f' },
 		{ "dma-read-budget", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct dmadev d = { .mig = UVFIO_MIG_RUNNING };
-	const char *path = NULL;
-	int fd = -1, level = UVFIO_LOG_WARN, c, r;
 	size_t read_budget = 0;
-	char *end;
+	struct app_server a = {
+		.prog = "uvfio-dmadev", .usage = usage,
+		.flags = UVFIO_SERVER_PCIE,
+		.options = opts, .option = option, .opaque = &read_budget,
+	};
+	int r;
 
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			path = optarg;
-			break;
-		case 'f':
-			fd = atoi(optarg);
-			break;
-		case 'b':
-			errno = 0;
-			read_budget = strtoull(optarg, &end, 0);
-			if (errno || *end || !read_budget) {
-				fprintf(stderr, "uvfio-dmadev: --dma-read-budget "
-						"wants a byte count, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'v':
-			level = UVFIO_LOG_INFO;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if ((path == NULL) == (fd < 0)) {
-		fprintf(stderr, "uvfio-dmadev: give exactly one of --socket and --fd\n");
-		usage(stderr);
-		return 2;
-	}
-	r = path ? uvfio_server_create(&d.srv, path, UVFIO_SERVER_PCIE)
-		 : uvfio_server_create_fd(&d.srv, fd, UVFIO_SERVER_PCIE);
-	if (r) {
-		fprintf(stderr, "uvfio-dmadev: cannot serve on %s: %s\n",
-			path ? path : "the given fd", strerror(-r));
-		return 1;
-	}
-	the_srv = d.srv;
-	uvfio_server_set_log(d.srv, NULL, NULL, level);
+	app_server_start(&a, argc, argv);
+	d.srv = a.srv;
 	if (read_budget &&
 	    (r = uvfio_server_set_dma_read_budget(d.srv, read_budget))) {
 		fprintf(stderr, "uvfio-dmadev: --dma-read-budget %zu refused: "
@@ -497,8 +450,7 @@ int main(int argc, char **argv)
 			 UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
 			 UVFIO_REGION_PREFETCH,
 	};
-	if ((r = quirks_from_env(d.srv)) ||
-	    (r = uvfio_server_set_pci_ids(d.srv, &ids)) ||
+	if ((r = uvfio_server_set_pci_ids(d.srv, &ids)) ||
 	    (r = uvfio_server_add_region(d.srv, 0, &bar0)) ||
 	    (r = uvfio_server_add_region(d.srv, 2, &bar2)) ||
 	    (r = uvfio_server_pci_add_pm(d.srv)) < 0 ||
@@ -506,34 +458,16 @@ int main(int argc, char **argv)
 	    (r = uvfio_server_pci_add_msix(d.srv, MSIX_VECTORS, 0, MSIX_TABLE,
 					   0, MSIX_PBA)) < 0 ||
 	    (r = uvfio_server_pci_add_dsn(d.srv, 0x00d3a0d3a0d3a001ull)) < 0 ||
-	    (r = uvfio_server_set_ops(d.srv, &dmadev_ops, &d))) {
-		fprintf(stderr, "uvfio-dmadev: device setup failed: %s\n",
-			strerror(-r));
-		uvfio_server_destroy(d.srv);
-		return 1;
-	}
+	    (r = uvfio_server_set_ops(d.srv, &dmadev_ops, &d)))
+		return app_server_fail(&a, "device setup", r);
 	d.mem = uvfio_server_region_mem(d.srv, 2);
 	r = uvfio_server_set_migration(d.srv, &dmadev_mig_ops, &d,
 				       UVFIO_MIGRATION_STOP_COPY |
 					       UVFIO_MIGRATION_PRE_COPY);
-	if (r) {
-		fprintf(stderr, "uvfio-dmadev: migration setup failed: %s\n",
-			strerror(-r));
-		uvfio_server_destroy(d.srv);
-		return 1;
-	}
+	if (r)
+		return app_server_fail(&a, "migration setup", r);
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	r = uvfio_server_run(d.srv);
-	uvfio_server_destroy(d.srv);
+	r = app_server_run(&a);
 	drop_streams(&d);
-	if (r) {
-		fprintf(stderr, "uvfio-dmadev: %s\n", strerror(-r));
-		return 1;
-	}
-	return 0;
+	return r;
 }

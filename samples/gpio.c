@@ -29,13 +29,13 @@
  *   uvfio-gpio --socket PATH [--inputs loopback|invert|0xNNNN] [-v]
  */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uvfio/server.h>
+
+#include "app.h"
 
 enum model { LOOPBACK, INVERT, FIXED };
 
@@ -51,8 +51,6 @@ struct gpio {
 	uint8_t rec[16];
 	size_t rec_pos, rec_len;
 };
-
-static struct uvfio_server *the_srv;
 
 static uint16_t model_inputs(const struct gpio *g)
 {
@@ -247,24 +245,6 @@ static const struct uvfio_migration_ops gpio_mig_ops = {
 	.write_data = gpio_write_data,
 };
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	uvfio_server_stop(the_srv);
-}
-
-/* The library recognises QEMU from its VERSION; UVFIO_QEMU_DMA_LAYOUT=1
- * (or 0) in the environment says the client is QEMU 10.x (or is not),
- * for a client the rule gets wrong. */
-static int quirks_from_env(struct uvfio_server *srv)
-{
-	const char *e = getenv("UVFIO_QEMU_DMA_LAYOUT");
-	if (!e || !*e)
-		return 0;
-	return uvfio_server_set_client_quirks(srv, atoi(e) ? UVFIO_QUIRKS_QEMU
-							   : UVFIO_QUIRKS_NONE);
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -276,77 +256,50 @@ static void usage(FILE *f)
 		"  --fd N           use this listening or connected socket instead\n"
 		"  --inputs MODEL   loopback (inputs read the outputs, default),\n"
 		"                   invert, or a fixed 16-bit value like 0xa5a5\n"
-		"  -v               log connections and protocol errors\n"
-		"Environment: UVFIO_QEMU_DMA_LAYOUT=1 (0) treats the client as\n"
-		"QEMU 10.x (as following the specification); by default the\n"
-		"library recognises QEMU from its VERSION request.\n");
+		"  -v               log connections and protocol errors\n");
+	app_server_usage_env(f);
+}
+
+/* --inputs MODEL, into the struct gpio at opaque. */
+static int option(void *opaque, int val, const char *arg)
+{
+	struct gpio *g = opaque;
+
+	(void)val; /* our only option */
+	if (!strcmp(arg, "loopback")) {
+		g->model = LOOPBACK;
+	} else if (!strcmp(arg, "invert")) {
+		g->model = INVERT;
+	} else {
+		char *end;
+		unsigned long v = strtoul(arg, &end, 0);
+		if (*end || v > 0xffff) {
+			fprintf(stderr, "uvfio-gpio: --inputs takes loopback, "
+					"invert or a 16-bit number, not '%s'\n",
+				arg);
+			return 2;
+		}
+		g->model = FIXED;
+		g->fixed = (uint16_t)v;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "socket-path", required_argument, NULL, 's' },
-		{ "fd", required_argument, NULL, 'f' },
 		{ "inputs", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct gpio g = { .model = LOOPBACK, .mig = UVFIO_MIG_RUNNING };
-	const char *path = NULL;
-	int fd = -1, level = UVFIO_LOG_WARN, c;
+	struct app_server a = {
+		.prog = "uvfio-gpio", .usage = usage,
+		.options = opts, .option = option, .opaque = &g,
+	};
+	int r;
 
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			path = optarg;
-			break;
-		case 'f':
-			fd = atoi(optarg);
-			break;
-		case 'i':
-			if (!strcmp(optarg, "loopback")) {
-				g.model = LOOPBACK;
-			} else if (!strcmp(optarg, "invert")) {
-				g.model = INVERT;
-			} else {
-				char *end;
-				unsigned long v = strtoul(optarg, &end, 0);
-				if (*end || v > 0xffff) {
-					fprintf(stderr, "uvfio-gpio: --inputs takes "
-							"loopback, invert or a "
-							"16-bit number\n");
-					return 2;
-				}
-				g.model = FIXED;
-				g.fixed = (uint16_t)v;
-			}
-			break;
-		case 'v':
-			level = UVFIO_LOG_INFO;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if ((path == NULL) == (fd < 0)) {
-		fprintf(stderr, "uvfio-gpio: give exactly one of --socket and --fd\n");
-		usage(stderr);
-		return 2;
-	}
-	int r = path ? uvfio_server_create(&g.srv, path, 0)
-		     : uvfio_server_create_fd(&g.srv, fd, 0);
-	if (r) {
-		fprintf(stderr, "uvfio-gpio: cannot serve on %s: %s\n",
-			path ? path : "the given fd", strerror(-r));
-		return 1;
-	}
-	the_srv = g.srv;
-	uvfio_server_set_log(g.srv, NULL, NULL, level);
+	app_server_start(&a, argc, argv);
+	g.srv = a.srv;
 	g.in = model_inputs(&g);
 
 	const struct uvfio_pci_ids ids = {
@@ -361,34 +314,13 @@ int main(int argc, char **argv)
 		.fn = bar2_access,
 		.opaque = &g,
 	};
-	if ((r = quirks_from_env(g.srv)) ||
-	    (r = uvfio_server_set_pci_ids(g.srv, &ids)) ||
+	if ((r = uvfio_server_set_pci_ids(g.srv, &ids)) ||
 	    (r = uvfio_server_add_region(g.srv, 2, &bar2)) ||
-	    (r = uvfio_server_set_ops(g.srv, &gpio_ops, &g))) {
-		fprintf(stderr, "uvfio-gpio: device setup failed: %s\n",
-			strerror(-r));
-		uvfio_server_destroy(g.srv);
-		return 1;
-	}
+	    (r = uvfio_server_set_ops(g.srv, &gpio_ops, &g)))
+		return app_server_fail(&a, "device setup", r);
 	r = uvfio_server_set_migration(g.srv, &gpio_mig_ops, &g,
 				       UVFIO_MIGRATION_STOP_COPY);
-	if (r) {
-		fprintf(stderr, "uvfio-gpio: migration setup failed: %s\n",
-			strerror(-r));
-		uvfio_server_destroy(g.srv);
-		return 1;
-	}
-
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	r = uvfio_server_run(g.srv);
-	uvfio_server_destroy(g.srv);
-	if (r) {
-		fprintf(stderr, "uvfio-gpio: %s\n", strerror(-r));
-		return 1;
-	}
-	return 0;
+	if (r)
+		return app_server_fail(&a, "migration setup", r);
+	return app_server_run(&a);
 }

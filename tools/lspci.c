@@ -15,9 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <uvfio/client.h>
+
+#include "app.h"
 
 #define PROG "uvfio-lspci"
 
@@ -1003,26 +1004,11 @@ static void usage(FILE *f)
 /* Explain why we could not talk to the server at all. */
 static int connect_failed(struct dev *d, int r)
 {
-	struct stat st;
-
+	if (app_connect_error(PROG, d->path, r)) {
+		drop_log(d); /* the library's words for the same thing */
+		return 1;
+	}
 	switch (r) {
-	case -ENOENT:
-		drop_log(d);
-		fprintf(stderr, PROG ": no such socket: %s\n", d->path);
-		return 1;
-	case -ECONNREFUSED:
-		drop_log(d);
-		/* connect() says "refused" for a plain file as well. */
-		if (stat(d->path, &st) == 0 && !S_ISSOCK(st.st_mode))
-			fprintf(stderr, PROG ": %s is not a socket\n", d->path);
-		else
-			fprintf(stderr, PROG ": nothing is listening on %s\n",
-				d->path);
-		return 1;
-	case -ENOTSOCK:
-		drop_log(d);
-		fprintf(stderr, PROG ": %s is not a socket\n", d->path);
-		return 1;
 	case -EPROTO:
 	case -EBADMSG:
 	case -EMSGSIZE:

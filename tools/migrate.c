@@ -15,9 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <uvfio/client.h>
+
+#include "app.h"
 
 #define PROG "uvfio-migrate"
 
@@ -95,24 +96,9 @@ static bool parse_size(const char *s, uint64_t *out)
 /* Why we could not talk to a server at all. */
 static int connect_failed(const struct side *s, int r)
 {
-	struct stat st;
-	switch (r) {
-	case -ENOENT:
-		fprintf(stderr, PROG ": no such socket: %s\n", s->path);
-		break;
-	case -ECONNREFUSED:
-	case -ENOTSOCK:
-		if (r == -ENOTSOCK ||
-		    (stat(s->path, &st) == 0 && !S_ISSOCK(st.st_mode)))
-			fprintf(stderr, PROG ": %s is not a socket\n", s->path);
-		else
-			fprintf(stderr, PROG ": nothing is listening on %s\n",
-				s->path);
-		break;
-	default:
+	if (!app_connect_error(PROG, s->path, r))
 		fprintf(stderr, PROG ": cannot connect to the %s at %s: %s\n",
 			s->role, s->path, strerror(-r));
-	}
 	return 1;
 }
 

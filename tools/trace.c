@@ -32,6 +32,8 @@
 #include "transport/sock.h"
 #include "transport/transport.h"
 
+#include "app.h"
+
 #define TRACE_MAX_MSG (16u << 20)
 #define TRACE_MAX_FDS 64u
 #define PENDING_MAX 4096u  /* outstanding commands tracked per direction */
@@ -885,9 +887,9 @@ static uint8_t *strip_twin(const uint8_t *buf, size_t len, unsigned nfds,
  * negotiated), applied to the VERSION the server received. */
 static bool looks_like_qemu(uint16_t minor, const struct uvfio_caps *c)
 {
-	const char *env = getenv("UVFIO_QEMU_DMA_LAYOUT");
-	if (env)
-		return atoi(env) != 0;
+	int env = app_qemu_layout_env(); /* as the sample devices read it */
+	if (env >= 0)
+		return env;
 	return minor == 0 && !c->twin_socket &&
 	       (c->present & UVFIO_CAP_HAS_WRITE_MULTIPLE) &&
 	       (c->present & UVFIO_CAP_HAS_PGSIZES);
@@ -1311,7 +1313,15 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind != argc || !o.listen || !o.connect) {
+	if (optind != argc) {
+		fprintf(stderr, "uvfio-trace: unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!o.listen || !o.connect) {
+		fprintf(stderr, "uvfio-trace: give --listen PATH and --connect "
+				"PATH\n");
 		usage(stderr);
 		return 2;
 	}
@@ -1337,11 +1347,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &block, &waitmask);
 	sigdelset(&waitmask, SIGINT);
 	sigdelset(&waitmask, SIGTERM);
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	app_on_stop_signals(on_signal);
 
 	int lfd = usock_listen(o.listen);
 	if (lfd < 0) {
