@@ -64,6 +64,7 @@ struct cfg {
 	const char *only;
 	int srv_cpu, cli_cpu;
 	const char *socket; /* external server */
+	const char *busy_poll; /* uvfio-dmadev --busy-poll, or NULL */
 	char dmadev[PATH_MAX];
 	uint64_t dur_ns; /* per measurement */
 	cpu_set_t all_cpus;
@@ -575,7 +576,12 @@ static void dmadev_start(struct dmadev *d)
 		/* A bench that dies (die(), a signal) takes its server along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pin(G.srv_cpu);
-		execl(G.dmadev, G.dmadev, "--socket", d->sock, (char *)NULL);
+		if (G.busy_poll)
+			execl(G.dmadev, G.dmadev, "--socket", d->sock,
+			      "--busy-poll", G.busy_poll, (char *)NULL);
+		else
+			execl(G.dmadev, G.dmadev, "--socket", d->sock,
+			      (char *)NULL);
 		fprintf(stderr, "uvfio-bench: cannot run %s: %s\n", G.dmadev,
 			strerror(errno));
 		_exit(127);
@@ -1543,6 +1549,8 @@ static void usage(FILE *f)
 		"                    (rt, inflight and posted only)\n"
 		"  --dmadev PATH     uvfio-dmadev to run (default: next to us,\n"
 		"                    ../samples/uvfio-dmadev)\n"
+		"  --busy-poll USEC  run uvfio-dmadev with --busy-poll USEC\n"
+		"                    (uvfio_server_set_busy_poll)\n"
 		"  --quick           short measurements (a smoke test)\n");
 }
 
@@ -1568,6 +1576,7 @@ int main(int argc, char **argv)
 		{ "dmadev", required_argument, NULL, 'd' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "no-pin", no_argument, NULL, 'n' },
+		{ "busy-poll", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1599,6 +1608,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			G.no_pin = true;
+			break;
+		case 'b':
+			G.busy_poll = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -10,7 +10,7 @@
 #include "app.h"
 
 /* Above any char, so they cannot collide with a program's option. */
-enum { OPT_SOCKET = 0x100, OPT_FD };
+enum { OPT_SOCKET = 0x100, OPT_FD, OPT_BUSY_POLL };
 
 _Noreturn static void usage_error(const struct app_server *a)
 {
@@ -37,12 +37,27 @@ static const struct option common_opts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "socket-path", required_argument, NULL, OPT_SOCKET },
 	{ "fd", required_argument, NULL, OPT_FD },
+	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
 
+static unsigned parse_usec(const struct app_server *a, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > 1000000) {
+		fprintf(stderr, "%s: --busy-poll wants microseconds, 0 to "
+				"1000000, not '%s'\n",
+			a->prog, arg);
+		usage_error(a);
+	}
+	return (unsigned)v;
+}
+
 static void parse(struct app_server *a, int argc, char **argv,
-		  const char **path, int *fd, int *level)
+		  const char **path, int *fd, int *level, unsigned *busy_us)
 {
 	struct option opts[NCOMMON + APP_MAX_OPTIONS + 1] = { { 0 } };
 	size_t n = 0;
@@ -67,6 +82,9 @@ static void parse(struct app_server *a, int argc, char **argv,
 			break;
 		case OPT_FD:
 			*fd = parse_fd(a, optarg);
+			break;
+		case OPT_BUSY_POLL:
+			*busy_us = parse_usec(a, optarg);
 			break;
 		case 'v':
 			*level = UVFIO_LOG_INFO;
@@ -117,8 +135,9 @@ void app_server_start(struct app_server *a, int argc, char **argv)
 {
 	const char *path = NULL;
 	int fd = -1, level = UVFIO_LOG_WARN, r;
+	unsigned busy_us = 0;
 
-	parse(a, argc, argv, &path, &fd, &level);
+	parse(a, argc, argv, &path, &fd, &level, &busy_us);
 	r = path ? uvfio_server_create(&a->srv, path, a->flags)
 		 : uvfio_server_create_fd(&a->srv, fd, a->flags);
 	if (r) {
@@ -131,6 +150,7 @@ void app_server_start(struct app_server *a, int argc, char **argv)
 		exit(1);
 	}
 	uvfio_server_set_log(a->srv, NULL, NULL, level);
+	uvfio_server_set_busy_poll(a->srv, busy_us);
 	if ((r = quirks_from_env(a->srv))) {
 		fprintf(stderr, "%s: cannot apply UVFIO_QEMU_DMA_LAYOUT=%s: %s\n",
 			a->prog, getenv("UVFIO_QEMU_DMA_LAYOUT"), strerror(-r));

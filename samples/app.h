@@ -43,7 +43,8 @@ struct app_server {
 
 /*
  * Parse the command line: --socket PATH (also spelt --socket-path) or
- * --fd N, -v (log at info level rather than warnings), -h/--help, and
+ * --fd N, --busy-poll USEC (uvfio_server_set_busy_poll), -v (log at info
+ * level rather than warnings), -h/--help, and
  * the program's options.  Then create a->srv on that socket or fd, set
  * the log level, and apply UVFIO_QEMU_DMA_LAYOUT from the environment.
  * Returns only with a->srv ready to be described; otherwise it has said

@@ -383,6 +383,9 @@ static void usage(FILE *f)
 		"  --dma-read-budget BYTES\n"
 		"                 DMA_READ reply bytes a QEMU client may owe at once\n"
 		"                 (default 131072; see uvfio_server_set_dma_read_budget)\n"
+		"  --busy-poll USEC\n"
+		"                 after work, look for more for USEC us before\n"
+		"                 sleeping (see uvfio_server_set_busy_poll)\n"
 		"  -v             log connections and protocol errors\n");
 	app_server_usage_env(f);
 }

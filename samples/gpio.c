@@ -256,6 +256,8 @@ static void usage(FILE *f)
 		"  --fd N           use this listening or connected socket instead\n"
 		"  --inputs MODEL   loopback (inputs read the outputs, default),\n"
 		"                   invert, or a fixed 16-bit value like 0xa5a5\n"
+		"  --busy-poll USEC after work, look for more for USEC us before\n"
+		"                   sleeping (see uvfio_server_set_busy_poll)\n"
 		"  -v               log connections and protocol errors\n");
 	app_server_usage_env(f);
 }

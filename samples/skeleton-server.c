@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		   "4 KiB scratch BAR0) until SIGTERM or SIGINT.\n"
 		   "  --socket-path=PATH  listen on this UNIX socket\n"
 		   "  --fd=FDNUM          use this listening or connected socket\n"
+		   "  --busy-poll USEC    after work, look for more for USEC us\n"
+		   "                      before sleeping\n"
 		   "  -v                  log connections and negotiation\n");
 	app_server_usage_env(f);
 }

@@ -417,6 +417,18 @@ UVFIO_API int uvfio_server_poll_fd(struct uvfio_server *srv);
  */
 UVFIO_API int uvfio_server_process(struct uvfio_server *srv);
 
+/*
+ * Built-in loop only: after handling work, keep looking for more without
+ * sleeping for up to usec microseconds (default 0: sleep at once).  A
+ * client that sends its next message within that time finds the server
+ * awake, which saves both sides a sleep and a wake-up (a cross-CPU wake-up
+ * costs tens of microseconds on a VM) at the price of a CPU spinning that
+ * long after each burst.  Opt-in; docs/performance.md has the figures.
+ * Any thread.
+ */
+UVFIO_API void uvfio_server_set_busy_poll(struct uvfio_server *srv,
+					  unsigned usec);
+
 /* Built-in loop: process until uvfio_server_stop().  Returns 0 or -errno. */
 UVFIO_API int uvfio_server_run(struct uvfio_server *srv);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "priv.h"
+#include "util/util.h"
 #include "transport/sock.h"
 
 int srv_ep_ctl(struct uvfio_server *s, int op, int fd, uint32_t events,
@@ -54,7 +55,8 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	if (why)
 		ulog_info(&s->log, "client disconnected: %s", why);
 	srv_dma_abort(s, -ENOTCONN);
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->tp.fd, NULL);
+	if (!c->direct)
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->tp.fd, NULL);
 
 	pthread_mutex_lock(&s->lock);
 	s->conn = NULL;
@@ -99,7 +101,11 @@ static int conn_open(struct uvfio_server *s, int fd)
 	c->tp.max_fds = TP_MAX_FDS;
 	c->lim.max_data_xfer = s->max_data_xfer;
 	c->lim.max_msg_fds = s->max_msg_fds;
-	int r = srv_ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, SRV_TAG_CONN);
+	/* The built-in loop polls the connection itself (see
+	 * uvfio_server_run); otherwise it is in the epoll set. */
+	c->direct = s->own_loop;
+	int r = c->direct ? 0
+			  : srv_ep_ctl(s, EPOLL_CTL_ADD, fd, EPOLLIN, SRV_TAG_CONN);
 	c->events = EPOLLIN;
 	if (r) {
 		c->tp.fd = -1; /* not ours to close */
@@ -128,7 +134,8 @@ static void conn_arm(struct uvfio_server *s, bool tx_full)
 	bool more = c->tp.rx_paused || tp_rx_ready(&c->tp);
 	uint32_t ev = tx_full ? EPOLLOUT : more ? EPOLLIN | EPOLLOUT : EPOLLIN;
 	if (ev != c->events) {
-		if (srv_ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, SRV_TAG_CONN)) {
+		if (!c->direct &&
+		    srv_ep_ctl(s, EPOLL_CTL_MOD, c->tp.fd, ev, SRV_TAG_CONN)) {
 			conn_close(s, "epoll_ctl failed");
 			return;
 		}
@@ -275,10 +282,13 @@ static int handle_event(struct uvfio_server *s, enum srv_tag tag)
 	return 0;
 }
 
-int uvfio_server_process(struct uvfio_server *s)
+/* Wait up to timeout_ms (-1: for ever, 0: not at all) and handle what
+ * came.  *got: events handled.  0 or -errno. */
+static int process_wait(struct uvfio_server *s, int timeout_ms, int *got)
 {
 	struct epoll_event ev[SRV_EVENTS_PER_PROCESS];
-	int n = epoll_wait(s->epfd, ev, SRV_EVENTS_PER_PROCESS, 0);
+	int n = epoll_wait(s->epfd, ev, SRV_EVENTS_PER_PROCESS, timeout_ms);
+	*got = n > 0 ? n : 0;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	__atomic_store_n(&s->loop_thread, pthread_self(), __ATOMIC_RELEASE);
@@ -290,22 +300,112 @@ int uvfio_server_process(struct uvfio_server *s)
 	return ret;
 }
 
+int uvfio_server_process(struct uvfio_server *s)
+{
+	int got;
+	return process_wait(s, 0, &got);
+}
+
+void uvfio_server_set_busy_poll(struct uvfio_server *s, unsigned usec)
+{
+	__atomic_store_n(&s->busy_poll_us, usec, __ATOMIC_RELAXED);
+}
+
+/*
+ * The built-in loop waits in poll() on the epoll fd and on the connection
+ * itself, which it keeps out of the epoll set.  An fd in an epoll set has
+ * epoll's callback on its wait queue for good, so every message the client
+ * sends runs that callback, even while the server is awake and reading;
+ * with poll() the client's send finds no one to wake unless the server is
+ * asleep.  That was most of the cost of posted writes over the plain
+ * kernel round trip (docs/performance.md).
+ */
+static void set_direct(struct uvfio_server *s, bool on)
+{
+	struct srv_conn *c = s->conn;
+	s->own_loop = on;
+	if (!c || c->direct == on)
+		return;
+	if (on) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->tp.fd, NULL);
+		c->direct = true;
+	} else if (!srv_ep_ctl(s, EPOLL_CTL_ADD, c->tp.fd, c->events,
+			       SRV_TAG_CONN)) {
+		c->direct = false;
+	} else {
+		conn_close(s, "epoll_ctl failed");
+	}
+}
+
+/* Wait up to timeout_ms and handle what came; *got: anything did. */
+static int run_wait(struct uvfio_server *s, int timeout_ms, bool *got)
+{
+	struct srv_conn *c = s->conn;
+	struct pollfd p[2] = {
+		{ .fd = s->epfd, .events = POLLIN },
+		/* EPOLLIN/OUT and POLLIN/OUT have the same values */
+		{ .fd = c && c->direct ? c->tp.fd : -1,
+		  .events = c ? (short)c->events : 0 },
+	};
+	int n = poll(p, 2, timeout_ms);
+	*got = n > 0;
+	if (n <= 0)
+		return n < 0 && errno != EINTR ? -errno : 0;
+	int r = 0;
+	if (p[1].revents && s->conn == c) {
+		__atomic_store_n(&s->loop_thread, pthread_self(),
+				 __ATOMIC_RELEASE);
+		s->in_process = true;
+		conn_service(s);
+		s->in_process = false;
+	}
+	if (p[0].revents) {
+		int g;
+		r = process_wait(s, 0, &g);
+	}
+	return r;
+}
+
+/*
+ * After work, look again without sleeping for up to busy_poll_us: a client
+ * that sends its next message meanwhile finds us awake, and neither side
+ * pays for a sleep and a cross-CPU wake-up.  Returns as soon as something
+ * was handled, or when the time is up.
+ */
+static int busy_poll(struct uvfio_server *s)
+{
+	unsigned us = __atomic_load_n(&s->busy_poll_us, __ATOMIC_RELAXED);
+	if (!us)
+		return 0;
+	uint64_t end = util_now_ns() + (uint64_t)us * 1000;
+	do {
+		bool got;
+		int r = run_wait(s, 0, &got);
+		if (r || got)
+			return r;
+	} while (!s->stopping && util_now_ns() < end);
+	return 0;
+}
+
 int uvfio_server_run(struct uvfio_server *s)
 {
 	/* A stop requested before the loop starts (a SIGTERM right after
 	 * the handler is installed) counts: stopping is cleared only on the
 	 * way out, so the server can be run again. */
+	int r = 0;
+	set_direct(s, true);
 	while (!s->stopping) {
-		struct pollfd p = { .fd = s->epfd, .events = POLLIN };
-		if (poll(&p, 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		int r = uvfio_server_process(s);
+		bool got;
+		r = run_wait(s, -1, &got);
+		if (!r && got)
+			r = busy_poll(s);
 		if (r)
-			return r;
+			break;
 	}
+	/* Back in the epoll set, for a caller's own loop from now on. */
+	set_direct(s, false);
+	if (r)
+		return r;
 	/* Nobody will read the replies now: DMA waiting for them fails at
 	 * once instead of at its timeout. */
 	if (s->conn)

@@ -148,7 +148,10 @@ struct srv_conn {
 	struct uvfio_limits lim;
 	bool drop; /* fatal protocol error: close after flushing */
 	uint8_t *reply; /* the reply srv_reply_reserve() made room for */
-	uint32_t events; /* registered with epoll */
+	uint32_t events; /* wanted: registered with epoll, or polled */
+	/* Polled by the built-in loop itself, not in the epoll set (see
+	 * uvfio_server_run). */
+	bool direct;
 	bool qemu;       /* treated as QEMU 10.x (uvfio_server_set_client_quirks) */
 	uint32_t dma_chunk;
 	enum uvfio_dma_layout dma_layout;
@@ -186,6 +189,8 @@ struct uvfio_server {
 	unsigned dma_q_len;
 	unsigned dma_timeout_ms; /* synchronous message DMA */
 	uint32_t dma_read_budget; /* see SRV_DMA_READ_BUDGET */
+	unsigned busy_poll_us; /* uvfio_server_set_busy_poll */
+	bool own_loop; /* inside uvfio_server_run */
 
 	struct dmat dma; /* windows of the current client */
 	uint32_t max_data_xfer;
