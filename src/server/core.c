@@ -383,7 +383,8 @@ static int busy_poll(struct uvfio_server *s)
 		int r = run_wait(s, 0, &got);
 		if (r || got)
 			return r;
-	} while (!s->stopping && util_now_ns() < end);
+	} while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE) &&
+		 util_now_ns() < end);
 	return 0;
 }
 
@@ -394,7 +395,7 @@ int uvfio_server_run(struct uvfio_server *s)
 	 * way out, so the server can be run again. */
 	int r = 0;
 	set_direct(s, true);
-	while (!s->stopping) {
+	while (!__atomic_load_n(&s->stopping, __ATOMIC_ACQUIRE)) {
 		bool got;
 		r = run_wait(s, -1, &got);
 		if (!r && got)
@@ -410,14 +411,15 @@ int uvfio_server_run(struct uvfio_server *s)
 	 * once instead of at its timeout. */
 	if (s->conn)
 		srv_dma_abort(s, -ESHUTDOWN);
-	s->stopping = 0;
+	__atomic_store_n(&s->stopping, 0, __ATOMIC_RELEASE);
 	return 0;
 }
 
 void uvfio_server_stop(struct uvfio_server *s)
 {
 	uint64_t one = 1;
-	s->stopping = 1;
+	/* Any thread, or a signal handler: atomic, not just volatile. */
+	__atomic_store_n(&s->stopping, 1, __ATOMIC_RELEASE);
 	/* write() is async-signal-safe; the eventfd wakes the poll. */
 	ssize_t r = write(s->stop_fd, &one, sizeof(one));
 	(void)r;

@@ -174,7 +174,7 @@ struct uvfio_server {
 	int epfd;
 	int stop_fd; /* stop requests */
 	int wake_fd; /* work queued by other threads */
-	volatile int stopping;
+	int stopping; /* uvfio_server_stop(); __atomic_* only */
 	bool listening_armed;
 	bool pcie;
 	bool described; /* a client has seen the device: description frozen */
