@@ -44,6 +44,13 @@ CC = os.environ.get("ANALYZER_CC", "clang")
 
 def configure(build):
     if os.path.exists(os.path.join(build, "compile_commands.json")):
+        # A source added to a meson.build since the last run must be
+        # analysed too: let ninja regenerate the build files (and with
+        # them compile_commands.json) when they are out of date.
+        r = subprocess.run(["ninja", "-C", build, "build.ninja"],
+                           stdout=subprocess.DEVNULL)
+        if r.returncode:
+            sys.exit(f"analyze: cannot bring {build} up to date")
         return
     r = subprocess.run(["meson", "setup", build, "-Dtests=false",
                         "-Dbuildtype=debug"], cwd=SRC,
