@@ -363,6 +363,123 @@ UVFIO_API int uvfio_server_dma_write_async(struct uvfio_server *srv,
 					   size_t len, uvfio_dma_done_fn done,
 					   void *opaque);
 
+/*
+ * Zero-copy DMA: scatter-gather entries, each one contiguous piece of a
+ * client range inside a single DMA window, that a device maps to host
+ * addresses and accesses in place (reads and writes of its own, readv,
+ * io_uring) instead of copying through a buffer.
+ *
+ * The usual sequence:
+ *
+ *	struct uvfio_dma_sg sg[4];
+ *	struct iovec iov[4];
+ *	int n = uvfio_server_dma_addr_to_sg(srv, iova, len,
+ *					    UVFIO_DMA_MAP_WRITE, sg, 4);
+ *	if (n > 4) ... retry with n entries;
+ *	if (uvfio_server_dma_sg_map(srv, sg, n, iov) == -EFAULT)
+ *		... message-only: uvfio_server_dma_sg_write() or the async
+ *		    calls on each entry's iova and len;
+ *	... write through iov[0..n) from any thread ...
+ *	uvfio_server_dma_sg_unmap(srv, sg, n, true);
+ *
+ * struct uvfio_dma_sg is 32 bytes in every version (the library checks
+ * it at build time), so arrays of it may be allocated by the caller.
+ * Read iova, len, prot and flags; leave the rest alone: it says which
+ * window an entry holds while it is mapped.
+ *
+ * Threads: every call below may be made from any thread, including I/O
+ * completion threads and inside callbacks; none sends a message or waits
+ * for the client, except uvfio_server_dma_sg_read/_write (the rules of
+ * uvfio_server_dma_read/_write).
+ *
+ * References: a mapped entry holds its window.  The client's DMA_UNMAP of
+ * that window (or unmap-all) waits on the server thread until every entry
+ * holding it is unmapped -- the dma_unmap op runs first, so a device can
+ * finish or cancel its I/O there or let its other threads do so -- and
+ * so does a client disconnect, which unmaps every window (dma_unmap with
+ * iova 0 and size 0 first, as for unmap-all; the reset and disconnected
+ * ops run after: references must be released by then, from dma_unmap or
+ * by threads that do not wait for the server thread).  While the server
+ * thread waits no command is answered, so hold mappings for the length
+ * of an I/O, not indefinitely, and never unmap only from a callback the
+ * waiting server thread would have to run.
+ */
+struct uvfio_dma_sg {
+	uint64_t iova;  /* client address of the piece */
+	uint64_t len;   /* bytes; > 0; all inside one window */
+	uint32_t prot;  /* UVFIO_DMA_MAP_READ/_WRITE asked (the window has them) */
+	uint32_t flags; /* UVFIO_DMA_SG_MAPPABLE */
+	uint64_t priv;  /* the library's: 0 unless mapped */
+};
+
+/* The window is fd-backed: uvfio_server_dma_sg_map() can map the entry.
+ * Without it the window is message-only (DMA_READ/DMA_WRITE messages). */
+#define UVFIO_DMA_SG_MAPPABLE (1u << 0)
+
+/*
+ * Describe [iova, iova + len) as entries, one per window it crosses, for
+ * an access needing prot (UVFIO_DMA_MAP_READ and/or _WRITE).  Fills the
+ * first min(count, max) entries (priv 0: not mapped) and returns count,
+ * the number the whole range needs: a count above max means "call again
+ * with more" (sg may be NULL when max is 0).  The whole range is checked
+ * first: -ENOENT (part of it in no window), -EACCES (a window lacks a
+ * right in prot), -EINVAL (len 0, prot 0 or with other bits, range past
+ * 2^64).  No reference is taken: an entry is a description, checked again
+ * when mapped.
+ */
+UVFIO_API int uvfio_server_dma_addr_to_sg(struct uvfio_server *srv,
+					  uint64_t iova, uint64_t len,
+					  uint32_t prot, struct uvfio_dma_sg *sg,
+					  size_t max);
+
+/*
+ * Map n entries: iov[i] gets the host address and length of sg[i], and
+ * sg[i] holds its window until unmapped.  All or nothing: on error no
+ * entry is held.  Returns 0, -EFAULT (an entry is in a message-only
+ * window: use the read/write calls), -ENOENT (its window is gone or
+ * smaller: the client unmapped it since), -EACCES (the window now lacks
+ * the entry's rights), -EBUSY (an entry is mapped already), -EINVAL.
+ * The memory is the client's, shared: another party may change it at
+ * any time, so read a value you check only once.
+ */
+struct iovec;
+UVFIO_API int uvfio_server_dma_sg_map(struct uvfio_server *srv,
+				      struct uvfio_dma_sg *sg, size_t n,
+				      struct iovec *iov);
+
+/*
+ * Release n mapped entries (entries not mapped are skipped).  written:
+ * the device wrote through them, so their bytes are marked dirty for the
+ * client's dirty logging first (what uvfio_server_dma_write() does on its
+ * own); false for reads.  After this the iovecs must not be used.
+ */
+UVFIO_API void uvfio_server_dma_sg_unmap(struct uvfio_server *srv,
+					 struct uvfio_dma_sg *sg, size_t n,
+					 bool written);
+
+/*
+ * Mark n entries' bytes dirty without unmapping them, mapped or not: for a
+ * device that keeps a mapping across a dirty report (a ring it owns) and
+ * wants a write seen in the next one.  Cheap when nothing is logged.
+ */
+UVFIO_API void uvfio_server_dma_sg_mark_dirty(struct uvfio_server *srv,
+					      const struct uvfio_dma_sg *sg,
+					      size_t n);
+
+/*
+ * Copy between buf and n entries in order (buf holds the sum of their
+ * lengths), on whatever path each window takes: the fallback for entries
+ * that refuse mapping.  Every entry is checked before a byte moves; then
+ * as uvfio_server_dma_read/_write (thread rules and errors included).
+ * Inside callbacks prefer the async calls on each entry's iova and len.
+ */
+UVFIO_API int uvfio_server_dma_sg_read(struct uvfio_server *srv,
+				       const struct uvfio_dma_sg *sg, size_t n,
+				       void *buf);
+UVFIO_API int uvfio_server_dma_sg_write(struct uvfio_server *srv,
+					const struct uvfio_dma_sg *sg,
+					size_t n, const void *buf);
+
 /* ---- device callbacks ------------------------------------------------------------- */
 
 enum uvfio_reset_reason {
@@ -380,8 +497,9 @@ struct uvfio_device_ops {
 	/* A DMA window appeared or is about to go.  prot: UVFIO_DMA_MAP_READ
 	 * and/or _WRITE, plus UVFIO_DMA_MAP_MMAP when the window is backed by
 	 * the client's fd (direct access, no messages); without it, DMA
-	 * there travels as messages (prefer the async calls).  For unmap-all
-	 * dma_unmap gets iova 0 and size 0. */
+	 * there travels as messages (prefer the async calls).  For unmap-all,
+	 * and when the client goes away with windows mapped, dma_unmap gets
+	 * iova 0 and size 0. */
 	void (*dma_map)(void *opaque, uint64_t iova, uint64_t size,
 			uint32_t prot);
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t size);

@@ -283,6 +283,54 @@ void dmat_put(struct dmat *d, struct dmat_ref *ref)
 	ref->ptr = NULL;
 }
 
+/* Called locked.  max 0: check and count only. */
+static int split_walk(struct dmat *d, uint64_t iova, uint64_t len,
+		      uint32_t prot, size_t max, dmat_seg_fn fn, void *opaque)
+{
+	uint64_t done = 0;
+	int count = 0;
+
+	while (done < len) {
+		uint64_t at = iova + done;
+		struct dmat_window *w = dmat_win_floor(d, at);
+		if (!w || at > win_last(w))
+			return -ENOENT;
+		if (prot & ~(uint32_t)w->prot)
+			return -EACCES;
+		uint64_t avail = w->size - (at - w->iova);
+		struct dmat_seg seg = {
+			.iova = at,
+			.len = avail < len - done ? avail : len - done,
+			.mappable = w->file != NULL,
+		};
+		if ((size_t)count < max)
+			fn(opaque, count, &seg);
+		/* The table may hold more windows than an int counts. */
+		if (count == INT32_MAX)
+			return -E2BIG;
+		count++;
+		done += seg.len;
+	}
+	return count;
+}
+
+int dmat_split(struct dmat *d, uint64_t iova, uint64_t len, uint32_t prot,
+	       size_t max, dmat_seg_fn fn, void *opaque)
+{
+	int r;
+
+	if (!len || len - 1 > UINT64_MAX - iova || (max && !fn))
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	/* Checked whole before fn sees a piece: a caller's entries are never
+	 * left half-filled by a range that fails. */
+	r = split_walk(d, iova, len, prot, 0, NULL, NULL);
+	if (r > 0 && max)
+		r = split_walk(d, iova, len, prot, max, fn, opaque);
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
 uint32_t dmat_count(struct dmat *d)
 {
 	uint32_t n;

@@ -98,6 +98,26 @@ int dmat_get(struct dmat *d, uint64_t iova, uint64_t want,
 		  uint32_t prot, struct dmat_ref *ref);
 void dmat_put(struct dmat *d, struct dmat_ref *ref);
 
+/* One piece of a range inside a single window (dmat_split()). */
+struct dmat_seg {
+	uint64_t iova, len;
+	bool mappable; /* fd-backed: dmat_get() gives a host address */
+};
+typedef void (*dmat_seg_fn)(void *opaque, int index,
+			    const struct dmat_seg *seg);
+
+/*
+ * Cut [iova, iova + len) (len > 0, no wrap) at window boundaries, for an
+ * access needing prot.  Returns how many pieces the whole range has, and
+ * calls fn (under the table lock: it must not call back into the table)
+ * for the first min(that, max) of them; or returns -ENOENT (part of the
+ * range in no window), -EACCES (a window lacks a right in prot) or
+ * -EINVAL, and then fn was not called.  One snapshot of the table; no
+ * reference is taken.
+ */
+int dmat_split(struct dmat *d, uint64_t iova, uint64_t len, uint32_t prot,
+	       size_t max, dmat_seg_fn fn, void *opaque);
+
 /*
  * Dirty logging.  Each window that overlaps a logged range gets a bitmap,
  * one bit per tracking page (1 << shift bytes, aligned in IOVA space),

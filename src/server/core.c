@@ -69,7 +69,12 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	free(c);
 
 	/* The spec: drop every DMA window and eventfd of the client, keep
-	 * the device's state; the device decides what a lost client resets. */
+	 * the device's state; the device decides what a lost client resets.
+	 * The device hears of the windows going first, as for a client's
+	 * unmap-all: the table waits for the references it still holds
+	 * (uvfio_server_dma_sg_map), and this is its cue to release them. */
+	if (dmat_count(&s->dma) && s->ops.dma_unmap)
+		s->ops.dma_unmap(s->ops_opaque, 0, 0);
 	dmat_unmap_all(&s->dma);
 	srv_mig_disconnect(s);
 	srv_irqs_release(s);
