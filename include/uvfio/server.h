@@ -154,6 +154,19 @@ UVFIO_API int uvfio_server_pci_add_pcie(struct uvfio_server *srv,
 					unsigned port_type);
 UVFIO_API int uvfio_server_pci_add_vendor(struct uvfio_server *srv,
 					  const void *data, size_t len);
+/*
+ * Advertise Function Level Reset (FLReset in the PCIe capability's Device
+ * Capabilities).  The client then resets the function by writing Initiate
+ * FLR (bit 15) to Device Control: the reset op runs with UVFIO_RESET_FLR
+ * (after quiesce, when the device has that op), and on success config
+ * space returns to its power-on state as for DEVICE_RESET (the write's
+ * other bits are applied first, then lost to the reset); on failure the
+ * client's write fails with the op's errno.  Initiate FLR always reads
+ * 0.  A device that set FLReset itself through uvfio_server_config_space()
+ * gets the same.  After uvfio_server_pci_add_pcie(), before the first
+ * client: 0, -ENOENT (no PCIe capability), -EBUSY.
+ */
+UVFIO_API int uvfio_server_pci_enable_flr(struct uvfio_server *srv);
 /* Extended capabilities need UVFIO_SERVER_PCIE. */
 UVFIO_API int uvfio_server_pci_add_dsn(struct uvfio_server *srv,
 				       uint64_t serial);
@@ -485,6 +498,7 @@ UVFIO_API int uvfio_server_dma_sg_write(struct uvfio_server *srv,
 enum uvfio_reset_reason {
 	UVFIO_RESET_CLIENT = 1,    /* DEVICE_RESET from the client */
 	UVFIO_RESET_LOST_CONN = 2, /* the client went away */
+	UVFIO_RESET_FLR = 3,       /* Initiate FLR written (pci_enable_flr) */
 };
 
 /* All optional; all run on the server thread. */
@@ -506,7 +520,63 @@ struct uvfio_device_ops {
 	/* The client masked (true) or unmasked vectors of an irq index. */
 	void (*irq_mask)(void *opaque, unsigned index, uint32_t start,
 			 uint32_t count, bool masked);
+	/* Stop DMA before the library changes what DMA may touch; see
+	 * "Quiescing" below.  Return 0 (quiesced), -EBUSY (will call
+	 * uvfio_server_device_quiesced() later) or another -errno (the
+	 * command fails with it). */
+	int (*quiesce)(void *opaque);
+	/* The client gave (enabled true) or took away (false) the eventfds
+	 * of vectors [start, start + count) of an irq index: SET_IRQS
+	 * ACTION_TRIGGER with DATA_EVENTFD, called once per run of vectors
+	 * of the request that end in the same state (a vector whose fd is
+	 * replaced by another is reported enabled again).  Also every
+	 * vector with an eventfd is reported disabled when SET_IRQS with
+	 * count 0 clears the index or the client goes away (before the
+	 * reset op then).  Masking is irq_mask's. */
+	void (*irq_state)(void *opaque, unsigned index, uint32_t start,
+			  uint32_t count, bool enabled);
 };
+
+/*
+ * Quiescing.  With a quiesce op, these commands wait for the device to
+ * stop its DMA first: DMA_MAP, DMA_UNMAP (with or without a dirty
+ * bitmap), DEVICE_RESET, DEVICE_FEATURE SET of MIG_DEVICE_STATE to another
+ * state, a config write of Initiate FLR (uvfio_server_pci_enable_flr),
+ * and the loss of the client.  Without the op, nothing waits.
+ *
+ * Before handling such a command, the server calls quiesce.  0: the
+ * command is handled at once.  -EBUSY: the command is held, and so is
+ * every command after it (in order, up to 8 MiB, then the socket pushes
+ * back), while replies to the server's own DMA keep being taken, so the
+ * device can finish its I/O (message DMA included; but a QEMU client
+ * answers DMA only after the held command, so with QEMU finish only what
+ * needs no message DMA).  The device then calls
+ * uvfio_server_device_quiesced() once, from any thread (also from inside
+ * quiesce, which then still returns -EBUSY); the server thread handles
+ * the held command, then the rest.  Another -errno from quiesce fails the
+ * command with it, and nothing is held.
+ *
+ * The device stays quiesced (no new DMA, no sg mappings) until the
+ * command's handler has returned: its reply is queued, the dma_map,
+ * dma_unmap, reset or transition ops have run.  There is no unquiesce
+ * op; a device restarts its I/O when that handler returns, or from the op
+ * (dma_map, reset) that tells it.  Each such command quiesces again.
+ *
+ * Losing the client: quiesce runs before the windows and eventfds are
+ * dropped; on -EBUSY those steps, the reset op (UVFIO_RESET_LOST_CONN),
+ * the disconnected op and accepting the next client wait for
+ * uvfio_server_device_quiesced().  A client lost while a command is held
+ * joins that wait without a second quiesce call.  uvfio_server_destroy()
+ * does not wait.
+ */
+
+/*
+ * The device has quiesced after its quiesce op returned -EBUSY.  err: 0,
+ * or a negative errno to fail the held command with (the client's loss
+ * goes ahead regardless).  Any thread; a call with nothing held is
+ * ignored (logged).
+ */
+UVFIO_API void uvfio_server_device_quiesced(struct uvfio_server *srv, int err);
 
 /*
  * Register the device callbacks (copied; ops NULL removes them).  Before

@@ -514,8 +514,8 @@ int pcicfg_add_pcie(struct pcicfg *p, unsigned port_type)
 	put16(cap + PCIE_FLAGS, (uint16_t)(PCIE_CAP_VERSION | port_type << 4));
 
 	/* 256-byte max payload, 8-bit tags, role-based error reporting
-	 * (mandatory since 1.1), no FLR: a reset arrives as a vfio-user
-	 * DEVICE_RESET, not through config space. */
+	 * (mandatory since 1.1); FLR only on request (pcicfg_enable_flr),
+	 * as a device that cannot reset from config space must not claim it. */
 	devcap = 1u << 0 | 1u << 5 | 1u << 15;
 	if (has_link)
 		devcap |= 7u << 6 | 7u << 9; /* L0s/L1 latency: no limit */
@@ -547,6 +547,33 @@ int pcicfg_add_pcie(struct pcicfg *p, unsigned port_type)
 	put16(p->w1cmask + off + PCIE_DEVSTA, 0x000f);
 	p->pcie_off = (uint8_t)off;
 	return off;
+}
+
+/* Device Capabilities bit 28 and Device Control bit 15.  Initiate FLR
+ * stays out of the write mask: the spec has it always read 0, and the
+ * server sees the raw write (pcicfg_flr_requested) before the mask. */
+#define PCIE_DEVCAP_FLR (1u << 28)
+#define PCIE_DEVCTL_FLR_HI 0x80u /* bit 15, in the register's high byte */
+
+int pcicfg_enable_flr(struct pcicfg *p)
+{
+	if (!p->pcie_off)
+		return -ENOENT;
+	uint8_t *cap = p->cfg + p->pcie_off + PCIE_DEVCAP;
+	put32(cap, get32(cap) | PCIE_DEVCAP_FLR);
+	return 0;
+}
+
+bool pcicfg_flr_requested(const struct pcicfg *p, uint32_t off,
+			  const void *buf, uint32_t len)
+{
+	if (!p->pcie_off ||
+	    !(get32(p->cfg + p->pcie_off + PCIE_DEVCAP) & PCIE_DEVCAP_FLR))
+		return false;
+	uint32_t hi = p->pcie_off + PCIE_DEVCTL + 1u;
+	if (hi < off || hi - off >= len)
+		return false;
+	return ((const uint8_t *)buf)[hi - off] & PCIE_DEVCTL_FLR_HI;
 }
 
 int pcicfg_add_vendor(struct pcicfg *p, const void *data, size_t len)

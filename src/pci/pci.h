@@ -100,6 +100,12 @@ int pcicfg_add_msix(struct pcicfg *p, unsigned nvec, unsigned table_bar,
 /* PCI Express capability v2, device/port type (0 = endpoint, 9 = RCiEP). */
 int pcicfg_add_pcie(struct pcicfg *p, unsigned port_type);
 int pcicfg_add_vendor(struct pcicfg *p, const void *data, size_t len);
+/* Set FLReset in the PCIe capability: 0, or -ENOENT without one. */
+int pcicfg_enable_flr(struct pcicfg *p);
+/* A write of buf[0..len) at off would initiate an FLR: it sets Initiate
+ * FLR in Device Control and the function advertises FLReset. */
+bool pcicfg_flr_requested(const struct pcicfg *p, uint32_t off,
+			  const void *buf, uint32_t len);
 int pcicfg_add_dsn(struct pcicfg *p, uint64_t serial);
 
 /* Config accesses from the client, any offset/length within size (the

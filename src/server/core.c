@@ -47,6 +47,9 @@ void srv_watch_resample(struct uvfio_server *s)
 
 /* ---- connections ---------------------------------------------------------------- */
 
+static void conn_cleanup(struct uvfio_server *s, bool was_negotiated);
+static void conn_service(struct uvfio_server *s);
+
 static void conn_close(struct uvfio_server *s, const char *why)
 {
 	struct srv_conn *c = s->conn;
@@ -65,9 +68,20 @@ static void conn_close(struct uvfio_server *s, const char *why)
 	tp_fini(&c->tp);
 	srv_twin_close(s, c);
 	tp_stash_free(&c->stash);
+	srv_held_free(c);
 	bool was_negotiated = c->negotiated;
 	free(c);
 
+	/* The device stops its DMA before its windows go (server.h,
+	 * "Quiescing"); until it has, the next client waits in the backlog. */
+	if (was_negotiated && srv_quiesce_lost(s))
+		return;
+	conn_cleanup(s, was_negotiated);
+}
+
+/* What a lost client leaves behind, once the device has quiesced. */
+static void conn_cleanup(struct uvfio_server *s, bool was_negotiated)
+{
 	/* The spec: drop every DMA window and eventfd of the client, keep
 	 * the device's state; the device decides what a lost client resets.
 	 * The device hears of the windows going first, as for a client's
@@ -136,7 +150,8 @@ static int conn_open(struct uvfio_server *s, int fd)
 static void conn_arm(struct uvfio_server *s, bool tx_full)
 {
 	struct srv_conn *c = s->conn;
-	bool more = c->tp.rx_paused || tp_rx_ready(&c->tp);
+	bool more = c->tp.rx_paused || tp_rx_ready(&c->tp) ||
+		    srv_held_ready(c);
 	uint32_t ev = tx_full ? EPOLLOUT : more ? EPOLLIN | EPOLLOUT : EPOLLIN;
 	if (ev != c->events) {
 		if (!c->direct &&
@@ -180,7 +195,9 @@ static void conn_service(struct uvfio_server *s)
 	/* Replies are flushed between batches of commands; a batch can pause
 	 * when the send queue is half full, and resumes once it drains. */
 	for (int round = 0; round < SRV_ROUNDS_PER_WAKE; round++) {
-		r = tp_recv(&c->tp, srv_deliver, s);
+		/* Commands held for a quiesce go before anything newer. */
+		srv_held_drain(s);
+		r = c->drop ? 0 : tp_recv(&c->tp, srv_deliver, s);
 		if (r < 0 && !c->drop) {
 			refuse_oversize(s, r);
 			conn_close(s, c->tp.why ? c->tp.why : strerror(-r));
@@ -199,8 +216,8 @@ static void conn_service(struct uvfio_server *s)
 			conn_close(s, "protocol error (see above)");
 			return;
 		}
-		if (r == -EAGAIN ||
-		    (!c->tp.rx_paused && !tp_rx_ready(&c->tp)))
+		if (r == -EAGAIN || (!c->tp.rx_paused && !tp_rx_ready(&c->tp) &&
+				     !srv_held_ready(c)))
 			break;
 	}
 	conn_arm(s, r == -EAGAIN);
@@ -280,6 +297,15 @@ static int handle_event(struct uvfio_server *s, enum srv_tag tag)
 		int fd = tag == SRV_TAG_STOP ? s->stop_fd : s->wake_fd;
 		int r = read(fd, &x, sizeof(x)) < 0 && errno != EAGAIN ? -errno
 								       : 0;
+		switch (srv_quiesce_poll(s)) {
+		case 1: /* the held commands may go */
+			if (s->conn)
+				conn_service(s);
+			break;
+		case 2: /* the lost client's cleanup may */
+			conn_cleanup(s, true);
+			break;
+		}
 		send_queued(s);
 		return r;
 	}
@@ -578,7 +604,13 @@ void uvfio_server_destroy(struct uvfio_server *s)
 {
 	if (!s)
 		return;
+	/* Nothing waits for the device now (server.h, "Quiescing"). */
+	s->destroying = true;
 	conn_close(s, NULL);
+	if (s->lost_pending) {
+		s->lost_pending = false;
+		conn_cleanup(s, true);
+	}
 	/* The name first: while the file exists, connect() succeeds. */
 	if (s->path)
 		unlink(s->path);

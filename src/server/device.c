@@ -149,6 +149,11 @@ int uvfio_server_pci_add_pcie(struct uvfio_server *s, unsigned port_type)
 	return s->described ? -EBUSY : pcicfg_add_pcie(&s->pci, port_type);
 }
 
+int uvfio_server_pci_enable_flr(struct uvfio_server *s)
+{
+	return s->described ? -EBUSY : pcicfg_enable_flr(&s->pci);
+}
+
 int uvfio_server_pci_add_vendor(struct uvfio_server *s, const void *data,
 				size_t len)
 {

@@ -255,21 +255,29 @@ static void handle_device_info(struct uvfio_server *s,
 	srv_reply_ok(s, &v->hdr, &di, sizeof(di), NULL, 0);
 }
 
-static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
+int srv_device_reset(struct uvfio_server *s, enum uvfio_reset_reason why)
 {
 	int r = 0;
 	if (s->ops.reset)
-		r = s->ops.reset(s->ops_opaque, UVFIO_RESET_CLIENT);
-	if (r) {
-		srv_reply_error(s, &v->hdr, -r, "device reset failed");
-		return;
-	}
+		r = s->ops.reset(s->ops_opaque, why);
+	if (r)
+		return r > 0 ? -EIO : r;
 	/* Config space returns to its power-on state; DMA windows and
 	 * eventfds belong to the client and stay (as in libvfio-user). */
 	pthread_mutex_lock(&s->lock);
 	pcicfg_reset(&s->pci);
 	pthread_mutex_unlock(&s->lock);
 	srv_mig_reset(s);
+	return 0;
+}
+
+static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
+{
+	int r = srv_device_reset(s, UVFIO_RESET_CLIENT);
+	if (r) {
+		srv_reply_error(s, &v->hdr, -r, "device reset failed");
+		return;
+	}
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 
@@ -348,7 +356,7 @@ static int deliver_reply(struct uvfio_server *s, struct tp_msg *m)
 	return r;
 }
 
-static int deliver_command(struct uvfio_server *s, struct tp_msg *m)
+int srv_deliver_command(struct uvfio_server *s, struct tp_msg *m)
 {
 	struct srv_conn *c = s->conn;
 	struct uvfio_cmd_view v;
@@ -366,8 +374,14 @@ static int deliver_command(struct uvfio_server *s, struct tp_msg *m)
 		c->drop = true;
 		return -EPROTO;
 	}
-	if (!srv_mig_gate(s, &v))
-		dispatch(s, &v, m->fds);
+	if (!srv_mig_gate(s, &v)) {
+		/* Checked and allowed: only now may it wait for the device. */
+		r = srv_quiesce_cmd(s, &v, m);
+		if (r == 0)
+			dispatch(s, &v, m->fds);
+		else if (r < 0)
+			srv_reply_error(s, &v.hdr, -r, "device quiesce failed");
+	}
 	/* Commands that came while the handler waited for DMA go next. */
 	if (!c->drop && c->stash.len && tp_unstash(&c->tp, &c->stash))
 		c->drop = true;
@@ -388,5 +402,10 @@ int srv_deliver(void *opaque, struct tp_msg *m)
 	 * cannot hold them back (docs/protocol.md 6.3). */
 	if (!reply && tp_tx_pending(&c->tp) >= c->tp.tx_limit / 2)
 		return TP_PAUSE;
-	return reply ? deliver_reply(s, m) : deliver_command(s, m);
+	if (reply)
+		return deliver_reply(s, m);
+	/* Behind a command held for quiescing, in order. */
+	if (c->q_held || c->held)
+		return srv_held_push(s, m);
+	return srv_deliver_command(s, m);
 }

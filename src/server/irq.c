@@ -32,8 +32,57 @@ static void close_efds(struct srv_irq *q, uint32_t start, uint32_t count)
 	}
 }
 
+/*
+ * Tell the device which vectors of [start, start + count) have an eventfd
+ * (want: those whose state is on, in runs), or with had, which of them
+ * had one and no longer do.  The server thread is the only writer of the
+ * eventfds, so it reads them without the lock.
+ */
+static void report_state(struct uvfio_server *s, unsigned idx, uint32_t start,
+			 uint32_t count, const uint8_t *had)
+{
+	struct srv_irq *q = &s->irqs[idx];
+	if (!s->ops.irq_state)
+		return;
+	uint32_t end = start + count, i = start;
+	while (i < end) {
+		bool on = had ? false : q->efd[i] >= 0;
+		uint32_t j = i;
+		if (had) {
+			while (j < end && !had[j - start])
+				j++;
+			i = j;
+			while (j < end && had[j - start])
+				j++;
+			if (i == j)
+				break;
+		} else {
+			while (j < end && (q->efd[j] >= 0) == on)
+				j++;
+		}
+		s->ops.irq_state(s->ops_opaque, idx, i, j - i, on);
+		i = j;
+	}
+}
+
+/* Close the eventfds of an index and report the vectors that had one. */
+static void clear_index(struct uvfio_server *s, unsigned idx)
+{
+	struct srv_irq *q = &s->irqs[idx];
+	uint8_t had[PCICFG_MAX_MSIX];
+	uint32_t n = q->count; /* read once: every byte of had[n] is set */
+	for (uint32_t i = 0; i < n; i++)
+		had[i] = q->efd[i] >= 0;
+	pthread_mutex_lock(&s->lock);
+	close_efds(q, 0, n);
+	pthread_mutex_unlock(&s->lock);
+	report_state(s, idx, 0, n, had);
+}
+
 void srv_irqs_release(struct uvfio_server *s)
 {
+	for (unsigned i = 0; i < UVFIO_PCI_NUM_IRQS; i++)
+		clear_index(s, i);
 	pthread_mutex_lock(&s->lock);
 	s->client_emulates_msi = false;
 	if (s->intx_resample_fd >= 0)
@@ -199,9 +248,7 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 	struct srv_irq *q = &s->irqs[idx];
 	/* The codec allows count 0 only as NONE|TRIGGER with start 0. */
 	if (count == 0) {
-		pthread_mutex_lock(&s->lock);
-		close_efds(q, 0, q->count);
-		pthread_mutex_unlock(&s->lock);
+		clear_index(s, idx);
 		srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 		return;
 	}
@@ -259,6 +306,8 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
+	if (action == UVFIO_IRQ_ACTION_TRIGGER && data == UVFIO_IRQ_DATA_EVENTFD)
+		report_state(s, idx, start, count, NULL);
 	if (action != UVFIO_IRQ_ACTION_TRIGGER && data != UVFIO_IRQ_DATA_EVENTFD &&
 	    s->ops.irq_mask)
 		s->ops.irq_mask(s->ops_opaque, idx, start, count,

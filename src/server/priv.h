@@ -138,6 +138,26 @@ struct srv_dma_req {
 	uint32_t owed;  /* DMA_READ reply bytes counted in conn->read_owed */
 };
 
+/* A command held while the device quiesces (quiesce.c), in a list in
+ * arrival order. */
+struct srv_held {
+	struct srv_held *next;
+	uint32_t size;
+	unsigned nfds;
+	int fds[TP_MAX_FDS];
+	uint8_t buf[]; /* the whole message */
+};
+/* Bytes of held commands before the socket pushes back (TP_PAUSE). */
+#define SRV_HELD_MAX (8u << 20)
+
+/* Where a quiesce stands (s->q_state, under s->lock). */
+enum srv_q_state {
+	SRV_Q_IDLE = 0,
+	SRV_Q_ARMED,   /* quiesce op running: a quiesced() now counts */
+	SRV_Q_PENDING, /* -EBUSY: waiting for uvfio_server_device_quiesced */
+	SRV_Q_DONE,    /* it came: the server thread goes on */
+};
+
 struct srv_conn {
 	struct tp tp;
 	struct tp twin; /* twin.c */
@@ -165,6 +185,14 @@ struct srv_conn {
 	 * handed back to tp once that callback returns. */
 	struct tp_stash stash;
 	bool nesting;
+	/* Commands held while the device quiesces (quiesce.c): q_held while
+	 * it has not; q_granted/q_err: the front one was quiesced for (with
+	 * that outcome) and must not quiesce again. */
+	struct srv_held *held, **held_tail;
+	size_t held_bytes;
+	bool q_held;
+	bool q_granted;
+	int q_err;
 };
 
 struct uvfio_server {
@@ -215,6 +243,13 @@ struct uvfio_server {
 	struct srv_mig mig;
 	uvfio_config_fn config_fn;
 	void *config_opaque;
+
+	/* Quiesce (quiesce.c): q_state and q_err under lock; lost_pending:
+	 * the client is gone and its cleanup waits for the device. */
+	uint32_t q_state; /* enum srv_q_state */
+	int q_err;
+	bool lost_pending;
+	bool destroying;
 };
 
 /* ---- core.c: lifecycle and the loop ------------------------------------------ */
@@ -224,6 +259,33 @@ int srv_ep_ctl(struct uvfio_server *s, int op, int fd, uint32_t events,
 void srv_wake(struct uvfio_server *s);
 /* (Re)register the INTx resample eventfd with the loop. */
 void srv_watch_resample(struct uvfio_server *s);
+
+/* ---- quiesce.c ---------------------------------------------------------------------- */
+
+/*
+ * Before dispatching a checked command: 0 to handle it now, 1 when it is
+ * held until the device has quiesced (m was copied), or -errno to fail it.
+ */
+int srv_quiesce_cmd(struct uvfio_server *s, const struct uvfio_cmd_view *v,
+		    struct tp_msg *m);
+/* Hold a command behind others (srv_deliver): 0, TP_PAUSE when full, or
+ * -errno (the client is dropped). */
+int srv_held_push(struct uvfio_server *s, struct tp_msg *m);
+/* Held commands can be handled now. */
+static inline bool srv_held_ready(const struct srv_conn *c)
+{
+	return c->held && !c->q_held;
+}
+/* Handle held commands while the device allows and the send queue has
+ * room (conn_service). */
+void srv_held_drain(struct uvfio_server *s);
+void srv_held_free(struct srv_conn *c);
+/* The client is gone: quiesce for its cleanup.  true when the cleanup
+ * must wait (s->lost_pending). */
+bool srv_quiesce_lost(struct uvfio_server *s);
+/* On a wake-up: the device called quiesced.  Returns 1 when held commands
+ * may go on, 2 when a lost client's cleanup may, else 0. */
+int srv_quiesce_poll(struct uvfio_server *s);
 
 /* ---- device.c: the description and settings API ------------------------------ */
 
@@ -242,6 +304,11 @@ int srv_copy_struct(void *ours, size_t ours_size, const void *src, size_t min);
 
 /* Deliver callback of the main socket (tp_recv). */
 int srv_deliver(void *opaque, struct tp_msg *m);
+/* A command, from the socket or held (quiesce.c): 0 or -EPROTO. */
+int srv_deliver_command(struct uvfio_server *s, struct tp_msg *m);
+/* Reset the device for why (DEVICE_RESET, FLR): the reset op, then config
+ * space and migration state.  0 or the op's -errno. */
+int srv_device_reset(struct uvfio_server *s, enum uvfio_reset_reason why);
 void srv_reply_error(struct uvfio_server *s, const struct uvfio_hdr *h,
 		     int err, const char *why);
 void srv_reply_ok(struct uvfio_server *s, const struct uvfio_hdr *h,

@@ -356,13 +356,19 @@ static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 
 	if (idx == UVFIO_PCI_CONFIG) {
 		unsigned ev = 0;
+		bool flr = false;
 		/* irq_trigger reads enable and mask bits from other threads */
 		pthread_mutex_lock(&s->lock);
-		if (is_write)
+		if (is_write) {
+			/* Seen in the raw bytes: Initiate FLR is not writable
+			 * (it reads 0). */
+			flr = pcicfg_flr_requested(&s->pci, (uint32_t)off, buf,
+						   count);
 			ev = pcicfg_cfg_write(&s->pci, (uint32_t)off, buf,
 						 count);
-		else
+		} else {
 			pcicfg_cfg_read(&s->pci, (uint32_t)off, buf, count);
+		}
 		pthread_mutex_unlock(&s->lock);
 		if (s->config_fn) {
 			int e = s->config_fn(s->config_opaque, (uint32_t)off, buf,
@@ -372,7 +378,7 @@ static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 		}
 		if (ev)
 			srv_irqs_config_changed(s, ev);
-		return 0;
+		return flr ? srv_device_reset(s, UVFIO_RESET_FLR) : 0;
 	}
 
 	if (idx < UVFIO_PCI_ROM) {
