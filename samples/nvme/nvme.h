@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uvfio-nvme: an NVMe 1.4 controller with one namespace backed by a file
+ * or block device.  What the parts share:
+ *   main.c   command line, PCI description, BAR0 registers and doorbells,
+ *            controller enable/disable/shutdown, SQ processing;
+ *   admin.c  admin commands;
+ *   io.c     NVM I/O commands on the backing file;
+ *   prp.c    guest memory: queue entries, PRP walking, zero-copy I/O.
+ *
+ * Everything runs on the server thread, synchronously: a doorbell write
+ * processes its SQ before the write returns.  io_uring and many commands
+ * in flight are later work (docs/nvme.md).
+ */
+#ifndef UVFIO_SAMPLES_NVME_H
+#define UVFIO_SAMPLES_NVME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uvfio/server.h>
+
+/* ---- facts of NVMe 1.4 ---------------------------------------------------- */
+
+/* Controller registers (BAR0 offsets). */
+enum {
+	NVME_REG_CAP = 0x00,
+	NVME_REG_VS = 0x08,
+	NVME_REG_INTMS = 0x0c,
+	NVME_REG_INTMC = 0x10,
+	NVME_REG_CC = 0x14,
+	NVME_REG_CSTS = 0x1c,
+	NVME_REG_NSSR = 0x20,
+	NVME_REG_AQA = 0x24,
+	NVME_REG_ASQ = 0x28,
+	NVME_REG_ACQ = 0x30,
+	NVME_REG_END = 0x40,
+	NVME_DOORBELLS = 0x1000, /* stride 4 bytes (CAP.DSTRD 0) */
+};
+
+#define NVME_CC_EN (1u << 0)
+#define NVME_CC_SHN(cc) (((cc) >> 14) & 3u)
+#define NVME_CSTS_RDY (1u << 0)
+#define NVME_CSTS_CFS (1u << 1)
+#define NVME_CSTS_SHST_DONE (2u << 2)
+#define NVME_CSTS_SHST_MASK (3u << 2)
+
+#define NVME_PAGE 4096u /* CAP.MPSMIN = MPSMAX = 0 */
+
+/* Admin opcodes. */
+enum {
+	NVME_ADM_DELETE_SQ = 0x00,
+	NVME_ADM_CREATE_SQ = 0x01,
+	NVME_ADM_GET_LOG = 0x02,
+	NVME_ADM_DELETE_CQ = 0x04,
+	NVME_ADM_CREATE_CQ = 0x05,
+	NVME_ADM_IDENTIFY = 0x06,
+	NVME_ADM_ABORT = 0x08,
+	NVME_ADM_SET_FEATURES = 0x09,
+	NVME_ADM_GET_FEATURES = 0x0a,
+	NVME_ADM_AER = 0x0c,
+	NVME_ADM_KEEP_ALIVE = 0x18,
+};
+
+/* NVM command set opcodes. */
+enum {
+	NVME_CMD_FLUSH = 0x00,
+	NVME_CMD_WRITE = 0x01,
+	NVME_CMD_READ = 0x02,
+	NVME_CMD_WRITE_ZEROES = 0x08,
+	NVME_CMD_DSM = 0x09,
+};
+
+/* Status: type in bits 10:8, code in 7:0 (the CQE's status field >> 1). */
+#define NVME_SC(sct, sc) ((uint16_t)((sct) << 8 | (sc)))
+enum {
+	NVME_SUCCESS = NVME_SC(0, 0x00),
+	NVME_INVALID_OPCODE = NVME_SC(0, 0x01),
+	NVME_INVALID_FIELD = NVME_SC(0, 0x02),
+	NVME_DATA_XFER_ERROR = NVME_SC(0, 0x04),
+	NVME_INTERNAL_ERROR = NVME_SC(0, 0x06),
+	NVME_ABORTED_SQ_DELETION = NVME_SC(0, 0x08),
+	NVME_INVALID_NS = NVME_SC(0, 0x0b),
+	NVME_INVALID_PRP_OFFSET = NVME_SC(0, 0x13),
+	NVME_NS_WRITE_PROTECTED = NVME_SC(0, 0x20),
+	NVME_LBA_RANGE = NVME_SC(0, 0x80),
+	NVME_CQ_INVALID = NVME_SC(1, 0x00),
+	NVME_INVALID_QID = NVME_SC(1, 0x01),
+	NVME_INVALID_QSIZE = NVME_SC(1, 0x02),
+	NVME_AER_LIMIT = NVME_SC(1, 0x05),
+	NVME_INVALID_VECTOR = NVME_SC(1, 0x08),
+	NVME_INVALID_LOG_PAGE = NVME_SC(1, 0x09),
+	NVME_INVALID_QUEUE_DELETION = NVME_SC(1, 0x0c),
+	NVME_WRITE_FAULT = NVME_SC(2, 0x80),
+	NVME_UNRECOVERED_READ = NVME_SC(2, 0x81),
+};
+#define NVME_DNR 0x4000u /* do not retry: bit 14 of the 15-bit status */
+
+/* ---- the controller ---------------------------------------------------------- */
+
+#define NVME_MAX_IOQ 8u    /* I/O queue pairs at most (--queues) */
+#define NVME_MQES 1023u    /* largest queue: 1024 entries (0-based) */
+#define NVME_MAX_AER 4u    /* AERL + 1 */
+#define NVME_MDTS 8u       /* largest transfer: 2^8 pages, 1 MiB */
+#define NVME_MAX_PAGES ((1u << NVME_MDTS) + 1) /* an offset adds one */
+#define NVME_LBA_SHIFT 9u  /* 512-byte blocks */
+
+struct nvme_sq {
+	bool live;
+	uint16_t cqid, size, head, tail;
+	uint64_t base;
+};
+
+struct nvme_cq {
+	bool live, ien, phase, irq_due;
+	uint16_t iv, size, head, tail;
+	unsigned nsq; /* SQs posting here: it cannot be deleted before them */
+	uint64_t base;
+};
+
+/* A command as the host wrote it, copied out of the SQ once. */
+struct nvme_cmd {
+	uint8_t opc;
+	uint16_t cid;
+	uint32_t nsid;
+	uint8_t psdt;
+	uint64_t prp1, prp2;
+	uint32_t cdw[16]; /* 10..15 used */
+};
+
+struct nvme_ctrl {
+	struct uvfio_server *srv;
+	int fd;
+	bool readonly;
+	uint64_t nlb;     /* namespace size in blocks */
+	unsigned max_ioq; /* I/O queue pairs offered (1..NVME_MAX_IOQ) */
+	char sn[21];
+	uint8_t nguid[16];
+	/* registers */
+	uint64_t cap, asq, acq;
+	uint32_t cc, csts, aqa, intms;
+	/* queues, index 0 the admin pair */
+	struct nvme_sq sq[NVME_MAX_IOQ + 1];
+	struct nvme_cq cq[NVME_MAX_IOQ + 1];
+	/* held Asynchronous Event Requests: their command ids */
+	uint16_t aer_cid[NVME_MAX_AER];
+	unsigned naer;
+	/* features */
+	bool vwc;
+	uint32_t coalescing, aec, arbitration, power;
+	/* reused per command: guest pieces of a transfer */
+	uint64_t pages[NVME_MAX_PAGES];
+};
+
+/* main.c: post a completion for a command of SQ sqid. */
+void nvme_complete(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+		   uint32_t dw0, uint16_t status);
+void nvme_reset_queues(struct nvme_ctrl *n);
+
+/* admin.c: run one admin command; returns its status, *dw0 its result.
+ * Returns -1 when the command completes later (AER). */
+int nvme_admin(struct nvme_ctrl *n, const struct nvme_cmd *c, uint32_t *dw0);
+
+/* io.c */
+uint16_t nvme_io(struct nvme_ctrl *n, const struct nvme_cmd *c);
+
+/* prp.c: copy between guest memory and buf, through the mapped window;
+ * -EFAULT when the window is message-only, -ENOENT/-EACCES outside. */
+int nvme_guest_read(struct nvme_ctrl *n, uint64_t iova, void *buf, size_t len);
+int nvme_guest_write(struct nvme_ctrl *n, uint64_t iova, const void *buf,
+		     size_t len);
+/* Write a CQE so that its last dword (phase tag) lands last. */
+int nvme_guest_write_cqe(struct nvme_ctrl *n, uint64_t iova,
+			 const uint32_t cqe[4]);
+/* Transfer len bytes described by the command's PRPs between guest memory
+ * and the backing file at off (to_guest: a read command); returns an NVMe
+ * status. */
+uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
+			  uint64_t len, off_t off, bool to_guest);
+/* The same with a buffer of the device's own (Identify, logs, DSM). */
+uint16_t nvme_prp_buf(struct nvme_ctrl *n, const struct nvme_cmd *c, void *buf,
+		      size_t len, bool to_guest);
+
+#endif
