@@ -17,7 +17,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,8 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+
+#include "loops.h"
 
 #define WIN (64u << 10)
 #define FD_IOVA 0x10000000ull   /* fd-backed window */
@@ -36,37 +37,13 @@
 struct t {
 	struct uvfio_server *srv;
 	struct uvfio_client *cli;
-	pthread_t srv_thread, cli_thread;
-	int stop_efd[2];
+	struct tu_server_thread srv_loop;
+	struct tu_client_loop cl;
 	int memfd;
 	uint8_t *fdmem, *msgmem, *romem;
 	unsigned ops_reads, ops_writes;
 	int done_calls, done_result;
 };
-
-static void *srv_loop(void *arg)
-{
-	struct t *t = arg;
-	uvfio_server_run(t->srv);
-	return NULL;
-}
-
-/* The client's loop: what a VMM's main loop does. */
-static void *cli_loop(void *arg)
-{
-	struct t *t = arg;
-	struct pollfd pf[2] = {
-		{ .fd = uvfio_client_poll_fd(t->cli), .events = POLLIN },
-		{ .fd = t->stop_efd[0], .events = POLLIN },
-	};
-	while (!(pf[1].revents & POLLIN)) {
-		if (poll(pf, 2, 100) < 0)
-			break;
-		if (pf[0].revents)
-			uvfio_client_process(t->cli);
-	}
-	return NULL;
-}
 
 static int ops_read(void *o, uint64_t iova, void *buf, size_t len)
 {
@@ -100,7 +77,7 @@ static int setup(void **state)
 							   UVFIO_REGION_WRITE,
 						   NULL, NULL),
 			 0);
-	assert_int_equal(pthread_create(&t->srv_thread, NULL, srv_loop, t), 0);
+	assert_int_equal(tu_server_thread_start(&t->srv_loop, t->srv), 0);
 
 	assert_int_equal(uvfio_client_create(&t->cli), 0);
 	uvfio_client_set_log(t->cli, NULL, NULL, UVFIO_LOG_ERR);
@@ -130,8 +107,7 @@ static int setup(void **state)
 					      UVFIO_DMA_MAP_READ, t->romem,
 					      t->memfd, WIN),
 			 0);
-	assert_int_equal(pipe(t->stop_efd), 0);
-	assert_int_equal(pthread_create(&t->cli_thread, NULL, cli_loop, t), 0);
+	assert_int_equal(tu_client_loop_start(&t->cl, t->cli), 0);
 	*state = t;
 	return 0;
 }
@@ -139,16 +115,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct t *t = *state;
-	assert_int_equal(write(t->stop_efd[1], "x", 1), 1);
-	pthread_join(t->cli_thread, NULL);
+	tu_client_loop_stop(&t->cl);
 	uvfio_client_destroy(t->cli);
-	uvfio_server_stop(t->srv);
-	pthread_join(t->srv_thread, NULL);
+	tu_server_thread_stop(&t->srv_loop);
 	uvfio_server_destroy(t->srv);
 	munmap(t->fdmem, 2 * WIN);
 	close(t->memfd);
-	close(t->stop_efd[0]);
-	close(t->stop_efd[1]);
 	free(t->msgmem);
 	free(t);
 	return 0;

@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,8 @@
 #include <unistd.h>
 
 #include <uvfio/uvfio.h>
+
+#include "loops.h"
 
 #define WIN (64u << 10)
 #define PG 4096u
@@ -37,35 +38,12 @@
 struct t {
 	struct uvfio_server *srv;
 	struct uvfio_client *cli;
-	pthread_t srv_thread, cli_thread;
-	int stop[2];
+	struct tu_server_thread srv_loop;
+	struct tu_client_loop cl;
 	int memfd;
 	uint8_t *fdmem, *msgmem;
 	int unmaps, disconnects;
 };
-
-static void *srv_loop(void *arg)
-{
-	struct t *t = arg;
-	uvfio_server_run(t->srv);
-	return NULL;
-}
-
-static void *cli_loop(void *arg)
-{
-	struct t *t = arg;
-	struct pollfd pf[2] = {
-		{ .fd = uvfio_client_poll_fd(t->cli), .events = POLLIN },
-		{ .fd = t->stop[0], .events = POLLIN },
-	};
-	while (!(pf[1].revents & POLLIN)) {
-		if (poll(pf, 2, 100) < 0)
-			break;
-		if (pf[0].revents)
-			uvfio_client_process(t->cli);
-	}
-	return NULL;
-}
 
 static void on_unmap(void *o, uint64_t iova, uint64_t size)
 {
@@ -124,7 +102,7 @@ static void server_up(struct t *t, int fd)
 	assert_int_equal(uvfio_server_set_migration(t->srv, &mops, t,
 						    UVFIO_MIGRATION_STOP_COPY),
 			 0);
-	assert_int_equal(pthread_create(&t->srv_thread, NULL, srv_loop, t), 0);
+	assert_int_equal(tu_server_thread_start(&t->srv_loop, t->srv), 0);
 }
 
 static int setup(void **state)
@@ -159,8 +137,7 @@ static int setup(void **state)
 					      t->fdmem + 2 * WIN, t->memfd,
 					      2 * WIN),
 			 0);
-	assert_int_equal(pipe(t->stop), 0);
-	assert_int_equal(pthread_create(&t->cli_thread, NULL, cli_loop, t), 0);
+	assert_int_equal(tu_client_loop_start(&t->cl, t->cli), 0);
 	*state = t;
 	return 0;
 }
@@ -168,8 +145,7 @@ static int setup(void **state)
 /* The client goes away (its loop stopped first: it uses the handle). */
 static void client_gone(struct t *t)
 {
-	assert_int_equal(write(t->stop[1], "x", 1), 1);
-	pthread_join(t->cli_thread, NULL);
+	tu_client_loop_stop(&t->cl);
 	uvfio_client_destroy(t->cli);
 	t->cli = NULL;
 }
@@ -179,13 +155,10 @@ static int teardown(void **state)
 	struct t *t = *state;
 	if (t->cli)
 		client_gone(t);
-	uvfio_server_stop(t->srv);
-	pthread_join(t->srv_thread, NULL);
+	tu_server_thread_stop(&t->srv_loop);
 	uvfio_server_destroy(t->srv);
 	munmap(t->fdmem, 3 * WIN);
 	close(t->memfd);
-	close(t->stop[0]);
-	close(t->stop[1]);
 	free(t->msgmem);
 	free(t);
 	return 0;

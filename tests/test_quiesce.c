@@ -12,7 +12,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,8 @@
 
 #include <uvfio/uvfio.h>
 
+#include "loops.h"
+
 #define IOVA 0x100000ull
 #define WIN (64u << 10)
 #define RW (UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE)
@@ -31,8 +32,8 @@
 struct t {
 	struct uvfio_server *srv;
 	struct uvfio_client *cli;
-	pthread_t srv_thread, cli_thread;
-	int stop[2];
+	struct tu_server_thread srv_loop;
+	struct tu_client_loop cl;
 	int pcie_off;
 	uint8_t *mem;
 	/* the device's record; atomics: the server thread writes */
@@ -86,28 +87,6 @@ static void q_irq_mask(void *o, unsigned index, uint32_t start,
 	__atomic_add_fetch(&t->masks, 1, __ATOMIC_ACQ_REL);
 }
 
-static void *srv_loop(void *arg)
-{
-	struct t *t = arg;
-	uvfio_server_run(t->srv);
-	return NULL;
-}
-
-static void *cli_loop(void *arg)
-{
-	struct t *t = arg;
-	struct pollfd pf[2] = {
-		{ .fd = uvfio_client_poll_fd(t->cli), .events = POLLIN },
-		{ .fd = t->stop[0], .events = POLLIN },
-	};
-	while (!(pf[1].revents & POLLIN)) {
-		if (poll(pf, 2, 20) < 0)
-			break;
-		uvfio_client_process(t->cli);
-	}
-	return NULL;
-}
-
 static int setup(void **state)
 {
 	static const struct uvfio_device_ops ops = {
@@ -136,14 +115,13 @@ static int setup(void **state)
 	assert_int_equal(uvfio_server_pci_enable_flr(t->srv), 0);
 	assert_true(uvfio_server_pci_add_msix(t->srv, NVEC, 0, 0, 0, 2048) > 0);
 	assert_int_equal(uvfio_server_set_ops(t->srv, &ops, t), 0);
-	assert_int_equal(pthread_create(&t->srv_thread, NULL, srv_loop, t), 0);
+	assert_int_equal(tu_server_thread_start(&t->srv_loop, t->srv), 0);
 
 	assert_int_equal(uvfio_client_create(&t->cli), 0);
 	uvfio_client_set_log(t->cli, NULL, NULL, UVFIO_LOG_ERR);
 	assert_int_equal(uvfio_client_adopt_fd(t->cli, sv[1]), 0);
 	t->mem = calloc(1, WIN);
-	assert_int_equal(pipe(t->stop), 0);
-	assert_int_equal(pthread_create(&t->cli_thread, NULL, cli_loop, t), 0);
+	assert_int_equal(tu_client_loop_start(&t->cl, t->cli), 0);
 	*state = t;
 	return 0;
 }
@@ -151,14 +129,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct t *t = *state;
-	assert_int_equal(write(t->stop[1], "x", 1), 1);
-	pthread_join(t->cli_thread, NULL);
+	tu_client_loop_stop(&t->cl);
 	uvfio_client_destroy(t->cli);
-	uvfio_server_stop(t->srv);
-	pthread_join(t->srv_thread, NULL);
+	tu_server_thread_stop(&t->srv_loop);
 	uvfio_server_destroy(t->srv);
-	close(t->stop[0]);
-	close(t->stop[1]);
 	free(t->mem);
 	free(t);
 	return 0;
