@@ -6,6 +6,11 @@
  * completions found by polling the CQ phase tag.  The backing file is
  * read directly to check that data landed where the LBAs say.
  *
+ * Every case runs twice: with the memfd window, and with message-only
+ * guest memory (anonymous, mapped with fd -1, as QEMU maps anonymous
+ * guest RAM), where every access of the device is a DMA message the
+ * client serves while it polls the CQ (uvfio_client_process).
+ *
  *   test-nvme PATH-TO-uvfio-nvme
  */
 #include <errno.h>
@@ -47,7 +52,7 @@ struct host {
 	char dir[64], sock[128], disk[128];
 	pid_t pid;
 	struct uvfio_client *c;
-	int memfd;
+	int memfd; /* -1: message-only guest memory */
 	uint8_t *mem;
 	struct hq q[NQ + 1];
 	uint16_t cid;
@@ -232,7 +237,7 @@ static void create_pairs(struct host *h, unsigned n)
 
 /* ---- fixture ------------------------------------------------------------------------- */
 
-static int setup(void **state)
+static int setup_mem(void **state, bool msg_only)
 {
 	struct host *h = calloc(1, sizeof(*h));
 	strcpy(h->dir, "/tmp/uvfio-nvme-XXXXXX");
@@ -249,10 +254,17 @@ static int setup(void **state)
 	assert_int_equal(tu_wait_server(h->pid, h->sock, 10000), 0);
 	assert_int_equal(uvfio_client_create(&h->c), 0);
 	assert_int_equal(uvfio_client_connect(h->c, h->sock), 0);
-	h->memfd = memfd_create("guest", MFD_CLOEXEC);
-	assert_true(h->memfd >= 0);
-	assert_int_equal(ftruncate(h->memfd, GMEM), 0);
-	h->mem = mmap(NULL, GMEM, PROT_READ | PROT_WRITE, MAP_SHARED, h->memfd, 0);
+	if (msg_only) {
+		h->memfd = -1;
+		h->mem = mmap(NULL, GMEM, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	} else {
+		h->memfd = memfd_create("guest", MFD_CLOEXEC);
+		assert_true(h->memfd >= 0);
+		assert_int_equal(ftruncate(h->memfd, GMEM), 0);
+		h->mem = mmap(NULL, GMEM, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      h->memfd, 0);
+	}
 	assert_true(h->mem != MAP_FAILED);
 	assert_int_equal(uvfio_client_dma_map(h->c, IOVA, GMEM,
 					      UVFIO_DMA_MAP_READ |
@@ -263,13 +275,24 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_mem(state, false);
+}
+
+static int setup_msg(void **state)
+{
+	return setup_mem(state, true);
+}
+
 static int teardown(void **state)
 {
 	struct host *h = *state;
 	int status;
 	uvfio_client_destroy(h->c);
 	munmap(h->mem, GMEM);
-	close(h->memfd);
+	if (h->memfd >= 0)
+		close(h->memfd);
 	assert_int_equal(tu_reap(h->pid, SIGTERM, &status), h->pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	unlink(h->disk);
@@ -459,6 +482,51 @@ static void test_reset(void **state)
 	wait_csts(h, 0xc, 0x8);
 }
 
+/* Serve the client (the device's DMA messages) for ms milliseconds. */
+static void pump(struct host *h, int ms)
+{
+	for (int i = 0; i < ms * 10; i++) {
+		uvfio_client_process(h->c);
+		usleep(100);
+	}
+}
+
+/* A reset while commands wait for their DMA: the device must post none
+ * of them after CC.EN = 0 and work afresh after re-enabling. */
+static void test_reset_inflight(void **state)
+{
+	struct host *h = *state;
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++) {
+		uint64_t wbuf = DATA + q * 0x40000u;
+		fill(h->mem + wbuf, 128 * 1024, q);
+		for (unsigned k = 0; k < 3; k++) {
+			struct sqe e = cmd(k == 1 ? 0x02 : 0x01, 1, 0, 0);
+			prps(h, wbuf, 128 * 1024, LISTS + q * 0x4000u, &e);
+			e.dw[10] = q * 4000 + k * 256;
+			e.dw[12] = 255;
+			submit(h, q, &e);
+		}
+	}
+	/* Not pumped: the device's DMA requests are unanswered when the
+	 * CC write reaches it. */
+	reg_write(h, 0x14, 0);
+	wait_csts(h, 1, 0);
+	uint8_t *snap = malloc(GMEM);
+	memcpy(snap, h->mem, GMEM);
+	pump(h, 100);
+	for (unsigned q = 0; q <= NQ; q++)
+		assert_memory_equal(snap + h->q[q].cq, h->mem + h->q[q].cq, PAGE);
+	free(snap);
+
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
+	test_io(state);
+}
+
 static void test_bad_input(void **state)
 {
 	struct host *h = *state;
@@ -559,6 +627,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identify, setup_msg, teardown),
+		cmocka_unit_test_setup_teardown(test_io, setup_msg, teardown),
+		cmocka_unit_test_setup_teardown(test_reset, setup_msg, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_inflight, setup_msg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup_msg,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

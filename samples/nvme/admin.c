@@ -250,7 +250,9 @@ static uint16_t delete_q(struct nvme_ctrl *n, const struct nvme_cmd *c, bool cq)
 		n->cq[qid] = (struct nvme_cq){ 0 };
 		return NVME_SUCCESS;
 	}
-	/* Commands run to completion when fetched: none is left to abort. */
+	/* A job in flight on it is dropped when its transfers end: it
+	 * posts no CQE (no Abort status either: its queue is gone). */
+	nvme_job_cancel(n, qid);
 	n->cq[n->sq[qid].cqid].nsq--;
 	n->sq[qid] = (struct nvme_sq){ 0 };
 	return NVME_SUCCESS;

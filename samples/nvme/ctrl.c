@@ -3,12 +3,12 @@
  * uvfio-nvme's controller: BAR0 registers and doorbells, enable, disable
  * and shutdown, and the processing of submission queues.
  *
- * A doorbell arrives as a region write (posted, from QEMU) and its queue
- * is processed before the callback returns: every command runs to
- * completion, its CQE is written and the CQ's vector raised.  So there is
- * never a command in flight when the host resets the controller or
- * deletes a queue, which keeps reset and Abort trivially right; the price
- * is one command at a time (io_uring is later work, docs/nvme.md).
+ * A doorbell arrives as a region write (posted, from QEMU) and, with
+ * fd-backed memory, its queue is processed before the callback returns:
+ * every command runs to completion, its CQE is written and the CQ's
+ * vector raised.  A command that meets message-only memory becomes the
+ * SQ's job (job.c) and the SQ waits for it; reset and SQ deletion leave
+ * such a job to drain without touching queues.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,30 +24,50 @@ static void fatal(struct nvme_ctrl *n)
 	n->csts |= NVME_CSTS_CFS;
 }
 
-void nvme_complete(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
-		   uint32_t dw0, uint16_t status)
+uint64_t nvme_cqe_take(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+		       uint32_t dw0, uint16_t status, uint32_t cqe[4])
 {
 	struct nvme_sq *sq = &n->sq[sqid];
 	struct nvme_cq *cq = &n->cq[sq->cqid];
 	/* Every error is final: a retry would meet the same input. */
 	uint32_t sf = status ? (uint32_t)status | NVME_DNR : 0;
-	uint32_t cqe[4] = {
-		dw0, 0, (uint32_t)sq->head | (uint32_t)sqid << 16,
-		(uint32_t)cid | (uint32_t)cq->phase << 16 | sf << 17,
-	};
+	uint64_t at = cq->base + cq->tail * 16ull;
 
-	if (nvme_guest_write_cqe(n, cq->base + cq->tail * 16ull, cqe)) {
-		fatal(n);
-		return;
-	}
+	cqe[0] = dw0;
+	cqe[1] = 0;
+	cqe[2] = (uint32_t)sq->head | (uint32_t)sqid << 16;
+	cqe[3] = (uint32_t)cid | (uint32_t)cq->phase << 16 | sf << 17;
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase = !cq->phase;
 	}
+	return at;
+}
+
+void nvme_complete(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+		   uint32_t dw0, uint16_t status)
+{
+	struct nvme_cq *cq = &n->cq[n->sq[sqid].cqid];
+	struct nvme_cq saved = *cq;
+	uint32_t cqe[4];
+	uint64_t at = nvme_cqe_take(n, sqid, cid, dw0, status, cqe);
+	int r = nvme_guest_write_cqe(n, at, cqe);
+
+	if (r == -EFAULT) {
+		/* A message-only CQ: the job posts it (and takes the slot). */
+		*cq = saved;
+		struct nvme_cmd c = { .cid = cid };
+		nvme_job_start(n, sqid, NVME_JOB_POST, &c, status, dw0);
+		return;
+	}
+	if (r) {
+		fatal(n);
+		return;
+	}
 	cq->irq_due = true;
 }
 
-static void parse_cmd(const uint8_t raw[64], struct nvme_cmd *c)
+void nvme_parse_cmd(const uint8_t raw[64], struct nvme_cmd *c)
 {
 	uint32_t dw[16];
 	memcpy(dw, raw, 64);
@@ -60,13 +80,35 @@ static void parse_cmd(const uint8_t raw[64], struct nvme_cmd *c)
 	memcpy(c->cdw, dw, sizeof(dw));
 }
 
+/* No room for one more CQE, counting the slots jobs will post to. */
 static bool cq_full(const struct nvme_cq *cq)
 {
-	return (cq->tail + 1u) % cq->size == cq->head;
+	unsigned used = (cq->tail + cq->size - cq->head) % cq->size;
+	return used + cq->resv + 1u >= cq->size;
 }
 
-/* Run the commands between head and tail, while their CQ has room; a
- * full CQ resumes from its head doorbell. */
+static void run_cmd(struct nvme_ctrl *n, unsigned sqid, const uint8_t raw[64])
+{
+	struct nvme_cmd c;
+	uint32_t dw0 = 0;
+
+	nvme_parse_cmd(raw, &c);
+	n->efault = false;
+	int st = sqid == 0 ? nvme_admin(n, &c, &dw0) : nvme_io(n, &c);
+	if (n->efault) {
+		/* Message-only memory: nothing happened yet, so the job runs
+		 * the command again, from the start. */
+		n->efault = false;
+		nvme_job_start(n, sqid, NVME_JOB_PREP, &c, 0, 0);
+		return;
+	}
+	if (st >= 0)
+		nvme_complete(n, sqid, c.cid, dw0, (uint16_t)st);
+}
+
+/* Run the commands between head and tail, while their CQ has room and
+ * no job holds the SQ; a full CQ resumes from its head doorbell, a job
+ * from its end. */
 static void process_sq(struct nvme_ctrl *n, unsigned sqid)
 {
 	struct nvme_sq *sq = &n->sq[sqid];
@@ -74,25 +116,40 @@ static void process_sq(struct nvme_ctrl *n, unsigned sqid)
 
 	while (sq->live && sq->head != sq->tail &&
 	       (n->csts & (NVME_CSTS_RDY | NVME_CSTS_CFS)) == NVME_CSTS_RDY &&
-	       !cq_full(&n->cq[sq->cqid])) {
-		struct nvme_cmd c;
-		int st;
-		uint32_t dw0 = 0;
-		if (nvme_guest_read(n, sq->base + sq->head * 64ull, raw, 64)) {
+	       !n->job[sqid].active && !cq_full(&n->cq[sq->cqid])) {
+		int r = nvme_guest_read(n, sq->base + sq->head * 64ull, raw, 64);
+		if (r == -EFAULT) {
+			nvme_job_start(n, sqid, NVME_JOB_FETCH, NULL, 0, 0);
+			continue;
+		}
+		if (r) {
 			fatal(n);
 			return;
 		}
 		sq->head = (uint16_t)((sq->head + 1u) % sq->size);
-		parse_cmd(raw, &c);
-		st = sqid == 0 ? nvme_admin(n, &c, &dw0) : nvme_io(n, &c);
-		if (st >= 0)
-			nvme_complete(n, sqid, c.cid, dw0, (uint16_t)st);
+		run_cmd(n, sqid, raw);
 	}
+}
+
+void nvme_sq_kick(struct nvme_ctrl *n, unsigned sqid)
+{
+	process_sq(n, sqid);
+	nvme_raise_irqs(n);
+}
+
+void nvme_shutdown_check(struct nvme_ctrl *n)
+{
+	/* Shutdown waited for the jobs: their writes are in the file now. */
+	if (!n->shn_pending || !nvme_jobs_idle(n))
+		return;
+	n->shn_pending = false;
+	fdatasync(n->fd);
+	n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
 }
 
 /* Raise the vectors of the CQs that got entries (a masked MSI-X vector
  * keeps it pending in the PBA: the library's rule). */
-static void raise_irqs(struct nvme_ctrl *n)
+void nvme_raise_irqs(struct nvme_ctrl *n)
 {
 	for (unsigned q = 0; q <= n->max_ioq; q++) {
 		struct nvme_cq *cq = &n->cq[q];
@@ -111,6 +168,9 @@ void nvme_reset_queues(struct nvme_ctrl *n)
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->naer = 0;
+	/* Jobs in flight belong to queues that are gone. */
+	for (unsigned q = 0; q <= NVME_MAX_IOQ; q++)
+		n->qgen[q]++;
 }
 
 static void enable(struct nvme_ctrl *n)
@@ -146,10 +206,11 @@ static void write_cc(struct nvme_ctrl *n, uint32_t v)
 		n->csts = 0;
 	}
 	if (NVME_CC_SHN(v) && !NVME_CC_SHN(old)) {
-		/* Every command has completed: what is left is the file's
-		 * own cache. */
-		fdatasync(n->fd);
-		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
+		/* Once the jobs are done (now, on fd-backed memory) what is
+		 * left is the file's own cache: shutdown occurring till then. */
+		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | 1u << 2;
+		n->shn_pending = true;
+		nvme_shutdown_check(n);
 	}
 }
 
@@ -226,7 +287,7 @@ static void doorbell(struct nvme_ctrl *n, uint64_t off, uint32_t v)
 		sq->tail = (uint16_t)v;
 		process_sq(n, qid);
 	}
-	raise_irqs(n);
+	nvme_raise_irqs(n);
 }
 
 ssize_t nvme_bar0(void *opaque, unsigned index, uint64_t off, void *buf,
@@ -274,6 +335,7 @@ ssize_t nvme_bar0(void *opaque, unsigned index, uint64_t off, void *buf,
 void nvme_power_on(struct nvme_ctrl *n)
 {
 	nvme_reset_queues(n);
+	n->shn_pending = false;
 	n->cc = n->csts = n->aqa = n->intms = 0;
 	n->asq = n->acq = 0;
 	n->vwc = true;

@@ -108,6 +108,24 @@ static uint16_t dsm(struct nvme_ctrl *n, const struct nvme_cmd *c)
 	return NVME_SUCCESS;
 }
 
+uint64_t nvme_io_data_in(const struct nvme_ctrl *n, const struct nvme_cmd *c)
+{
+	/* Only what the command would read before it can fail on its own:
+	 * those failures then keep their statuses. */
+	if (c->nsid != 1 || n->readonly)
+		return 0;
+	if (c->opc == NVME_CMD_WRITE) {
+		uint64_t nlb = (c->cdw[12] & 0xffff) + 1ull;
+		if (!in_range(n, slba(c), nlb) ||
+		    nlb << NVME_LBA_SHIFT > NVME_BOUNCE)
+			return 0;
+		return nlb << NVME_LBA_SHIFT;
+	}
+	if (c->opc == NVME_CMD_DSM && (c->cdw[11] & (1u << 2)))
+		return ((c->cdw[10] & 0xff) + 1ull) * 16;
+	return 0;
+}
+
 uint16_t nvme_io(struct nvme_ctrl *n, const struct nvme_cmd *c)
 {
 	bool known = c->opc <= NVME_CMD_READ || c->opc == NVME_CMD_WRITE_ZEROES ||

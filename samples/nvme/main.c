@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 	if ((r = describe(&n)))
 		return app_server_fail(&a, "device setup", r);
 	r = app_server_run(&a);
+	nvme_jobs_free(&n); /* the server is gone: no completion is left */
 	close(n.fd);
 	return r;
 }

@@ -6,11 +6,15 @@
  *            controller enable/disable/shutdown, SQ processing;
  *   admin.c  admin commands;
  *   io.c     NVM I/O commands on the backing file;
- *   prp.c    guest memory: queue entries, PRP walking, zero-copy I/O.
+ *   prp.c    guest memory: queue entries, PRP walking, zero-copy I/O;
+ *   job.c    commands that meet message-only guest memory.
  *
- * Everything runs on the server thread, synchronously: a doorbell write
- * processes its SQ before the write returns.  io_uring and many commands
- * in flight are later work (docs/nvme.md).
+ * Everything runs on the server thread.  With fd-backed guest memory a
+ * doorbell write processes its SQ before the write returns.  A command
+ * that meets message-only memory (no fd: DMA_READ/DMA_WRITE messages)
+ * becomes a job, one per SQ, that moves through a bounce buffer with the
+ * async DMA calls and completes later.  io_uring is later work
+ * (docs/nvme.md).
  */
 #ifndef UVFIO_SAMPLES_NVME_H
 #define UVFIO_SAMPLES_NVME_H
@@ -115,6 +119,7 @@ struct nvme_sq {
 struct nvme_cq {
 	bool live, ien, phase, irq_due;
 	uint16_t iv, size, head, tail;
+	uint16_t resv; /* slots promised to jobs that have not posted yet */
 	unsigned nsq; /* SQs posting here: it cannot be deleted before them */
 	uint64_t base;
 };
@@ -128,6 +133,34 @@ struct nvme_cmd {
 	uint64_t prp1, prp2;
 	uint32_t cdw[16]; /* 10..15 used */
 };
+
+/* A command of one SQ on message-only memory (job.c); at most one per SQ,
+ * so the SQ's completions stay in order and memory stays bounded. */
+struct nvme_job {
+	struct nvme_ctrl *n;
+	unsigned sqid;
+	bool active;  /* the SQ waits for it */
+	bool running; /* inside job_run: completions must not recurse */
+	bool resv;    /* holds one of its CQ's slots */
+	int state;
+	unsigned pending; /* async transfers not done yet */
+	int err;          /* the first of them that failed */
+	uint64_t gen;     /* n->qgen[sqid] when it started */
+	uint8_t raw[64];
+	struct nvme_cmd cmd;
+	int status; /* -1: no CQE (a held AER) */
+	uint32_t dw0, cqe[4];
+	uint8_t *bounce;        /* NVME_BOUNCE bytes, allocated on first use */
+	uint64_t in_len, out_len;
+	/* PRP walk and transfer progress */
+	uint64_t pages[NVME_MAX_PAGES];
+	unsigned npages, xi;
+	uint64_t w_list, w_left, w_take, xlen, xoff;
+	bool w_read; /* ent holds a list piece read for the walk */
+	uint64_t ent[NVME_PAGE / 8];
+};
+
+#define NVME_BOUNCE ((size_t)NVME_PAGE << NVME_MDTS)
 
 struct nvme_ctrl {
 	struct uvfio_server *srv;
@@ -151,12 +184,40 @@ struct nvme_ctrl {
 	uint32_t coalescing, aec, arbitration, power;
 	/* reused per command: guest pieces of a transfer */
 	uint64_t pages[NVME_MAX_PAGES];
+	/* message-only memory: per-SQ jobs; qgen[q] moves when SQ q goes
+	 * away (reset, deletion), so late completions of its job are
+	 * recognised and dropped */
+	struct nvme_job job[NVME_MAX_IOQ + 1];
+	uint64_t qgen[NVME_MAX_IOQ + 1];
+	struct nvme_job *cur;  /* the job whose command runs: bounce mode */
+	bool efault;          /* a synchronous access met message-only memory */
+	bool shn_pending;     /* shutdown waits for jobs */
 };
 
-/* main.c: post a completion for a command of SQ sqid. */
+/* ctrl.c: post a completion for a command of SQ sqid. */
 void nvme_complete(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
 		   uint32_t dw0, uint16_t status);
+/* The CQE for it at its CQ's tail, and the tail moved past it. */
+uint64_t nvme_cqe_take(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+		       uint32_t dw0, uint16_t status, uint32_t cqe[4]);
 void nvme_reset_queues(struct nvme_ctrl *n);
+/* Process SQ sqid as far as it goes, then raise the vectors due. */
+void nvme_sq_kick(struct nvme_ctrl *n, unsigned sqid);
+void nvme_raise_irqs(struct nvme_ctrl *n);
+/* Shutdown is done once no job is active. */
+void nvme_shutdown_check(struct nvme_ctrl *n);
+
+/* job.c.  States a job starts in: */
+enum { NVME_JOB_FETCH = 1, NVME_JOB_PREP, NVME_JOB_POST };
+/* Start SQ sqid's job: FETCH reads the entry at the SQ head (then the
+ * head moves); PREP runs command c; POST posts status/dw0 for c.  The caller checked that the CQ has room. */
+void nvme_job_start(struct nvme_ctrl *n, unsigned sqid, int state,
+		    const struct nvme_cmd *c, int status, uint32_t dw0);
+/* SQ sqid goes away: its job's late completions are dropped. */
+void nvme_job_cancel(struct nvme_ctrl *n, unsigned sqid);
+bool nvme_jobs_idle(const struct nvme_ctrl *n);
+void nvme_jobs_free(struct nvme_ctrl *n);
+void nvme_parse_cmd(const uint8_t raw[64], struct nvme_cmd *c);
 
 /* admin.c: run one admin command; returns its status, *dw0 its result.
  * Returns -1 when the command completes later (AER). */
@@ -164,6 +225,8 @@ int nvme_admin(struct nvme_ctrl *n, const struct nvme_cmd *c, uint32_t *dw0);
 
 /* io.c */
 uint16_t nvme_io(struct nvme_ctrl *n, const struct nvme_cmd *c);
+/* Bytes the command will take from guest memory (0: none). */
+uint64_t nvme_io_data_in(const struct nvme_ctrl *n, const struct nvme_cmd *c);
 
 /* prp.c: copy between guest memory and buf, through the mapped window;
  * -EFAULT when the window is message-only, -ENOENT/-EACCES outside. */
@@ -178,8 +241,18 @@ int nvme_guest_write_cqe(struct nvme_ctrl *n, uint64_t iova,
  * status. */
 uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
 			  uint64_t len, off_t off, bool to_guest);
-/* The same with a buffer of the device's own (Identify, logs, DSM). */
+/* The same with a buffer of the device's own (Identify, logs, DSM).
+ * While a job runs its command (n->cur) both go through its bounce
+ * buffer: data in was fetched before, data out is sent after. */
 uint16_t nvme_prp_buf(struct nvme_ctrl *n, const struct nvme_cmd *c, void *buf,
 		      size_t len, bool to_guest);
+
+/* Walk a PRP pair for len bytes into pages; *count set.  Returns a status,
+ * or NVME_WALK_LIST: the list at *list (entries *left) must be read. */
+#define NVME_WALK_LIST 0xffffu
+uint16_t nvme_prp_first(const struct nvme_cmd *c, uint64_t len,
+			uint64_t *pages, unsigned *count, uint64_t *list,
+			uint64_t *left);
+uint64_t nvme_piece_len(uint64_t first, unsigned i, uint64_t len);
 
 #endif

@@ -5,9 +5,10 @@
  *
  * Every access maps the guest range (uvfio_server_dma_sg_map) for the
  * length of one access and releases it at once: a mapping held longer
- * would make the client's DMA_UNMAP wait.  Message-only windows (-EFAULT)
- * are not served yet: they would need the async message DMA calls and
- * commands that complete later (docs/nvme.md).
+ * would make the client's DMA_UNMAP wait.  A message-only window (-EFAULT)
+ * is noted in n->efault: the caller hands the command to a job (job.c),
+ * which runs it again through a bounce buffer.  That is safe because
+ * every command meets its guest memory before any side effect.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -91,11 +92,11 @@ int nvme_guest_write_cqe(struct nvme_ctrl *n, uint64_t iova,
 }
 
 /* A guest access that failed, as the status its command ends with. */
-static uint16_t dma_status(int r)
+static uint16_t dma_status(struct nvme_ctrl *n, int r)
 {
-	/* -EFAULT: message-only memory, not served yet; -ENOENT/-EACCES:
-	 * outside every window the host gave us. */
-	(void)r;
+	/* -ENOENT/-EACCES: outside every window the host gave us. */
+	if (r == -EFAULT)
+		n->efault = true;
 	return NVME_DATA_XFER_ERROR;
 }
 
@@ -115,7 +116,7 @@ static uint16_t walk_list(struct nvme_ctrl *n, uint64_t list, uint64_t npages,
 		uint64_t want = take + (npages > take ? 1 : 0);
 		int r = nvme_guest_read(n, list, ent, want * 8);
 		if (r)
-			return dma_status(r);
+			return dma_status(n, r);
 		for (uint64_t i = 0; i < take; i++) {
 			uint64_t e = ent[i]; /* guest memory: read once */
 			if (e & (NVME_PAGE - 1))
@@ -134,17 +135,16 @@ static uint16_t walk_list(struct nvme_ctrl *n, uint64_t list, uint64_t npages,
 	return NVME_SUCCESS;
 }
 
-/* n->pages[0..*count): where each piece of a len-byte transfer starts; the
- * first may start inside its page, the others are whole pages. */
-static uint16_t prp_walk(struct nvme_ctrl *n, const struct nvme_cmd *c,
-			 uint64_t len, unsigned *count)
+uint16_t nvme_prp_first(const struct nvme_cmd *c, uint64_t len,
+			uint64_t *pages, unsigned *count, uint64_t *list,
+			uint64_t *left)
 {
 	if (c->psdt) /* SGLs are not offered (Identify SGLS = 0) */
 		return NVME_INVALID_FIELD;
 	if (c->prp1 & 3)
 		return NVME_INVALID_PRP_OFFSET;
 	uint64_t first = NVME_PAGE - (c->prp1 & (NVME_PAGE - 1));
-	n->pages[0] = c->prp1;
+	pages[0] = c->prp1;
 	*count = 1;
 	if (len <= first)
 		return NVME_SUCCESS;
@@ -154,20 +154,40 @@ static uint16_t prp_walk(struct nvme_ctrl *n, const struct nvme_cmd *c,
 	if (npages == 1) {
 		if (c->prp2 & (NVME_PAGE - 1))
 			return NVME_INVALID_PRP_OFFSET;
-		n->pages[(*count)++] = c->prp2;
+		pages[(*count)++] = c->prp2;
 		return NVME_SUCCESS;
 	}
-	return walk_list(n, c->prp2, npages, count);
+	if (c->prp2 & 3)
+		return NVME_INVALID_PRP_OFFSET;
+	*list = c->prp2;
+	*left = npages;
+	return NVME_WALK_LIST;
 }
 
-/* Length of piece i of a len-byte transfer starting at n->pages[0]. */
+/* n->pages[0..*count): where each piece of a len-byte transfer starts; the
+ * first may start inside its page, the others are whole pages. */
+static uint16_t prp_walk(struct nvme_ctrl *n, const struct nvme_cmd *c,
+			 uint64_t len, unsigned *count)
+{
+	uint64_t list = 0, left = 0;
+	uint16_t st = nvme_prp_first(c, len, n->pages, count, &list, &left);
+	return st == NVME_WALK_LIST ? walk_list(n, list, left, count) : st;
+}
+
+/* Length of piece i of a len-byte transfer whose first piece starts at
+ * first. */
+uint64_t nvme_piece_len(uint64_t first, unsigned i, uint64_t len)
+{
+	uint64_t head = NVME_PAGE - (first & (NVME_PAGE - 1));
+	if (i == 0)
+		return len < head ? len : head;
+	uint64_t done = head + (uint64_t)(i - 1) * NVME_PAGE;
+	return len - done < NVME_PAGE ? len - done : NVME_PAGE;
+}
+
 static uint64_t piece_len(const struct nvme_ctrl *n, unsigned i, uint64_t len)
 {
-	uint64_t first = NVME_PAGE - (n->pages[0] & (NVME_PAGE - 1));
-	if (i == 0)
-		return len < first ? len : first;
-	uint64_t done = first + (uint64_t)(i - 1) * NVME_PAGE;
-	return len - done < NVME_PAGE ? len - done : NVME_PAGE;
+	return nvme_piece_len(n->pages[0], i, len);
 }
 
 /* All of iov with preadv/pwritev, through short transfers. */
@@ -209,7 +229,7 @@ static uint16_t pieces_to_sg(struct nvme_ctrl *n, unsigned count, uint64_t len,
 		int r = uvfio_server_dma_addr_to_sg(n->srv, start, run, prot,
 						    sg + *nsg, MAX_SG - *nsg);
 		if (r < 0)
-			return dma_status(r);
+			return dma_status(n, r);
 		if ((size_t)r > MAX_SG - *nsg)
 			return NVME_INTERNAL_ERROR; /* absurdly fragmented */
 		*nsg += (size_t)r;
@@ -217,9 +237,27 @@ static uint16_t pieces_to_sg(struct nvme_ctrl *n, unsigned count, uint64_t len,
 	return NVME_SUCCESS;
 }
 
+/* A job's command: the file against its bounce buffer; its PRPs are
+ * walked and the data sent after (data in was fetched before). */
+static uint16_t bounce_file_io(struct nvme_ctrl *n, uint64_t len, off_t off,
+			       bool to_guest)
+{
+	struct nvme_job *j = n->cur;
+	if (len > NVME_BOUNCE || (!to_guest && len > j->in_len))
+		return NVME_INTERNAL_ERROR;
+	struct iovec iov = { .iov_base = j->bounce, .iov_len = (size_t)len };
+	if (file_rw(n->fd, &iov, 1, off, !to_guest))
+		return to_guest ? NVME_UNRECOVERED_READ : NVME_WRITE_FAULT;
+	if (to_guest)
+		j->out_len = len;
+	return NVME_SUCCESS;
+}
+
 uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
 			  uint64_t len, off_t off, bool to_guest)
 {
+	if (n->cur)
+		return bounce_file_io(n, len, off, to_guest);
 	unsigned count;
 	uint16_t st = prp_walk(n, c, len, &count);
 	if (st)
@@ -238,7 +276,7 @@ uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
 		goto out;
 	int r = uvfio_server_dma_sg_map(n->srv, sg, nsg, iov);
 	if (r) {
-		st = dma_status(r);
+		st = dma_status(n, r);
 		goto out;
 	}
 	/* Straight between the file and the guest's pages: no copy. */
@@ -255,6 +293,18 @@ out:
 uint16_t nvme_prp_buf(struct nvme_ctrl *n, const struct nvme_cmd *c, void *buf,
 		      size_t len, bool to_guest)
 {
+	struct nvme_job *j = n->cur;
+	if (j) {
+		if (len > NVME_BOUNCE || (!to_guest && len > j->in_len))
+			return NVME_INTERNAL_ERROR;
+		if (to_guest) {
+			memcpy(j->bounce, buf, len);
+			j->out_len = len;
+		} else {
+			memcpy(buf, j->bounce, len);
+		}
+		return NVME_SUCCESS;
+	}
 	unsigned count;
 	uint16_t st = prp_walk(n, c, len, &count);
 	if (st)
@@ -265,7 +315,7 @@ uint16_t nvme_prp_buf(struct nvme_ctrl *n, const struct nvme_cmd *c, void *buf,
 		int r = to_guest ? nvme_guest_write(n, n->pages[i], p, l)
 				 : nvme_guest_read(n, n->pages[i], p, l);
 		if (r)
-			return dma_status(r);
+			return dma_status(n, r);
 		p += l;
 	}
 	return NVME_SUCCESS;
