@@ -11,7 +11,8 @@
 # start are not traced.  The unit tests of pure code (codec, pci) add
 # little over ASan and are left to `make check`; fuzz replays likewise.
 # dma asserts timings (65535 maps in under a second) that cannot hold at
-# valgrind's speed.
+# valgrind's speed; so do threads (no call over 1 s) and listen (starts
+# and connects by the thousand).
 set -e
 build=${1:-build-valgrind}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,8 @@ supp=""
 # The library's own tests over real sockets and processes.  Each test's
 # timeout is multiplied: valgrind runs code 20-50 times slower.
 tests="fault fault-client client client-bad skeleton device server transport
-	migration migration-server client-inplace server-inplace"
+	migration migration-server client-inplace server-inplace
+	client-vmm qemu-dma dma-atomic dma-sg quiesce loop nvme"
 
 # shellcheck disable=SC2086
 exec meson test -C "$build" --no-rebuild --print-errorlogs \
