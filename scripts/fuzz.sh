@@ -6,13 +6,13 @@
 # build-fuzz/artifacts/.  Exits non-zero if any harness reports a crash,
 # leak, timeout or broken invariant.
 #   FUZZ_SECONDS=600 make fuzz         longer runs
-#   FUZZ_TARGETS="server client" ...   a subset (codec caps pci server client)
+#   FUZZ_TARGETS="server client" ...   a subset (codec caps pci server client nvme)
 #   FUZZ_BUILD=dir                     another build directory
 set -e
 cd "$(dirname "$0")/.."
 build=${FUZZ_BUILD:-build-fuzz}
 secs=${FUZZ_SECONDS:-60}
-targets=${FUZZ_TARGETS:-"codec caps pci server client"}
+targets=${FUZZ_TARGETS:-"codec caps pci server client nvme"}
 
 # clang and its libFuzzer runtime (Debian: clang, libclang-rt-dev), as for
 # make check's clang build; installed with apt-get when clang is missing.
