@@ -709,33 +709,25 @@ static int op_write(void *p)
 	return uvfio_client_region_write(t->c, t->region, 0, t->buf, t->len);
 }
 
+/* The same access on a floor: which floor, and the access it mirrors. */
+struct floor_op {
+	struct floor *fl;
+	const struct target *t;
+};
+
 /* REGION_READ: 32-byte request, reply 32 + count; REGION_WRITE the
  * reverse. */
 static int op_floor_read(void *p)
 {
-	struct target *t = p;
-	fl_rt(t->fl, 32, 32 + (uint32_t)t->len);
+	struct floor_op *o = p;
+	fl_rt(o->fl, 32, 32 + (uint32_t)o->t->len);
 	return 0;
 }
 
 static int op_floor_write(void *p)
 {
-	struct target *t = p;
-	fl_rt(t->fl, 32 + (uint32_t)t->len, 32);
-	return 0;
-}
-
-static int op_bfloor_read(void *p)
-{
-	struct target *t = p;
-	fl_rt(t->bfl, 32, 32 + (uint32_t)t->len);
-	return 0;
-}
-
-static int op_bfloor_write(void *p)
-{
-	struct target *t = p;
-	fl_rt(t->bfl, 32 + (uint32_t)t->len, 32);
+	struct floor_op *o = p;
+	fl_rt(o->fl, 32 + (uint32_t)o->t->len, 32);
 	return 0;
 }
 
@@ -743,27 +735,31 @@ static int op_bfloor_write(void *p)
 
 static const uint64_t rt_sizes[] = { 4, 4096, 65536, 1u << 20 };
 
-static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop,
-		    op_fn bop)
+/* p50/p99 of a floor's samples and the ratios to the measured ones. */
+static void rec_floor(const char *what, const char *sz, const char *floor,
+		      const char *ratio, const struct samples *fs, double p50,
+		      double p99)
+{
+	double f50 = pct(fs->s, fs->n, 50), f99 = pct(fs->s, fs->n, 99);
+	rec("us", 2, f50 / 1e3, "rt_%s_%s_%s_p50", what, sz, floor);
+	rec("us", 2, f99 / 1e3, "rt_%s_%s_%s_p99", what, sz, floor);
+	rec("x", 3, p50 / f50, "rt_%s_%s_p50_%s", what, sz, ratio);
+	rec("x", 3, p99 / f99, "rt_%s_%s_p99_%s", what, sz, ratio);
+}
+
+static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop)
 {
 	char sz[24];
 	size_name(t->len, sz, sizeof(sz));
-	int r = sample3(op, t, &S, fop, t, &FS, bop, t, &BS, 20);
+	struct floor_op fo = { t->fl, t }, bo = { t->bfl, t };
+	int r = sample3(op, t, &S, fop, &fo, &FS, fop, &bo, &BS, 20);
 	if (r)
 		die("%s of %s: %s", what, sz, strerror(-r));
-	double f50 = pct(FS.s, FS.n, 50), f99 = pct(FS.s, FS.n, 99);
-	double b50 = pct(BS.s, BS.n, 50), b99 = pct(BS.s, BS.n, 99);
 	double p50 = pct(S.s, S.n, 50), p99 = pct(S.s, S.n, 99);
 	rec("us", 2, p50 / 1e3, "rt_%s_%s_p50", what, sz);
 	rec("us", 2, p99 / 1e3, "rt_%s_%s_p99", what, sz);
-	rec("us", 2, f50 / 1e3, "rt_%s_%s_floor_p50", what, sz);
-	rec("us", 2, f99 / 1e3, "rt_%s_%s_floor_p99", what, sz);
-	rec("x", 3, p50 / f50, "rt_%s_%s_p50_ratio", what, sz);
-	rec("x", 3, p99 / f99, "rt_%s_%s_p99_ratio", what, sz);
-	rec("us", 2, b50 / 1e3, "rt_%s_%s_bfloor_p50", what, sz);
-	rec("us", 2, b99 / 1e3, "rt_%s_%s_bfloor_p99", what, sz);
-	rec("x", 3, p50 / b50, "rt_%s_%s_p50_bratio", what, sz);
-	rec("x", 3, p99 / b99, "rt_%s_%s_p99_bratio", what, sz);
+	rec_floor(what, sz, "floor", "ratio", &FS, p50, p99);
+	rec_floor(what, sz, "bfloor", "bratio", &BS, p50, p99);
 }
 
 static void test_rt(struct target *t, struct floor *fl, struct floor *bfl)
@@ -774,10 +770,9 @@ static void test_rt(struct target *t, struct floor *fl, struct floor *bfl)
 		if (rt_sizes[i] > t->size)
 			continue;
 		t->len = rt_sizes[i];
-		rt_pair(t, "read", op_read, op_floor_read, op_bfloor_read);
+		rt_pair(t, "read", op_read, op_floor_read);
 		if (t->writable)
-			rt_pair(t, "write", op_write, op_floor_write,
-				op_bfloor_write);
+			rt_pair(t, "write", op_write, op_floor_write);
 	}
 }
 
