@@ -183,13 +183,8 @@ struct ctx {
 
 static pid_t start_dmadev(const char *path)
 {
-	pid_t pid = tu_fork(); /* killed if the test program dies */
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		execl(dmadev_bin, dmadev_bin, "--socket", path, (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(tu_wait_server(pid, path, 10000), 0);
+	pid_t pid = tu_spawn_server(dmadev_bin, path);
+	assert_true(pid > 0);
 	return pid;
 }
 

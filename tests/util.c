@@ -239,3 +239,21 @@ pid_t tu_reap(pid_t pid, int sig, int *status)
 	errno = saved;
 	return r;
 }
+
+pid_t tu_spawn_server(const char *bin, const char *path)
+{
+	pid_t pid = tu_fork();
+	if (pid < 0) {
+		fprintf(stderr, "tu_spawn_server: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		execl(bin, bin, "--socket", path, (char *)NULL);
+		_exit(127);
+	}
+	if (tu_wait_server(pid, path, 10000)) {
+		tu_reap(pid, SIGKILL, NULL);
+		return -1;
+	}
+	return pid;
+}

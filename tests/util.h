@@ -49,4 +49,12 @@ pid_t tu_fork(void);
  * Returns pid, or -1 with errno as waitpid() sets it. */
 pid_t tu_reap(pid_t pid, int sig, int *status);
 
+/*
+ * Run `bin --socket path` as a child of tu_fork() and wait until it
+ * accepts (tu_wait_server, up to 10 s: the file alone may be a stale one a
+ * killed device left behind).  Its pid, or -1 after saying why (the child,
+ * if any, reaped).
+ */
+pid_t tu_spawn_server(const char *bin, const char *path);
+
 #endif
