@@ -24,8 +24,10 @@ have python3 || need="$need python3"
 if have pkg-config; then
 	pkg-config --exists 'json-c >= 0.15' || need="$need libjson-c-dev"
 	pkg-config --exists cmocka || need="$need libcmocka-dev"
+	# uvfio-nvme's I/O path and its benchmark floor (docs/nvme.md).
+	pkg-config --exists liburing || need="$need liburing-dev"
 else
-	need="$need libjson-c-dev libcmocka-dev"
+	need="$need libjson-c-dev libcmocka-dev liburing-dev"
 fi
 [ -f /usr/include/linux/vfio.h ] || need="$need linux-libc-dev"
 [ -n "$need" ] || exit 0
