@@ -179,6 +179,35 @@ UVFIO_API int uvfio_server_pci_add_ext_cap(struct uvfio_server *srv,
 					   uint16_t id, uint8_t version,
 					   const void *body, size_t len,
 					   const void *wmask);
+/*
+ * The same at a chosen config offset pos (0: the next free one, as
+ * above), for a device whose layout is fixed (a model of real hardware, a
+ * driver that expects a capability where the silicon has it).  pos is
+ * dword aligned, in 0x40..0xff (standard) or 0x100..0xfff (extended; the
+ * first one at 0x100), and not before the end of the capabilities already
+ * added: the list stays in ascending order.  Bytes skipped read as 0.
+ * -EINVAL (bad pos), -EEXIST (pos inside or before what is taken),
+ * -ENOSPC (does not fit below the end), -EBUSY (a client has seen the
+ * device).  A PCI Express capability added this way that sets FLReset in
+ * Device Capabilities gets FLR handled as uvfio_server_pci_enable_flr().
+ */
+UVFIO_API int uvfio_server_pci_add_cap_at(struct uvfio_server *srv,
+					  unsigned pos, uint8_t id,
+					  const void *body, size_t len,
+					  const void *wmask);
+UVFIO_API int uvfio_server_pci_add_ext_cap_at(struct uvfio_server *srv,
+					      unsigned pos, uint16_t id,
+					      uint8_t version, const void *body,
+					      size_t len, const void *wmask);
+
+/*
+ * Choose the config space size after creation, as UVFIO_SERVER_PCIE does
+ * at creation: 4096 bytes with extended capabilities (pcie true) or 256.
+ * For a device that learns its bus type after creating its server.  0, or
+ * -EBUSY once an extended capability exists or a client has seen the
+ * device.
+ */
+UVFIO_API int uvfio_server_set_pcie(struct uvfio_server *srv, bool pcie);
 
 /*
  * The emulated configuration space bytes (256 or 4096), for a device that
@@ -205,6 +234,12 @@ UVFIO_API void uvfio_server_set_config_fn(struct uvfio_server *srv,
 #define UVFIO_REGION_IO (1u << 17)       /* I/O space BAR */
 #define UVFIO_REGION_64BIT (1u << 18)    /* 64-bit memory BAR (uses index+1) */
 #define UVFIO_REGION_PREFETCH (1u << 19) /* prefetchable memory BAR */
+/* The device's own fd backs the region: fd and fd_offset below.  The
+ * client may mmap the sparse areas (or, with none, the whole region) from
+ * it; message accesses go to fn, or without fn are read and written on
+ * the fd (pread/pwrite at fd_offset + offset).  The library keeps a
+ * duplicate of fd and never maps it itself.  Not with MEM or IO. */
+#define UVFIO_REGION_FD (1u << 20)
 
 struct uvfio_region_desc {
 	size_t struct_size; /* sizeof(struct uvfio_region_desc); see the top */
@@ -221,6 +256,10 @@ struct uvfio_region_desc {
 	const struct uvfio_sparse_area *sparse;
 	/* Device-specific regions (index >= 9): the TYPE capability. */
 	uint32_t type, subtype;
+	/* UVFIO_REGION_FD only: the file and where the region starts in it
+	 * (page aligned), what the client's mmap offsets are relative to. */
+	int fd;
+	uint64_t fd_offset;
 };
 
 /*
@@ -622,6 +661,13 @@ UVFIO_API int uvfio_server_run(struct uvfio_server *srv);
 
 /* Make uvfio_server_run() return.  Any thread, and signal handlers. */
 UVFIO_API void uvfio_server_stop(struct uvfio_server *srv);
+
+/*
+ * Client commands handled since the server was created (replies to the
+ * server's own DMA are not commands).  For a caller's loop that wants to
+ * know whether uvfio_server_process() found work.  Any thread.
+ */
+UVFIO_API uint64_t uvfio_server_commands_handled(struct uvfio_server *srv);
 
 /* true while a client is connected and has completed VERSION.  Any thread. */
 UVFIO_API bool uvfio_server_connected(struct uvfio_server *srv);

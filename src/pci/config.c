@@ -298,19 +298,44 @@ int pcicfg_set_bar(struct pcicfg *p, unsigned bar, uint64_t size,
 
 /* ---- capabilities -------------------------------------------------------- */
 
+/* Where a capability of size bytes goes: the next free offset, or pos
+ * when the caller chose one (dword aligned, not before what is taken, as
+ * the list is kept in ascending order).  0 or -errno. */
+static int cap_place(unsigned next, unsigned pos, unsigned start,
+		     unsigned end, size_t size, unsigned *off)
+{
+	if (pos) {
+		if (pos % 4 || pos < start || pos >= end)
+			return -EINVAL;
+		if (next && pos < next)
+			return -EEXIST; /* overlaps, or out of order */
+		next = pos;
+	}
+	if (next < start || size > end || next + size > end)
+		return -ENOSPC;
+	*off = next;
+	return 0;
+}
+
 int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 		      size_t len, const void *wmask)
 {
+	return pcicfg_add_cap_at(p, 0, id, body, len, wmask);
+}
+
+int pcicfg_add_cap_at(struct pcicfg *p, unsigned pos, uint8_t id,
+		      const void *body, size_t len, const void *wmask)
+{
 	/* next_cap is a byte, so a list that ends exactly at 0x100 leaves
 	 * it at 0: that means full. */
-	unsigned off = p->next_cap ? p->next_cap : STD_CAP_END;
-	unsigned end;
+	unsigned next = p->next_cap ? p->next_cap : STD_CAP_END;
+	unsigned off, end;
 
 	if (len && !body)
 		return -EINVAL;
-	if (off < STD_CAP_START || len > STD_CAP_END ||
-	    off + 2 + len > STD_CAP_END)
-		return -ENOSPC;
+	int r = cap_place(next, pos, STD_CAP_START, STD_CAP_END, 2 + len, &off);
+	if (r)
+		return r;
 
 	p->cfg[off] = id;
 	p->cfg[off + 1] = 0;
@@ -328,6 +353,10 @@ int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 	put16(p->cfg + CFG_STATUS,
 	      get16(p->cfg + CFG_STATUS) | STATUS_CAP_LIST);
 	p->last_cap = (uint8_t)off;
+	/* A caller's own PCI Express capability still gets FLR handled
+	 * (pcicfg_flr_requested) when it advertises FLReset. */
+	if (id == CAP_ID_PCIE && !p->pcie_off)
+		p->pcie_off = (uint8_t)off;
 
 	end = (off + 2 + (unsigned)len + 3) & ~3u;
 	p->next_cap = end < STD_CAP_END ? (uint8_t)end : 0;
@@ -338,13 +367,24 @@ int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 int pcicfg_add_ext_cap(struct pcicfg *p, uint16_t id, uint8_t version,
 			  const void *body, size_t len, const void *wmask)
 {
-	unsigned off = p->next_ext;
+	return pcicfg_add_ext_cap_at(p, 0, id, version, body, len, wmask);
+}
+
+int pcicfg_add_ext_cap_at(struct pcicfg *p, unsigned pos, uint16_t id,
+			  uint8_t version, const void *body, size_t len,
+			  const void *wmask)
+{
+	unsigned off;
 
 	if (p->size != PCICFG_PCIE_CFG_SIZE || version > 0xf || (len && !body))
 		return -EINVAL;
-	if (off < EXT_CAP_START || len > PCICFG_PCIE_CFG_SIZE ||
-	    off + 4 + len > PCICFG_PCIE_CFG_SIZE)
-		return -ENOSPC;
+	/* The first extended capability sits at 0x100 by definition. */
+	if (pos && !p->last_ext && pos != EXT_CAP_START)
+		return -EINVAL;
+	int r = cap_place(p->next_ext, pos, EXT_CAP_START,
+			  PCICFG_PCIE_CFG_SIZE, 4 + len, &off);
+	if (r)
+		return r;
 
 	put32(p->cfg + off, id | (uint32_t)version << 16);
 	if (len)
@@ -354,8 +394,7 @@ int pcicfg_add_ext_cap(struct pcicfg *p, uint16_t id, uint8_t version,
 	if (wmask && len)
 		memcpy(p->wmask + off + 4, wmask, len);
 
-	/* The first one sits at 0x100 by definition; later ones are linked
-	 * through bits 31:20 of the previous header. */
+	/* Later ones are linked through bits 31:20 of the previous header. */
 	if (p->last_ext) {
 		uint32_t h = get32(p->cfg + p->last_ext);
 		put32(p->cfg + p->last_ext,
@@ -864,4 +903,12 @@ bool pcicfg_msix_access(struct pcicfg *p, unsigned bar, uint64_t off,
 		}
 	}
 	return true;
+}
+
+int pcicfg_set_express(struct pcicfg *p, bool pcie)
+{
+	if (p->last_ext)
+		return -EBUSY;
+	p->size = pcie ? PCICFG_PCIE_CFG_SIZE : PCICFG_CFG_SIZE;
+	return 0;
 }

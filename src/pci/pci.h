@@ -86,9 +86,19 @@ int pcicfg_set_bar(struct pcicfg *p, unsigned bar, uint64_t size,
  */
 int pcicfg_add_cap(struct pcicfg *p, uint8_t id, const void *body,
 		      size_t len, const void *wmask);
+/* At config offset pos (0: the next free one); -EEXIST when pos is before
+ * the end of the capabilities already there. */
+int pcicfg_add_cap_at(struct pcicfg *p, unsigned pos, uint8_t id,
+		      const void *body, size_t len, const void *wmask);
 /* Extended capability (PCIe only): 4-byte header with id, version, next. */
 int pcicfg_add_ext_cap(struct pcicfg *p, uint16_t id, uint8_t version,
 			  const void *body, size_t len, const void *wmask);
+int pcicfg_add_ext_cap_at(struct pcicfg *p, unsigned pos, uint16_t id,
+			  uint8_t version, const void *body, size_t len,
+			  const void *wmask);
+/* Switch between 256 and 4096 bytes while no extended capability is
+ * there: 0 or -EBUSY. */
+int pcicfg_set_express(struct pcicfg *p, bool pcie);
 
 /* Typed builders; each returns the capability offset or -errno. */
 int pcicfg_add_pm(struct pcicfg *p);

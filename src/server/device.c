@@ -181,3 +181,34 @@ int uvfio_server_pci_add_ext_cap(struct uvfio_server *s, uint16_t id,
 						    len, wmask);
 }
 
+
+int uvfio_server_pci_add_cap_at(struct uvfio_server *s, unsigned pos,
+				uint8_t id, const void *body, size_t len,
+				const void *wmask)
+{
+	return s->described ? -EBUSY
+			    : pcicfg_add_cap_at(&s->pci, pos, id, body, len,
+						wmask);
+}
+
+int uvfio_server_pci_add_ext_cap_at(struct uvfio_server *s, unsigned pos,
+				    uint16_t id, uint8_t version,
+				    const void *body, size_t len,
+				    const void *wmask)
+{
+	return s->described ? -EBUSY
+			    : pcicfg_add_ext_cap_at(&s->pci, pos, id, version,
+						    body, len, wmask);
+}
+
+int uvfio_server_set_pcie(struct uvfio_server *s, bool pcie)
+{
+	if (s->described)
+		return -EBUSY;
+	int r = pcicfg_set_express(&s->pci, pcie);
+	if (!r) {
+		s->pcie = pcie;
+		s->regions[UVFIO_PCI_CONFIG].d.size = s->pci.size;
+	}
+	return r;
+}

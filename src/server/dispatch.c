@@ -281,11 +281,17 @@ static void handle_reset(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	srv_reply_ok(s, &v->hdr, NULL, 0, NULL, 0);
 }
 
+uint64_t uvfio_server_commands_handled(struct uvfio_server *s)
+{
+	return __atomic_load_n(&s->cmds_handled, __ATOMIC_RELAXED);
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 static void dispatch(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		     int *fds)
 {
+	__atomic_add_fetch(&s->cmds_handled, 1, __ATOMIC_RELAXED);
 	switch (v->hdr.cmd) {
 	case UVFIO_CMD_VERSION:
 		handle_version(s, v);

@@ -206,6 +206,7 @@ struct uvfio_server {
 	bool listening_armed;
 	bool pcie;
 	bool described; /* a client has seen the device: description frozen */
+	uint64_t cmds_handled; /* uvfio_server_commands_handled() */
 	pthread_t loop_thread;
 	bool in_process;
 	uint32_t quirks; /* enum uvfio_client_quirks; atomic */

@@ -101,7 +101,7 @@ int srv_regions_check_msix(struct uvfio_server *s)
 {
 	for (unsigned i = 0; i < s->num_regions; i++) {
 		struct srv_region *r = &s->regions[i];
-		if (r->present && r->mem &&
+		if (r->present && r->memfd >= 0 &&
 		    sparse_hits_msix(s, i, r->sparse, r->d.nr_sparse, r->d.size)) {
 			ulog_err(&s->log, "region %u: mmap-able area covers the "
 					   "MSI-X table or PBA; list sparse "
@@ -118,7 +118,9 @@ static int check_desc(struct uvfio_server *s, unsigned index,
 {
 	const uint32_t known = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
 			       UVFIO_REGION_MEM | UVFIO_REGION_IO |
-			       UVFIO_REGION_64BIT | UVFIO_REGION_PREFETCH;
+			       UVFIO_REGION_64BIT | UVFIO_REGION_PREFETCH |
+			       UVFIO_REGION_FD;
+	const uint32_t mappable = UVFIO_REGION_MEM | UVFIO_REGION_FD;
 	if ((d->flags & ~known) || d->nr_sparse > MAX_SPARSE ||
 	    (d->nr_sparse && !d->sparse))
 		return -EINVAL;
@@ -126,8 +128,14 @@ static int check_desc(struct uvfio_server *s, unsigned index,
 	if (bar && d->size && !util_is_pow2(d->size))
 		return -EINVAL; /* BARs are naturally sized */
 	if ((d->flags & UVFIO_REGION_IO) &&
-	    (d->flags & (UVFIO_REGION_MEM | UVFIO_REGION_64BIT |
+	    (d->flags & (mappable | UVFIO_REGION_64BIT |
 			 UVFIO_REGION_PREFETCH)))
+		return -EINVAL;
+	if ((d->flags & mappable) == mappable)
+		return -EINVAL; /* our memory or the device's, not both */
+	if ((d->flags & UVFIO_REGION_FD) &&
+	    (d->fd < 0 || d->fd_offset % PAGE ||
+	     d->fd_offset > UINT64_MAX - d->size))
 		return -EINVAL;
 	if ((d->flags & (UVFIO_REGION_64BIT | UVFIO_REGION_PREFETCH |
 			 UVFIO_REGION_IO)) && !bar)
@@ -135,7 +143,7 @@ static int check_desc(struct uvfio_server *s, unsigned index,
 	if ((d->flags & UVFIO_REGION_64BIT) &&
 	    (index % 2 || s->regions[index + 1].present))
 		return -EINVAL;
-	if (!(d->flags & UVFIO_REGION_MEM))
+	if (!(d->flags & mappable))
 		return d->nr_sparse ? -EINVAL : 0; /* only memory is mapped */
 	if (!d->size || d->size % PAGE)
 		return -EINVAL;
@@ -180,6 +188,14 @@ static int region_build(struct srv_region *n, const struct uvfio_region_desc *d)
 		memcpy(n->sparse, d->sparse, d->nr_sparse * sizeof(*n->sparse));
 	}
 	n->d.sparse = n->sparse;
+	if (d->flags & UVFIO_REGION_FD) {
+		/* Ours to pass and close, whatever the device does with its
+		 * own. */
+		n->memfd = fcntl(d->fd, F_DUPFD_CLOEXEC, 3);
+		if (n->memfd < 0)
+			goto fail;
+		return 0;
+	}
 	if (!(d->flags & UVFIO_REGION_MEM))
 		return 0;
 	n->memfd = memfd_create("uvfio-region", MFD_CLOEXEC);
@@ -296,8 +312,10 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	 * device-specific regions. */
 	uint8_t caps[REGION_CAPS_MAX];
 	uint32_t clen = 0;
-	if (r->mem) {
+	if (r->memfd >= 0) {
 		ri.flags |= UVFIO_REGION_MMAP;
+		if (r->d.flags & UVFIO_REGION_FD)
+			ri.offset = r->d.fd_offset;
 		struct uvfio_sparse_area whole = { 0, r->d.size };
 		const struct uvfio_sparse_area *a = r->d.nr_sparse ? r->sparse
 								   : &whole;
@@ -347,6 +365,24 @@ void srv_handle_region_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 }
 
 /* ---- region access ---------------------------------------------------------------- */
+
+/* A device's fd region without a callback: the file is the memory.  The
+ * fd may be a file shorter than the region, or a device that refuses
+ * some offsets; an error or a short count fails the access. */
+static int region_fd_access(struct srv_region *r, uint64_t off, void *buf,
+			    uint32_t count, bool is_write)
+{
+	off_t at = (off_t)(r->d.fd_offset + off);
+	ssize_t n = is_write ? pwrite(r->memfd, buf, count, at)
+			     : pread(r->memfd, buf, count, at);
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)count && !is_write) {
+		memset((uint8_t *)buf + n, 0, count - (size_t)n); /* past EOF */
+		return 0;
+	}
+	return n == (ssize_t)count ? 0 : -EIO;
+}
 
 /* One access, already checked against the region's bounds and rights. */
 static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
@@ -399,6 +435,8 @@ static int region_access(struct uvfio_server *s, uint32_t idx, uint64_t off,
 			memcpy((uint8_t *)r->mem + off, buf, count);
 		else
 			memcpy(buf, (uint8_t *)r->mem + off, count);
+	} else if (!r->d.fn && (r->d.flags & UVFIO_REGION_FD)) {
+		return region_fd_access(r, off, buf, count, is_write);
 	} else if (!r->d.fn && !is_write) {
 		memset(buf, 0, count);
 	}
