@@ -100,21 +100,20 @@ static int setup(void **state)
 	add_fd_region(t, 2, cb, NULL, 0);
 
 	/* Capabilities where the device wants them. */
-	uint8_t body[6] = { 4, 1, 2, 3, 4, 5 };
+	uint8_t body[8] = { 4, 1, 2, 3, 4, 5 };
 	assert_int_equal(uvfio_server_pci_add_cap_at(t->srv, 0x60, 0x09, body,
-						     sizeof(body), NULL),
+						     6, NULL),
 			 0x60);
 	assert_int_equal(uvfio_server_pci_add_cap_at(t->srv, 0x50, 0x09, body,
-						     sizeof(body), NULL),
+						     6, NULL),
 			 -EEXIST);
 	assert_int_equal(uvfio_server_pci_add_cap_at(t->srv, 0x62, 0x09, body,
-						     sizeof(body), NULL),
+						     6, NULL),
 			 -EINVAL);
 	assert_int_equal(uvfio_server_pci_add_cap_at(t->srv, 0xfc, 0x09, body,
-						     sizeof(body), NULL),
+						     6, NULL),
 			 -ENOSPC);
-	assert_int_equal(uvfio_server_pci_add_cap(t->srv, 0x09, body,
-						  sizeof(body), NULL),
+	assert_int_equal(uvfio_server_pci_add_cap(t->srv, 0x09, body, 6, NULL),
 			 0x68);
 	assert_int_equal(uvfio_server_pci_add_ext_cap_at(t->srv, 0x140, 0x0b,
 							 1, body, 4, NULL),
