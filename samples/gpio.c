@@ -74,7 +74,8 @@ static void inputs_update(struct gpio *g)
 	/* Linux's driver wants bit 2 and one of bits 0-1 (6.1), or bit 0
 	 * (later regmap-based versions): bit 0 goes with any change. */
 	g->irq_status |= 0x4 | 0x1 | (changed & 0xff00 ? 0x2 : 0);
-	/* -EAGAIN only means no eventfd yet or INTx still masked. */
+	/* -EAGAIN only means no eventfd yet, or INTx still masked (then it
+	 * fires at the unmask, unless the status is cleared first). */
 	uvfio_server_irq_trigger(g->srv, UVFIO_PCI_INTX_IRQ, 0);
 }
 
@@ -104,7 +105,10 @@ static ssize_t bar2_access(void *opaque, unsigned index, uint64_t off,
 				inputs_update(g);
 				break;
 			case 1:
+				/* The card stops asserting its line. */
 				g->irq_status = 0;
+				uvfio_server_irq_deassert(g->srv,
+							  UVFIO_PCI_INTX_IRQ, 0);
 				break;
 			case 2:
 				g->irq_enabled = false;

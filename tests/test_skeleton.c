@@ -836,13 +836,23 @@ static void test_other_threads(void **state)
 	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0), 0);
 	assert_int_equal(read(efd, &cnt, 8), 8);
 	assert_int_equal(cnt, 1);
+	/* Masked: remembered, and sent when UNMASK comes. */
 	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0),
 			 -EAGAIN);
+	assert_int_equal(read(efd, &cnt, 8), -1);
 	n = uvfio_build_set_irqs(msg, sizeof(msg), 4,
 				 UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_UNMASK,
 				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
 	raw_send(fd, msg, (size_t)n, -1);
 	assert_int_equal(raw_recv(fd, rep, 64), 16);
+	assert_int_equal(read(efd, &cnt, 8), 8);
+	/* Unmasked with nothing remembered: the next one goes at once. */
+	n = uvfio_build_set_irqs(msg, sizeof(msg), 4,
+				 UVFIO_IRQ_DATA_NONE | UVFIO_IRQ_ACTION_UNMASK,
+				 UVFIO_PCI_INTX_IRQ, 0, 1, NULL);
+	raw_send(fd, msg, (size_t)n, -1);
+	assert_int_equal(raw_recv(fd, rep, 64), 16);
+	assert_int_equal(read(efd, &cnt, 8), -1);
 	assert_int_equal(uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0), 0);
 	assert_int_equal(read(efd, &cnt, 8), 8);
 	/* INTx disabled in the command register: nothing is signalled. */
@@ -967,27 +977,45 @@ static void test_intx_resample(void **state)
 							  UVFIO_PCI_INTX_IRQ, 0),
 				 0);
 		assert_int_equal(read(efd, &cnt, 8), 8);
-		/* Automasked until the EOI. */
+		/* Automasked until the EOI; a trigger meanwhile is not sent
+		 * now but remembered... */
 		assert_int_equal(uvfio_server_irq_trigger(x->srv,
 							  UVFIO_PCI_INTX_IRQ, 0),
 				 -EAGAIN);
+		assert_int_equal(read(efd, &cnt, 8), -1);
+		/* ...and fires at the EOI, masking INTx again. */
 		assert_int_equal(write(rfd, &one, 8), 8);
-		int r = -EAGAIN;
-		for (int i = 0; i < 500 && r == -EAGAIN; i++) {
+		int r = -1;
+		for (int i = 0; i < 500 && r != 8; i++) {
 			usleep(1000);
+			r = (int)read(efd, &cnt, 8);
+		}
+		assert_int_equal(r, 8);
+		assert_int_equal(uvfio_server_irq_trigger(x->srv,
+							  UVFIO_PCI_INTX_IRQ, 0),
+				 -EAGAIN);
+		/* A device that stopped asserting before the EOI: nothing
+		 * fires then, and the next trigger goes straight out. */
+		assert_int_equal(uvfio_server_irq_deassert(x->srv,
+							   UVFIO_PCI_INTX_IRQ,
+							   0),
+				 0);
+		assert_int_equal(write(rfd, &one, 8), 8);
+		usleep(20000);
+		assert_int_equal(read(efd, &cnt, 8), -1); /* never fired */
+		/* Trigger once the EOI got through; a trigger that came
+		 * first is remembered and fires at it: EOI that one too. */
+		r = -EAGAIN;
+		for (int i = 0; i < 500 && r; i++) {
+			usleep(1000);
+			if (read(efd, &cnt, 8) == 8) {
+				assert_int_equal(write(rfd, &one, 8), 8);
+				continue;
+			}
+			uvfio_server_irq_deassert(x->srv, UVFIO_PCI_INTX_IRQ, 0);
 			r = uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ, 0);
 		}
 		assert_int_equal(r, 0);
-		assert_int_equal(read(efd, &cnt, 8), 8);
-		/* That trigger masked it again: EOI once more for the next
-		 * round. */
-		assert_int_equal(write(rfd, &one, 8), 8);
-		for (int i = 0; i < 500; i++) {
-			usleep(1000);
-			if (!uvfio_server_irq_trigger(x->srv, UVFIO_PCI_INTX_IRQ,
-						      0))
-				break;
-		}
 		assert_int_equal(read(efd, &cnt, 8), 8);
 		assert_int_equal(write(rfd, &one, 8), 8);
 		usleep(5000);

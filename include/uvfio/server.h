@@ -312,14 +312,30 @@ UVFIO_API int uvfio_server_set_irq_count(struct uvfio_server *srv,
 /*
  * Raise an interrupt.  Any thread.  MSI-X: a masked vector (function or
  * vector mask) sets its pending bit and fires when unmasked.  MSI honours
- * per-vector masks.  INTx is edge-signalled and automasked as in VFIO:
- * after firing, it stays masked until the client unmasks it.  Returns 0,
- * -EINVAL (bad index/vector), -ENOTCONN (no client) or -EAGAIN (no
- * eventfd configured, or the interrupt is disabled or masked: nothing
- * sent).
+ * per-vector masks.  INTx is signalled as in VFIO: each trigger is an
+ * assertion of the line; after firing, INTx stays masked until the client
+ * unmasks it (the guest's EOI), and a trigger meanwhile is remembered and
+ * fires at that unmask -- the line is still asserted then, unless the
+ * device said otherwise with uvfio_server_irq_deassert().  So no event is
+ * lost to the race between the guest's EOI and a new one.  Returns 0,
+ * -EINVAL (bad index/vector), -ENOTCONN (no client) or -EAGAIN (nothing
+ * sent now: no eventfd configured, or the interrupt is disabled or
+ * masked; a masked MSI-X vector or INTx fires later as said).
  */
 UVFIO_API int uvfio_server_irq_trigger(struct uvfio_server *srv,
 				       unsigned index, uint32_t vector);
+
+/*
+ * The device no longer asserts the interrupt (its status was cleared): a
+ * trigger remembered while masked -- INTx, or an MSI-X vector's pending
+ * bit -- is dropped instead of firing at unmask.  A device whose
+ * interrupt status can be cleared before the guest's EOI calls this when
+ * it is; without it, that case costs the guest one spurious interrupt.
+ * Any thread.  0, or -EINVAL (bad index or vector; other indexes have
+ * nothing pending).
+ */
+UVFIO_API int uvfio_server_irq_deassert(struct uvfio_server *srv,
+					unsigned index, uint32_t vector);
 
 /* ---- clients that differ from the specification ------------------------------ */
 

@@ -85,6 +85,7 @@ void srv_irqs_release(struct uvfio_server *s)
 		clear_index(s, i);
 	pthread_mutex_lock(&s->lock);
 	s->client_emulates_msi = false;
+	s->intx_pending = false;
 	if (s->intx_resample_fd >= 0)
 		close(s->intx_resample_fd);
 	s->intx_resample_fd = -1;
@@ -157,6 +158,16 @@ void srv_handle_irq_info(struct uvfio_server *s, struct uvfio_cmd_view *v)
 	srv_reply_ok(s, &v->hdr, &ii, sizeof(ii), NULL, 0);
 }
 
+static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec);
+
+/* INTx was unmasked: deliver what came while it was masked.  Lock held. */
+static void intx_unmasked_locked(struct uvfio_server *s)
+{
+	s->irqs[UVFIO_PCI_INTX_IRQ].masked[0] = 0;
+	if (s->intx_pending)
+		fire_locked(s, UVFIO_PCI_INTX_IRQ, 0);
+}
+
 /* Signal one vector's eventfd if nothing masks it.  Called with the lock
  * held.  Returns 0 when signalled, -EAGAIN when masked/disabled/unset. */
 static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec)
@@ -167,8 +178,18 @@ static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec)
 
 	switch (index) {
 	case UVFIO_PCI_INTX_IRQ:
-		if (pcicfg_intx_disabled(p) || q->masked[0])
+		if (pcicfg_intx_disabled(p))
 			return -EAGAIN;
+		if (q->masked[0]) {
+			/* VFIO's INTx is a level: a device that asserts
+			 * while the client has it masked (automasked after
+			 * the last one, until the guest's EOI) is still
+			 * asserting when it is unmasked, and must be heard
+			 * then, or a device that triggers once per event
+			 * loses that event. */
+			s->intx_pending = true;
+			return -EAGAIN;
+		}
 		break;
 	case UVFIO_PCI_MSI_IRQ:
 		if (p->msi_off && !s->client_emulates_msi &&
@@ -192,6 +213,8 @@ static int fire_locked(struct uvfio_server *s, unsigned index, uint32_t vec)
 		return -EAGAIN;
 	if (write(q->efd[vec], &one, sizeof(one)) != sizeof(one))
 		return -errno;
+	if (index == UVFIO_PCI_INTX_IRQ)
+		s->intx_pending = false;
 	/* INTx is level-triggered on the bus; VFIO delivers it as an edge
 	 * and masks it until the client unmasks after the guest's EOI. */
 	if (index == UVFIO_PCI_INTX_IRQ)
@@ -209,6 +232,21 @@ int uvfio_server_irq_trigger(struct uvfio_server *s, unsigned index,
 					       : -ENOTCONN;
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int uvfio_server_irq_deassert(struct uvfio_server *s, unsigned index,
+			      uint32_t vector)
+{
+	if ((index != UVFIO_PCI_INTX_IRQ && index != UVFIO_PCI_MSIX_IRQ) ||
+	    vector >= s->irqs[index].count)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (index == UVFIO_PCI_INTX_IRQ)
+		s->intx_pending = false;
+	else if (s->pci.msix_off)
+		pcicfg_msix_set_pending(&s->pci, vector, false);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void srv_irq_msix_unmasked(struct uvfio_server *s, unsigned vec)
@@ -284,7 +322,10 @@ void srv_handle_set_irqs(struct uvfio_server *s, struct uvfio_cmd_view *v,
 		case UVFIO_IRQ_ACTION_MASK:
 		case UVFIO_IRQ_ACTION_UNMASK:
 			if (data != UVFIO_IRQ_DATA_EVENTFD) {
-				if (sel)
+				if (sel && idx == UVFIO_PCI_INTX_IRQ &&
+				    action == UVFIO_IRQ_ACTION_UNMASK)
+					intx_unmasked_locked(s);
+				else if (sel)
 					q->masked[vec] =
 						action == UVFIO_IRQ_ACTION_MASK;
 			} else if (idx == UVFIO_PCI_INTX_IRQ &&
@@ -323,6 +364,6 @@ void srv_irq_resample(struct uvfio_server *s)
 	if (s->intx_resample_fd >= 0 &&
 	    read(s->intx_resample_fd, &n, sizeof(n)) == sizeof(n) &&
 	    s->irqs[UVFIO_PCI_INTX_IRQ].count)
-		s->irqs[UVFIO_PCI_INTX_IRQ].masked[0] = 0;
+		intx_unmasked_locked(s);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -238,6 +238,7 @@ struct uvfio_server {
 	 * Other clients forward the guest's accesses, and the bits count. */
 	bool client_emulates_msi;
 	int intx_resample_fd; /* KVM's resample eventfd (INTx UNMASK) */
+	bool intx_pending;    /* triggered while masked: fire at unmask */
 
 	struct uvfio_device_ops ops; /* the device's copy; all NULL: none */
 	void *ops_opaque;
