@@ -151,6 +151,8 @@ void app_server_start(struct app_server *a, int argc, char **argv)
 	}
 	uvfio_server_set_log(a->srv, NULL, NULL, level);
 	uvfio_server_set_busy_poll(a->srv, busy_us);
+	a->busy_poll_us = busy_us;
+	a->verbose = level >= UVFIO_LOG_INFO;
 	if ((r = quirks_from_env(a->srv))) {
 		fprintf(stderr, "%s: cannot apply UVFIO_QEMU_DMA_LAYOUT=%s: %s\n",
 			a->prog, getenv("UVFIO_QEMU_DMA_LAYOUT"), strerror(-r));

@@ -37,6 +37,8 @@ struct app_server {
 
 	/* Set by app_server_start(). */
 	struct uvfio_server *srv;
+	unsigned busy_poll_us; /* --busy-poll, for a program's own loop */
+	bool verbose;          /* -v */
 };
 
 #define APP_MAX_OPTIONS 8

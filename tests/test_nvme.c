@@ -9,12 +9,22 @@
  * Every case runs twice: with the memfd window, and with message-only
  * guest memory (anonymous, mapped with fd -1, as QEMU maps anonymous
  * guest RAM), where every access of the device is a DMA message the
- * client serves while it polls the CQ (uvfio_client_process).
+ * client serves while it polls the CQ (uvfio_client_process).  Then, on
+ * fd-backed memory, what asynchronous I/O must get right: many commands
+ * in flight on every queue, completing in any order, exactly once; and
+ * reset, shutdown, Delete I/O SQ, DEVICE_RESET, DMA_UNMAP and a lost
+ * client while they are; backing-store errors as NVMe statuses; and the
+ * fall back to the thread pool where io_uring is refused.
  *
- *   test-nvme PATH-TO-uvfio-nvme
+ *   test-nvme PATH-TO-uvfio-nvme [uring|threads]
+ *
+ * The second argument is the --io-backend every server gets; the test
+ * checks in the server's log (-v) that it is the one that ran.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,9 +47,12 @@
 #include "util.h"
 
 static const char *nvme_bin;
+static const char *backend = "threads";
 
 #define IOVA 0x10000000ull
-#define GMEM (4u << 20)
+#define IOVA2 0x40000000ull /* a second window (unmap tests) */
+#define GMEM (16u << 20)
+#define GMEM2 (4u << 20)
 #define PAGE 4096u
 #define DISK_SIZE (16u << 20)
 #define QSIZE 64u
@@ -44,16 +60,27 @@ static const char *nvme_bin;
 
 struct hq {
 	uint64_t sq, cq; /* offsets in guest memory */
-	uint16_t tail, head;
+	uint16_t tail, head, size;
 	bool phase;
 };
 
+/* How the server is started (set by the setup functions). */
+struct srv_cfg {
+	bool msg_only;
+	const char *inject; /* UVFIO_NVME_INJECT */
+	rlim_t fsize;       /* RLIMIT_FSIZE, 0: none */
+	bool no_uring;      /* seccomp: io_uring_setup fails with ENOSYS */
+};
+
 struct host {
-	char dir[64], sock[128], disk[128];
+	char dir[64], sock[128], disk[128], log[128];
+	struct srv_cfg cfg;
 	pid_t pid;
 	struct uvfio_client *c;
 	int memfd; /* -1: message-only guest memory */
 	uint8_t *mem;
+	int memfd2; /* the second window's, -1 while unmapped */
+	uint8_t *mem2;
 	struct hq q[NQ + 1];
 	uint16_t cid;
 };
@@ -99,13 +126,53 @@ static void doorbell(struct host *h, unsigned idx, uint32_t v)
 			 0);
 }
 
-static void submit(struct host *h, unsigned qid, struct sqe *e)
+/* Write e at qid's tail with the next command id (returned); the
+ * doorbell is rung by ring(). */
+static uint16_t place(struct host *h, unsigned qid, struct sqe *e)
 {
 	struct hq *q = &h->q[qid];
 	e->dw[0] = (e->dw[0] & 0xffff) | (uint32_t)++h->cid << 16;
 	memcpy(h->mem + q->sq + q->tail * 64u, e, 64);
-	q->tail = (uint16_t)((q->tail + 1) % QSIZE);
-	doorbell(h, 2 * qid, q->tail);
+	q->tail = (uint16_t)((q->tail + 1) % q->size);
+	return h->cid;
+}
+
+static void ring(struct host *h, unsigned qid)
+{
+	doorbell(h, 2 * qid, h->q[qid].tail);
+}
+
+static void submit(struct host *h, unsigned qid, struct sqe *e)
+{
+	place(h, qid, e);
+	ring(h, qid);
+}
+
+/* The next CQE of qid within timeout_ms, whatever its command id: 1 with
+ * *cid and *status (the 15 bits: code, type, DNR), 0 on timeout. */
+static int reap_any(struct host *h, unsigned qid, uint16_t *cid,
+		    uint16_t *status, int timeout_ms)
+{
+	struct hq *q = &h->q[qid];
+	uint8_t *e = h->mem + q->cq + q->head * 16u;
+	for (int i = 0; i <= timeout_ms * 10; i++) {
+		uint32_t dw3 = __atomic_load_n((uint32_t *)(e + 12),
+					       __ATOMIC_ACQUIRE);
+		if (((dw3 >> 16) & 1) == q->phase) {
+			*cid = (uint16_t)dw3;
+			*status = (uint16_t)(dw3 >> 17);
+			if (++q->head == q->size) {
+				q->head = 0;
+				q->phase = !q->phase;
+			}
+			doorbell(h, 2 * qid + 1, q->head);
+			return 1;
+		}
+		uvfio_client_process(h->c);
+		if (i < timeout_ms * 10)
+			usleep(100);
+	}
+	return 0;
 }
 
 /* The next CQE of qid within timeout_ms: its status (code and type,
@@ -114,26 +181,13 @@ static int reap(struct host *h, unsigned qid, uint32_t *dw0, int timeout_ms)
 {
 	struct hq *q = &h->q[qid];
 	uint8_t *e = h->mem + q->cq + q->head * 16u;
-	for (int i = 0; i < timeout_ms * 10; i++) {
-		uint32_t dw3 = __atomic_load_n((uint32_t *)(e + 12),
-					       __ATOMIC_ACQUIRE);
-		if (((dw3 >> 16) & 1) == q->phase) {
-			uint16_t cid;
-			memcpy(&cid, e + 12, 2);
-			assert_int_equal(cid, h->cid);
-			if (dw0)
-				memcpy(dw0, e, 4);
-			if (++q->head == QSIZE) {
-				q->head = 0;
-				q->phase = !q->phase;
-			}
-			doorbell(h, 2 * qid + 1, q->head);
-			return (int)((dw3 >> 17) & 0x7ff);
-		}
-		uvfio_client_process(h->c);
-		usleep(100);
-	}
-	return -1;
+	uint16_t cid, st;
+	if (!reap_any(h, qid, &cid, &st, timeout_ms))
+		return -1;
+	assert_int_equal(cid, h->cid);
+	if (dw0)
+		memcpy(dw0, e, 4);
+	return st & 0x7ff;
 }
 
 static int run(struct host *h, unsigned qid, struct sqe *e, uint32_t *dw0)
@@ -201,6 +255,7 @@ static void enable(struct host *h)
 	for (unsigned i = 0; i <= NQ; i++) {
 		h->q[i].sq = 0x10000 + i * 0x2000u;
 		h->q[i].cq = h->q[i].sq + 0x1000;
+		h->q[i].size = QSIZE;
 		h->q[i].phase = true;
 		memset(h->mem + h->q[i].cq, 0, PAGE);
 	}
@@ -237,24 +292,82 @@ static void create_pairs(struct host *h, unsigned n)
 
 /* ---- fixture ------------------------------------------------------------------------- */
 
-static int setup_mem(void **state, bool msg_only)
+/* io_uring_setup fails with ENOSYS, as under a container's seccomp
+ * profile or on a kernel without it; everything else is allowed. */
+static void refuse_io_uring(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		_exit(126);
+}
+
+/* The child: the server as cfg says, its stderr into h->log. */
+static void exec_server(const struct host *h)
+{
+	int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0 || dup2(fd, 2) < 0)
+		_exit(125);
+	if (h->cfg.inject)
+		setenv("UVFIO_NVME_INJECT", h->cfg.inject, 1);
+	if (h->cfg.fsize) {
+		struct rlimit rl = { h->cfg.fsize, h->cfg.fsize };
+		if (setrlimit(RLIMIT_FSIZE, &rl))
+			_exit(124);
+	}
+	if (h->cfg.no_uring)
+		refuse_io_uring();
+	execl(nvme_bin, nvme_bin, "--socket", h->sock, "--disk", h->disk,
+	      "--io-backend", backend, "-v", (char *)NULL);
+	_exit(127);
+}
+
+static void start_server(struct host *h)
+{
+	h->pid = tu_fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0)
+		exec_server(h);
+	assert_int_equal(tu_wait_server(h->pid, h->sock, 10000), 0);
+}
+
+/* A client with guest memory mapped at IOVA (fd-backed or not). */
+static void connect_client(struct host *h)
+{
+	assert_int_equal(uvfio_client_create(&h->c), 0);
+	assert_int_equal(uvfio_client_connect(h->c, h->sock), 0);
+	assert_int_equal(uvfio_client_dma_map(h->c, IOVA, GMEM,
+					      UVFIO_DMA_MAP_READ |
+						      UVFIO_DMA_MAP_WRITE,
+					      h->mem, h->memfd, 0),
+			 0);
+}
+
+static int setup_cfg(void **state, struct srv_cfg cfg)
 {
 	struct host *h = calloc(1, sizeof(*h));
+	h->cfg = cfg;
+	h->memfd2 = -1;
 	strcpy(h->dir, "/tmp/uvfio-nvme-XXXXXX");
 	assert_non_null(mkdtemp(h->dir));
 	snprintf(h->sock, sizeof(h->sock), "%s/nvme.sock", h->dir);
 	snprintf(h->disk, sizeof(h->disk), "%s/disk.img", h->dir);
-	h->pid = tu_fork();
-	assert_true(h->pid >= 0);
-	if (h->pid == 0) {
-		execl(nvme_bin, nvme_bin, "--socket", h->sock, "--disk", h->disk,
-		      "--create-size", "16M", (char *)NULL);
-		_exit(127);
-	}
-	assert_int_equal(tu_wait_server(h->pid, h->sock, 10000), 0);
-	assert_int_equal(uvfio_client_create(&h->c), 0);
-	assert_int_equal(uvfio_client_connect(h->c, h->sock), 0);
-	if (msg_only) {
+	snprintf(h->log, sizeof(h->log), "%s/server.log", h->dir);
+	/* Made here, not with --create-size: the server may run under a
+	 * file size limit below it. */
+	int fd = open(h->disk, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, DISK_SIZE), 0);
+	close(fd);
+	start_server(h);
+	if (cfg.msg_only) {
 		h->memfd = -1;
 		h->mem = mmap(NULL, GMEM, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -266,37 +379,81 @@ static int setup_mem(void **state, bool msg_only)
 			      h->memfd, 0);
 	}
 	assert_true(h->mem != MAP_FAILED);
-	assert_int_equal(uvfio_client_dma_map(h->c, IOVA, GMEM,
-					      UVFIO_DMA_MAP_READ |
-						      UVFIO_DMA_MAP_WRITE,
-					      h->mem, h->memfd, 0),
-			 0);
+	connect_client(h);
 	*state = h;
 	return 0;
 }
 
 static int setup(void **state)
 {
-	return setup_mem(state, false);
+	return setup_cfg(state, (struct srv_cfg){ 0 });
 }
 
 static int setup_msg(void **state)
 {
-	return setup_mem(state, true);
+	return setup_cfg(state, (struct srv_cfg){ .msg_only = true });
+}
+
+/* Reads of LBAs 96-103 and writes of 200-207 fail with EIO, writes of
+ * 300-307 with ENOSPC, every flush with EIO, every hole punched with
+ * EOPNOTSUPP (95: the file system cannot); no write reaches past 12 MiB
+ * of the file (EFBIG). */
+#define FSIZE_LIMIT (12u << 20)
+static int setup_errors(void **state)
+{
+	return setup_cfg(state, (struct srv_cfg){
+		.inject = "read:EIO:96:8,write:EIO:200:8,write:ENOSPC:300:8,"
+			  "flush:EIO,zero:95",
+		.fsize = FSIZE_LIMIT,
+	});
+}
+
+static int setup_no_uring(void **state)
+{
+	return setup_cfg(state, (struct srv_cfg){ .no_uring = true });
+}
+
+/* The server's log: it said which backend runs its I/O, and no
+ * sanitizer spoke (UBSan goes on after a report: the status is not
+ * enough). */
+static void check_log(const struct host *h, int status)
+{
+	static char buf[65536];
+	int fd = open(h->log, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(got >= 0);
+	buf[got] = 0;
+	const char *want = !strcmp(backend, "threads")
+				   ? "I/O through thread pool"
+			   : h->cfg.no_uring ? "io_uring: Function not implemented: "
+					       "using the thread pool"
+					     : "I/O through io_uring";
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || !strstr(buf, want) ||
+	    strstr(buf, "runtime error") || strstr(buf, "Sanitizer"))
+		fail_msg("server status %#x; log (wanted \"%s\"):\n%s", status,
+			 want, buf);
 }
 
 static int teardown(void **state)
 {
 	struct host *h = *state;
 	int status;
-	uvfio_client_destroy(h->c);
+	if (h->c)
+		uvfio_client_destroy(h->c);
 	munmap(h->mem, GMEM);
 	if (h->memfd >= 0)
 		close(h->memfd);
+	if (h->mem2) {
+		munmap(h->mem2, GMEM2);
+		close(h->memfd2);
+	}
 	assert_int_equal(tu_reap(h->pid, SIGTERM, &status), h->pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	check_log(h, status);
 	unlink(h->disk);
 	unlink(h->sock);
+	unlink(h->log);
 	rmdir(h->dir);
 	free(h);
 	return 0;
@@ -615,13 +772,411 @@ static void test_bad_input(void **state)
 	assert_int_equal(run(h, 0, &e, NULL), 0);
 }
 
+/* ---- many commands in flight ---------------------------------------------------------- */
+
+#define QD 64u          /* commands per queue at once */
+#define QDSIZE 128u     /* entries of the queues these tests make */
+#define QDQ 0x300000u   /* their queues: 16 KiB per pair */
+#define QDL 0x340000u   /* PRP lists: 64 bytes per command */
+#define QDD 0x400000u   /* data written: 16 KiB per command */
+#define QDR 0x800000u   /* data read */
+#define QDLEN (16u * 1024)
+
+/* I/O queue pair q of size entries at guest offset at (SQ, then CQ). */
+static void create_pair_at(struct host *h, unsigned q, unsigned size,
+			   uint64_t at)
+{
+	struct hq *hq = &h->q[q];
+	*hq = (struct hq){ .sq = at, .cq = at + size * 64u, .size = (uint16_t)size,
+			   .phase = true };
+	memset(h->mem + hq->cq, 0, size * 16u);
+	struct sqe e = cmd(0x05, 0, IOVA + hq->cq, 0);
+	e.dw[10] = (size - 1) << 16 | q;
+	e.dw[11] = q << 16 | 3;
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	e = cmd(0x01, 0, IOVA + hq->sq, 0);
+	e.dw[10] = (size - 1) << 16 | q;
+	e.dw[11] = q << 16 | 1;
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+}
+
+static void create_qd_pairs(struct host *h)
+{
+	for (unsigned q = 1; q <= NQ; q++)
+		create_pair_at(h, q, QDSIZE, QDQ + q * 0x4000u);
+}
+
+/* Commands in flight, per queue, by command id. */
+struct batch {
+	uint16_t cid[NQ + 1][QDSIZE];
+	unsigned n[NQ + 1];
+};
+
+/*
+ * cnt commands of opcode opc (dw12 flags: FUA) on each of queues 1..nq,
+ * each queue rung once: command i of queue q (k = (q - 1) * cnt + i)
+ * moves QDLEN bytes between LBA lba0 + k * QDLEN / 512 and guest offset
+ * buf + k * QDLEN, with its PRP list at list0 + k * 64.  Their ids go
+ * into b.
+ */
+static void burst_flags(struct host *h, struct batch *b, unsigned nq,
+			unsigned cnt, uint8_t opc, uint32_t flags, uint64_t buf,
+			uint64_t lba0, uint64_t list0)
+{
+	for (unsigned q = 1; q <= nq; q++) {
+		for (unsigned i = 0; i < cnt; i++) {
+			unsigned k = (q - 1) * cnt + i;
+			struct sqe e = cmd(opc, 1, 0, 0);
+			prps(h, buf + (uint64_t)k * QDLEN, QDLEN, list0 + k * 64u,
+			     &e);
+			uint64_t lba = lba0 + (uint64_t)k * (QDLEN / 512);
+			e.dw[10] = (uint32_t)lba;
+			e.dw[11] = (uint32_t)(lba >> 32);
+			e.dw[12] = (QDLEN / 512 - 1) | flags;
+			assert_true(b->n[q] < QDSIZE);
+			b->cid[q][b->n[q]++] = place(h, q, &e);
+		}
+		ring(h, q);
+	}
+}
+
+static void burst(struct host *h, struct batch *b, unsigned nq, unsigned cnt,
+		  uint8_t opc, uint64_t buf, uint64_t lba0, uint64_t list0)
+{
+	burst_flags(h, b, nq, cnt, opc, 0, buf, lba0, list0);
+}
+
+/* Every command of b completes once, in any order, with status 0; no CQE
+ * follows. */
+static void collect(struct host *h, struct batch *b)
+{
+	for (unsigned q = 1; q <= NQ; q++) {
+		while (b->n[q]) {
+			uint16_t cid, st;
+			if (!reap_any(h, q, &cid, &st, 5000))
+				fail_msg("queue %u: %u commands never completed",
+					 q, b->n[q]);
+			assert_int_equal(st, 0);
+			unsigned i = 0;
+			while (i < b->n[q] && b->cid[q][i] != cid)
+				i++;
+			if (i == b->n[q])
+				fail_msg("queue %u: CQE for command %u, not in "
+					 "flight (twice?)", q, cid);
+			b->cid[q][i] = b->cid[q][--b->n[q]];
+		}
+		uint16_t cid, st;
+		assert_int_equal(reap_any(h, q, &cid, &st, 0), 0);
+	}
+}
+
+static void check_file(struct host *h, uint64_t off, const uint8_t *want,
+		       size_t len)
+{
+	uint8_t *f = malloc(len);
+	int fd = open(h->disk, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, f, len, (off_t)off), (ssize_t)len);
+	close(fd);
+	assert_memory_equal(f, want, len);
+	free(f);
+}
+
+/* QD 64 on 4 queues: writes, reads of them, writes again (the queues
+ * wrap), each batch checked against guest memory and the file. */
+static void test_qd(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	const size_t all = (size_t)NQ * QD * QDLEN;
+	enable(h);
+	create_qd_pairs(h);
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned k = 0; k < NQ * QD; k++)
+			fill(h->mem + QDD + (uint64_t)k * QDLEN, QDLEN,
+			     k * 7 + round);
+		burst(h, &b, NQ, QD, 0x01, QDD, 0, QDL);
+		collect(h, &b);
+		check_file(h, 0, h->mem + QDD, all);
+		memset(h->mem + QDR, 0, all);
+		burst(h, &b, NQ, QD, 0x02, QDR, 0, QDL);
+		collect(h, &b);
+		assert_memory_equal(h->mem + QDD, h->mem + QDR, all);
+	}
+}
+
+/* Guest memory does not change for 100 ms: no DMA, no CQE. */
+static void check_quiet(struct host *h)
+{
+	uint8_t *snap = malloc(GMEM);
+	memcpy(snap, h->mem, GMEM);
+	usleep(100000);
+	for (size_t i = 0; i < GMEM; i += PAGE)
+		if (memcmp(snap + i, h->mem + i, PAGE))
+			fail_msg("guest memory at %#zx changed after the reset",
+				 i);
+	free(snap);
+}
+
+/* Work afresh after a reset. */
+static void check_works(struct host *h)
+{
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
+}
+
+/* Half writes, half reads in flight on every queue; the writes with FUA,
+ * so that they are still there when the test goes on. */
+static void load(struct host *h, struct batch *b)
+{
+	for (unsigned k = 0; k < NQ * QD; k++)
+		fill(h->mem + QDD + (uint64_t)k * QDLEN, QDLEN, k);
+	burst_flags(h, b, NQ, QD / 2, 0x01, 1u << 30, QDD, 0, QDL);
+	burst(h, b, NQ, QD / 2, 0x02, QDR, 8192, QDL + 0x4000);
+}
+
+/* CC.EN = 0 with 256 commands in flight: once CSTS.RDY is 0, nothing
+ * touches guest memory any more. */
+static void test_reset_many(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	enable(h);
+	create_qd_pairs(h);
+	load(h, &b);
+	reg_write(h, 0x14, 0);
+	wait_csts(h, 1, 0);
+	check_quiet(h);
+	check_works(h);
+}
+
+/* Shutdown with writes in flight: complete only once they are done (their
+ * CQEs posted) and in the file. */
+static void test_shutdown_inflight(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	enable(h);
+	create_qd_pairs(h);
+	for (unsigned k = 0; k < NQ * QD; k++)
+		fill(h->mem + QDD + (uint64_t)k * QDLEN, QDLEN, k + 3);
+	burst(h, &b, NQ, QD, 0x01, QDD, 0, QDL);
+	reg_write(h, 0x14, reg_read(h, 0x14) | 1u << 14);
+	wait_csts(h, 0xc, 0x8);
+	for (unsigned q = 1; q <= NQ; q++) {
+		/* All there already: posted before SHST said complete. */
+		struct hq *hq = &h->q[q];
+		uint32_t dw3;
+		memcpy(&dw3, h->mem + hq->cq + (QD - 1) * 16u + 12, 4);
+		assert_int_equal((dw3 >> 16) & 1, 1);
+	}
+	collect(h, &b);
+	check_file(h, 0, h->mem + QDD, (size_t)NQ * QD * QDLEN);
+}
+
+/* Delete I/O SQ with writes in flight (FUA: each waits for the disk):
+ * it completes once they are done; no CQE of theirs comes after it. */
+static void test_delete_sq_inflight(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	enable(h);
+	create_pair_at(h, 1, QDSIZE, QDQ + 0x4000);
+	burst_flags(h, &b, 1, 100, 0x01, 1u << 30, QDD, 0, QDL);
+	struct sqe e = cmd(0x00, 0, 0, 0);
+	e.dw[10] = 1;
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	check_quiet(h);
+	/* What was posted before it: commands of the batch, once each. */
+	uint16_t cid, st;
+	while (reap_any(h, 1, &cid, &st, 0)) {
+		unsigned i = 0;
+		while (i < b.n[1] && b.cid[1][i] != cid)
+			i++;
+		assert_true(i < b.n[1]);
+		b.cid[1][i] = b.cid[1][--b.n[1]];
+	}
+	e = cmd(0x04, 0, 0, 0); /* its CQ goes too */
+	e.dw[10] = 1;
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	create_pair_at(h, 1, QSIZE, h->q[1].sq);
+	write_read(h, 1, 77, 8192, 0, 0);
+}
+
+/* DEVICE_RESET with commands in flight: none touches memory after it. */
+static void test_device_reset_inflight(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	enable(h);
+	create_qd_pairs(h);
+	load(h, &b);
+	assert_int_equal(uvfio_client_reset(h->c), 0);
+	check_quiet(h);
+	check_works(h);
+}
+
+/* The client unmaps the window the data of 256 commands in flight lies
+ * in: the server finishes them first, so each has completed, with its
+ * data moved, once the unmap returns; later commands there fail. */
+static void test_unmap_inflight(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	const size_t half = GMEM2 / 2;
+	const uint64_t w2 = IOVA2 - IOVA; /* prps() adds IOVA back */
+	h->memfd2 = memfd_create("guest2", MFD_CLOEXEC);
+	assert_true(h->memfd2 >= 0);
+	assert_int_equal(ftruncate(h->memfd2, GMEM2), 0);
+	h->mem2 = mmap(NULL, GMEM2, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       h->memfd2, 0);
+	assert_true(h->mem2 != MAP_FAILED);
+	assert_int_equal(uvfio_client_dma_map(h->c, IOVA2, GMEM2,
+					      UVFIO_DMA_MAP_READ |
+						      UVFIO_DMA_MAP_WRITE,
+					      h->mem2, h->memfd2, 0),
+			 0);
+	/* The reads find this at 4 MiB in the file. */
+	uint8_t *pat = malloc(half);
+	fill(pat, half, 99);
+	int fd = open(h->disk, O_WRONLY);
+	assert_int_equal(pwrite(fd, pat, half, 4u << 20), (ssize_t)half);
+	close(fd);
+	fill(h->mem2, half, 5);
+
+	enable(h);
+	create_qd_pairs(h);
+	unsigned per = (unsigned)(half / QDLEN / NQ);
+	burst_flags(h, &b, NQ, per, 0x01, 1u << 30, w2, 0, QDL); /* FUA */
+	burst(h, &b, NQ, per, 0x02, w2 + half, 8192, QDL + 0x4000);
+	assert_int_equal(uvfio_client_dma_unmap(h->c, IOVA2, GMEM2), 0);
+	collect(h, &b);
+	assert_memory_equal(h->mem2 + half, pat, half);
+	check_file(h, 0, h->mem2, half);
+	free(pat);
+	assert_int_equal(rw(h, 1, 0x02, 0, w2, 4096, LISTS), 0x004);
+}
+
+/* The client goes away with 256 commands in flight: the server drops
+ * them (no hang waiting for mapped pages) and serves the next one. */
+static void test_disconnect_inflight(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	enable(h);
+	create_qd_pairs(h);
+	load(h, &b);
+	uvfio_client_destroy(h->c);
+	h->c = NULL;
+	connect_client(h);
+	check_works(h);
+}
+
+/* ---- backing-store errors ----------------------------------------------------------- */
+
+/* The whole 15-bit status of one command on queue 1. */
+static uint16_t status_of(struct host *h, struct sqe *e)
+{
+	uint16_t cid, st;
+	uint16_t want = place(h, 1, e);
+	ring(h, 1);
+	assert_int_equal(reap_any(h, 1, &cid, &st, 2000), 1);
+	assert_int_equal(cid, want);
+	return st;
+}
+
+static uint16_t rw_status(struct host *h, uint8_t opc, uint64_t lba,
+			  size_t len)
+{
+	struct sqe e = cmd(opc, 1, 0, 0);
+	prps(h, DATA, len, LISTS, &e);
+	e.dw[10] = (uint32_t)lba;
+	e.dw[11] = (uint32_t)(lba >> 32);
+	e.dw[12] = (uint32_t)(len / 512 - 1);
+	return status_of(h, &e);
+}
+
+#define DNR 0x4000u
+
+static void test_errors(void **state)
+{
+	struct host *h = *state;
+	const uint64_t limit = FSIZE_LIMIT / 512, half = (8u << 20) / 512;
+	enable(h);
+	create_pairs(h, 1);
+	/* EIO: Unrecovered Read Error, Write Fault; a retry may work. */
+	assert_int_equal(rw_status(h, 0x02, 96, 4096), 0x281);
+	assert_int_equal(rw_status(h, 0x01, 200, 4096), 0x280);
+	/* ENOSPC, and EFBIG (the file size limit, also after a part of the
+	 * command was written): Capacity Exceeded. */
+	assert_int_equal(rw_status(h, 0x01, 300, 4096), 0x081 | DNR);
+	assert_int_equal(rw_status(h, 0x01, limit, 4096), 0x081 | DNR);
+	assert_int_equal(rw_status(h, 0x01, limit - 4, 4096), 0x081 | DNR);
+	assert_int_equal(rw_status(h, 0x02, 0, 4096), 0);
+	/* The file shrinks under the namespace: end of file inside it. */
+	assert_int_equal(truncate(h->disk, 8u << 20), 0);
+	assert_int_equal(rw_status(h, 0x02, half, 4096), 0x281 | DNR);
+	assert_int_equal(rw_status(h, 0x02, half - 1, 1024), 0x281 | DNR);
+	assert_int_equal(truncate(h->disk, DISK_SIZE), 0);
+	assert_int_equal(rw_status(h, 0x02, half, 4096), 0);
+
+	/* No holes: Write Zeroes and deallocate write zeros (the first
+	 * punch learns it, the rest do not try). */
+	uint8_t *r = h->mem + DATA + 0x20000u;
+	for (uint64_t lba = 2000; lba <= 3000; lba += 1000) {
+		fill(h->mem + DATA, 4096, 1);
+		assert_int_equal(rw_status(h, 0x01, lba, 4096), 0);
+		struct sqe z = cmd(0x08, 1, 0, 0);
+		z.dw[10] = (uint32_t)lba;
+		z.dw[12] = 7;
+		assert_int_equal(status_of(h, &z), 0);
+		memset(r, 0xaa, 4096);
+		assert_int_equal(rw(h, 1, 0x02, lba, DATA + 0x20000u, 4096, LISTS),
+				 0);
+		for (size_t i = 0; i < 4096; i++)
+			assert_int_equal(r[i], 0);
+	}
+
+	/* A failed flush stays failed: the next one cannot know better. */
+	struct sqe e = cmd(0x00, 1, 0, 0);
+	assert_int_equal(status_of(h, &e), 0x280 | DNR);
+	e = cmd(0x00, 1, 0, 0);
+	assert_int_equal(status_of(h, &e), 0x280 | DNR);
+
+	/* SMART: media and data integrity errors, counted. */
+	e = cmd(0x02, 0xffffffffu, IOVA + DATA, 0);
+	e.dw[10] = 2 | 127u << 16;
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	uint64_t v;
+	memcpy(&v, h->mem + DATA + 160, 8);
+	assert_int_equal(v, 6);
+	memcpy(&v, h->mem + DATA + 32, 8); /* data units read */
+	assert_true(v >= 1);
+}
+
+/* io_uring refused (seccomp): the thread pool does the work. */
+static void test_fallback(void **state)
+{
+	struct host *h = *state;
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: test-nvme PATH-TO-uvfio-nvme\n");
+	if (argc < 2 || (argc > 2 && strcmp(argv[2], "uring") &&
+			 strcmp(argv[2], "threads"))) {
+		fprintf(stderr, "usage: test-nvme PATH-TO-uvfio-nvme "
+				"[uring|threads]\n");
 		return 2;
 	}
 	nvme_bin = argv[1];
+	if (argc > 2)
+		backend = argv[2];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io, setup, teardown),
@@ -633,6 +1188,23 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_reset_inflight, setup_msg,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup_msg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_qd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qd, setup_msg, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_inflight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_delete_sq_inflight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_device_reset_inflight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_inflight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_inflight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup_errors,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fallback, setup_no_uring,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,20 @@ static uint16_t identify(struct nvme_ctrl *n, const struct nvme_cmd *c)
 	return nvme_prp_buf(n, c, d, sizeof(d), true);
 }
 
+/* 128-bit little-endian counters; ours fit in 64 bits. */
+static void smart(const struct nvme_ctrl *n, uint8_t *d)
+{
+	put16(d + 1, NVME_TEMP_K);
+	d[3] = 100; /* available spare, % */
+	d[4] = 10;  /* its threshold */
+	/* Data units: thousands of 512-byte blocks, rounded up. */
+	put64(d + 32, (n->units_read + 999) / 1000);
+	put64(d + 48, (n->units_written + 999) / 1000);
+	put64(d + 64, n->cmds_read);
+	put64(d + 80, n->cmds_written);
+	put64(d + 160, n->media_errors);
+}
+
 static uint16_t get_log(struct nvme_ctrl *n, const struct nvme_cmd *c)
 {
 	uint8_t d[4096] = { 0 };
@@ -107,9 +121,7 @@ static uint16_t get_log(struct nvme_ctrl *n, const struct nvme_cmd *c)
 		break;
 	case 2: /* SMART / health */
 		size = 512;
-		put16(d + 1, NVME_TEMP_K);
-		d[3] = 100; /* available spare, % */
-		d[4] = 10;  /* its threshold */
+		smart(n, d);
 		break;
 	case 3: /* firmware slots: slot 1 active */
 		size = 512;
@@ -237,7 +249,7 @@ static uint16_t create_sq(struct nvme_ctrl *n, const struct nvme_cmd *c)
 	return NVME_SUCCESS;
 }
 
-static uint16_t delete_q(struct nvme_ctrl *n, const struct nvme_cmd *c, bool cq)
+static int delete_q(struct nvme_ctrl *n, const struct nvme_cmd *c, bool cq)
 {
 	unsigned qid = c->cdw[10] & 0xffff;
 
@@ -250,12 +262,24 @@ static uint16_t delete_q(struct nvme_ctrl *n, const struct nvme_cmd *c, bool cq)
 		n->cq[qid] = (struct nvme_cq){ 0 };
 		return NVME_SUCCESS;
 	}
-	/* A job in flight on it is dropped when its transfers end: it
-	 * posts no CQE (no Abort status either: its queue is gone). */
+	/* Its commands in flight end without a CQE each (the host wrote
+	 * them off when it deleted their queue; no "aborted due to SQ
+	 * deletion" entries): a request's completion or a job's transfer
+	 * that comes later touches no queue, and the slots they reserved
+	 * are free now.  Their DMA is not over yet, though, and the
+	 * host may reuse the memory once this completes: it completes only
+	 * when they are done (nvme_settle), holding the admin queue. */
+	unsigned cqid = n->sq[qid].cqid;
 	nvme_job_cancel(n, qid);
-	n->cq[n->sq[qid].cqid].nsq--;
+	n->cq[cqid].resv -= n->qbusy[qid];
+	n->cq[cqid].nsq--;
 	n->sq[qid] = (struct nvme_sq){ 0 };
-	return NVME_SUCCESS;
+	if (!n->qbusy[qid] && !n->job[qid].active)
+		return NVME_SUCCESS;
+	n->del_sq = (uint16_t)qid;
+	n->del_cid = c->cid;
+	n->cq[0].resv++;
+	return -1;
 }
 
 int nvme_admin(struct nvme_ctrl *n, const struct nvme_cmd *c, uint32_t *dw0)

@@ -3,12 +3,19 @@
  * uvfio-nvme's controller: BAR0 registers and doorbells, enable, disable
  * and shutdown, and the processing of submission queues.
  *
- * A doorbell arrives as a region write (posted, from QEMU) and, with
- * fd-backed memory, its queue is processed before the callback returns:
- * every command runs to completion, its CQE is written and the CQ's
- * vector raised.  A command that meets message-only memory becomes the
- * SQ's job (job.c) and the SQ waits for it; reset and SQ deletion leave
- * such a job to drain without touching queues.
+ * A doorbell arrives as a region write (posted, from QEMU) and its queue
+ * is processed before the callback returns: with fd-backed memory a read
+ * or write is submitted to the I/O backend (io.c) and completes later,
+ * other commands complete at once.  A command that meets message-only
+ * memory becomes the SQ's job (job.c) and the SQ waits for it.
+ *
+ * What ends I/O in flight: CC.EN = 0 drops the queues at once, but
+ * CSTS.RDY goes to 0 only once no request is at the backend (their
+ * completions are dropped), so a host that waits for it knows no DMA is
+ * left; Delete I/O SQ completes once that SQ's requests and job have
+ * ended, posting nothing for them; shutdown waits for all of them, then
+ * syncs the file.  Resets of the library (DEVICE_RESET, FLR, a lost
+ * client) and its unmaps wait on the spot (main.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -29,8 +36,13 @@ uint64_t nvme_cqe_take(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
 {
 	struct nvme_sq *sq = &n->sq[sqid];
 	struct nvme_cq *cq = &n->cq[sq->cqid];
-	/* Every error is final: a retry would meet the same input. */
-	uint32_t sf = status ? (uint32_t)status | NVME_DNR : 0;
+	/* An error is final (a retry would meet the same input) unless the
+	 * backing store failed (io.c). */
+	uint32_t sf = status & 0x7ff;
+	if (status && !(status & NVME_RETRY))
+		sf |= NVME_DNR;
+	if ((status & 0x700) == 0x200) /* media and data integrity (SMART) */
+		n->media_errors++;
 	uint64_t at = cq->base + cq->tail * 16ull;
 
 	cqe[0] = dw0;
@@ -42,6 +54,24 @@ uint64_t nvme_cqe_take(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
 		cq->phase = !cq->phase;
 	}
 	return at;
+}
+
+void nvme_complete_reserved(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+			    uint16_t status)
+{
+	struct nvme_cq *cq = &n->cq[n->sq[sqid].cqid];
+	uint32_t cqe[4];
+	cq->resv--;
+	/* A fatal controller posts nothing more: the host resets it. */
+	if (n->csts & NVME_CSTS_CFS)
+		return;
+	uint64_t at = nvme_cqe_take(n, sqid, cid, 0, status, cqe);
+	/* The CQ was fd-backed when the command was fetched (process_sq);
+	 * a client that has since made it message-only gets CSTS.CFS. */
+	if (nvme_guest_write_cqe(n, at, cqe))
+		fatal(n);
+	else
+		cq->irq_due = true;
 }
 
 void nvme_complete(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
@@ -94,7 +124,7 @@ static void run_cmd(struct nvme_ctrl *n, unsigned sqid, const uint8_t raw[64])
 
 	nvme_parse_cmd(raw, &c);
 	n->efault = false;
-	int st = sqid == 0 ? nvme_admin(n, &c, &dw0) : nvme_io(n, &c);
+	int st = sqid == 0 ? nvme_admin(n, &c, &dw0) : nvme_io(n, sqid, &c);
 	if (n->efault) {
 		/* Message-only memory: nothing happened yet, so the job runs
 		 * the command again, from the start. */
@@ -106,17 +136,41 @@ static void run_cmd(struct nvme_ctrl *n, unsigned sqid, const uint8_t raw[64])
 		nvme_complete(n, sqid, c.cid, dw0, (uint16_t)st);
 }
 
-/* Run the commands between head and tail, while their CQ has room and
- * no job holds the SQ; a full CQ resumes from its head doorbell, a job
- * from its end. */
+/* The CQ lies in fd-backed memory, so a request's completion can write
+ * its CQE in place whenever it comes.  A message-only one needs a job to
+ * post (one per SQ), so its SQ's commands run inline, one at a time. */
+static bool cq_mappable(struct nvme_ctrl *n, const struct nvme_cq *cq)
+{
+	struct uvfio_dma_sg sg[4];
+	int cnt = uvfio_server_dma_addr_to_sg(n->srv, cq->base, cq->size * 16ull,
+					      UVFIO_DMA_MAP_WRITE, sg, 4);
+	if (cnt < 1 || cnt > 4)
+		return false;
+	for (int i = 0; i < cnt; i++)
+		if (!(sg[i].flags & UVFIO_DMA_SG_MAPPABLE))
+			return false;
+	return true;
+}
+
+/* Run the commands between head and tail, while their CQ has room, no
+ * job holds the SQ and (I/O queues) a request is free; a full CQ resumes
+ * from its head doorbell, a job from its end, a request from the end of
+ * another (nvme_io_poll). */
 static void process_sq(struct nvme_ctrl *n, unsigned sqid)
 {
 	struct nvme_sq *sq = &n->sq[sqid];
 	uint8_t raw[64];
 
+	/* Draining: no new DMA until the library has done what it drains
+	 * for.  A Delete I/O SQ in progress holds the admin queue. */
+	if (n->draining || !sq->live || (sqid == 0 && n->del_sq))
+		return;
+	n->inline_io = !n->be || !cq_mappable(n, &n->cq[sq->cqid]);
 	while (sq->live && sq->head != sq->tail &&
 	       (n->csts & (NVME_CSTS_RDY | NVME_CSTS_CFS)) == NVME_CSTS_RDY &&
-	       !n->job[sqid].active && !cq_full(&n->cq[sq->cqid])) {
+	       !n->job[sqid].active && !cq_full(&n->cq[sq->cqid]) &&
+	       (sqid == 0 || n->inline_io || n->free_req) &&
+	       !(sqid == 0 && n->del_sq)) {
 		int r = nvme_guest_read(n, sq->base + sq->head * 64ull, raw, 64);
 		if (r == -EFAULT) {
 			nvme_job_start(n, sqid, NVME_JOB_FETCH, NULL, 0, 0);
@@ -137,14 +191,27 @@ void nvme_sq_kick(struct nvme_ctrl *n, unsigned sqid)
 	nvme_raise_irqs(n);
 }
 
-void nvme_shutdown_check(struct nvme_ctrl *n)
+/* CC.EN = 0 is complete: CSTS.RDY goes to 0, and an enable the host
+ * wrote meanwhile (too early: it should wait for RDY = 0) is done now. */
+static void reset_done(struct nvme_ctrl *n);
+
+void nvme_settle(struct nvme_ctrl *n)
 {
-	/* Shutdown waited for the jobs: their writes are in the file now. */
-	if (!n->shn_pending || !nvme_jobs_idle(n))
-		return;
-	n->shn_pending = false;
-	fdatasync(n->fd);
-	n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
+	if (n->resetting && !n->inflight)
+		reset_done(n);
+	if (n->del_sq && !n->qbusy[n->del_sq] && !n->job[n->del_sq].active) {
+		/* The deleted SQ's DMA is over: the host may reuse its
+		 * memory once it sees this. */
+		uint16_t cid = n->del_cid;
+		n->del_sq = 0;
+		n->cq[0].resv--;
+		nvme_complete(n, 0, cid, 0, NVME_SUCCESS);
+		nvme_sq_kick(n, 0);
+	}
+	/* Shutdown waits for the writes in flight, then syncs the file. */
+	if (n->shn_pending && !n->shn_syncing && !n->inflight &&
+	    nvme_jobs_idle(n))
+		nvme_io_shutdown_sync(n);
 }
 
 /* Raise the vectors of the CQs that got entries (a masked MSI-X vector
@@ -168,6 +235,7 @@ void nvme_reset_queues(struct nvme_ctrl *n)
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->naer = 0;
+	n->del_sq = 0; /* its CQE would go to the admin CQ, gone too */
 	/* Jobs in flight belong to queues that are gone. */
 	for (unsigned q = 0; q <= NVME_MAX_IOQ; q++)
 		n->qgen[q]++;
@@ -193,25 +261,35 @@ static void enable(struct nvme_ctrl *n)
 	n->csts |= NVME_CSTS_RDY;
 }
 
+static void reset_done(struct nvme_ctrl *n)
+{
+	n->resetting = false;
+	n->csts = 0;
+	if (n->cc & NVME_CC_EN)
+		enable(n);
+}
+
 static void write_cc(struct nvme_ctrl *n, uint32_t v)
 {
 	uint32_t old = n->cc;
 
 	n->cc = v;
-	if ((v & NVME_CC_EN) && !(old & NVME_CC_EN)) {
+	if ((v & NVME_CC_EN) && !(old & NVME_CC_EN) && !n->resetting) {
 		n->csts &= ~(NVME_CSTS_SHST_MASK | NVME_CSTS_CFS);
 		enable(n);
 	} else if (!(v & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		/* The queues go now: nothing more is fetched or posted.
+		 * Requests in flight still move data; RDY says when not. */
 		nvme_reset_queues(n);
-		n->csts = 0;
+		n->resetting = true;
 	}
 	if (NVME_CC_SHN(v) && !NVME_CC_SHN(old)) {
-		/* Once the jobs are done (now, on fd-backed memory) what is
-		 * left is the file's own cache: shutdown occurring till then. */
+		/* Occurring until the jobs and requests are done and the
+		 * file is synced (nvme_settle). */
 		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | 1u << 2;
 		n->shn_pending = true;
-		nvme_shutdown_check(n);
 	}
+	nvme_settle(n);
 }
 
 static void write_reg(struct nvme_ctrl *n, unsigned off, uint32_t v)
@@ -273,7 +351,11 @@ static void doorbell(struct nvme_ctrl *n, uint64_t off, uint32_t v)
 		return;
 	if (idx & 1) {
 		struct nvme_cq *cq = &n->cq[qid];
-		if (!cq->live || v >= cq->size)
+		/* A head that passes the tail would hand us slots the host
+		 * has not read yet: dropped, as an invalid value. */
+		if (!cq->live || v >= cq->size ||
+		    (v + cq->size - cq->head) % cq->size >
+			    (unsigned)(cq->tail + cq->size - cq->head) % cq->size)
 			return;
 		cq->head = (uint16_t)v;
 		/* Room again: the SQs that stopped on it go on. */
@@ -287,6 +369,9 @@ static void doorbell(struct nvme_ctrl *n, uint64_t off, uint32_t v)
 		sq->tail = (uint16_t)v;
 		process_sq(n, qid);
 	}
+	/* Submits what the commands queued at the backend, and completes
+	 * what is done already; raises the vectors. */
+	nvme_io_poll(n);
 	nvme_raise_irqs(n);
 }
 
@@ -334,7 +419,11 @@ ssize_t nvme_bar0(void *opaque, unsigned index, uint64_t off, void *buf,
 
 void nvme_power_on(struct nvme_ctrl *n)
 {
+	/* A library reset: the client's next command may remap memory, so
+	 * the requests in flight end here (their completions dropped). */
 	nvme_reset_queues(n);
+	nvme_io_drain(n);
+	n->resetting = false;
 	n->shn_pending = false;
 	n->cc = n->csts = n->aqa = n->intms = 0;
 	n->asq = n->acq = 0;

@@ -200,10 +200,12 @@ static void exec(struct nvme_job *j)
 {
 	struct nvme_ctrl *n = j->n;
 	n->cur = j;
-	int st = j->sqid ? nvme_io(n, &j->cmd) : nvme_admin(n, &j->cmd, &j->dw0);
+	/* n->cur: the command runs inline, on the bounce buffer. */
+	int st = j->sqid ? nvme_io(n, j->sqid, &j->cmd)
+			 : nvme_admin(n, &j->cmd, &j->dw0);
 	n->cur = NULL;
 	n->efault = false;
-	if (st < 0) { /* held (an AER): no CQE now */
+	if (st < 0) { /* held (an AER, a Delete I/O SQ): no CQE now */
 		finish(j);
 		return;
 	}
@@ -310,7 +312,7 @@ static void job_run(struct nvme_job *j, bool kick)
 		return;
 	if (n->sq[j->sqid].live)
 		nvme_sq_kick(n, j->sqid);
-	nvme_shutdown_check(n);
+	nvme_settle(n);
 }
 
 void nvme_job_start(struct nvme_ctrl *n, unsigned sqid, int state,

@@ -4,7 +4,7 @@
  * 512-byte blocks backed by a file or block device (docs/nvme.md).
  *
  *   uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]
- *              [--queues N] [--readonly] [-v]
+ *              [--queues N] [--readonly] [--io-backend uring|threads] [-v]
  *
  * PCI: class 010802, PCIe endpoint, PM, MSI-X with one vector for the
  * admin queue and one per I/O queue.  BAR0 (64-bit, 16 KiB): registers at
@@ -13,11 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -33,13 +36,21 @@ struct options {
 	uint64_t create_size;
 	unsigned queues;
 	bool readonly;
+	enum nvme_backend_kind backend;
 };
+
+#ifdef UVFIO_NVME_URING
+#define DEFAULT_BACKEND "uring"
+#else
+#define DEFAULT_BACKEND "threads"
+#endif
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]\n"
-		"                  [--queues N] [--readonly] [-v]\n"
+		"                  [--queues N] [--readonly]\n"
+		"                  [--io-backend uring|threads] [-v]\n"
 		"\n"
 		"Serve an NVMe 1.4 controller with one namespace over vfio-user\n"
 		"until SIGTERM or SIGINT.\n"
@@ -50,10 +61,16 @@ static void usage(FILE *f)
 		"                      (suffixes K, M, G)\n"
 		"  --queues N          I/O queue pairs offered, 1-%u (default %u)\n"
 		"  --readonly          the namespace is write protected\n"
+		"  --io-backend B      disk I/O through io_uring (uring) or a\n"
+		"                      thread pool (threads); default %s, and\n"
+		"                      threads where io_uring is not available\n"
 		"  --busy-poll USEC    see uvfio_server_set_busy_poll\n"
 		"  -v                  log connections and protocol errors\n",
-		NVME_MAX_IOQ, NVME_MAX_IOQ);
+		NVME_MAX_IOQ, NVME_MAX_IOQ, DEFAULT_BACKEND);
 	app_server_usage_env(f);
+	fprintf(f, "UVFIO_NVME_INJECT=OP:ERRNO[:LBA[:COUNT]],... fails the file\n"
+		   "operations (read, write, flush, zero, any) on those blocks\n"
+		   "with that error, for tests (docs/nvme.md).\n");
 }
 
 static int parse_size(const char *arg, uint64_t *out)
@@ -100,6 +117,17 @@ static int option(void *opaque, int val, const char *arg)
 		return 0;
 	case 'r':
 		o->readonly = true;
+		return 0;
+	case 'b':
+		if (!strcmp(arg, "uring")) {
+			o->backend = NVME_BACKEND_URING;
+		} else if (!strcmp(arg, "threads")) {
+			o->backend = NVME_BACKEND_THREADS;
+		} else {
+			fprintf(stderr, "uvfio-nvme: --io-backend wants uring or "
+					"threads, got '%s'\n", arg);
+			return 2;
+		}
 		return 0;
 	default:
 		return 2;
@@ -151,15 +179,28 @@ static void identity(struct nvme_ctrl *n, const char *path)
 static int nvme_reset(void *opaque, enum uvfio_reset_reason why)
 {
 	/* A reset (FLR) or a client gone: the queues referred to memory of
-	 * that client, so nothing of them may survive. */
+	 * that client, so nothing of them may survive; I/O in flight ends
+	 * before the reset is answered. */
 	(void)why;
 	nvme_power_on(opaque);
 	return 0;
 }
 
+static void nvme_dma_unmap(void *opaque, uint64_t iova, uint64_t size)
+{
+	/* The library unmaps the window once this returns, after waiting
+	 * for every piece of it still mapped.  Requests in flight hold such
+	 * pieces, and only this thread can end them: so they end here, all
+	 * of them (unmaps are rare), posting their CQEs as usual. */
+	(void)iova;
+	(void)size;
+	nvme_io_drain(opaque);
+}
+
 static const struct uvfio_device_ops nvme_ops = {
 	.struct_size = sizeof(struct uvfio_device_ops),
 	.reset = nvme_reset,
+	.dma_unmap = nvme_dma_unmap,
 };
 
 static int describe(struct nvme_ctrl *n)
@@ -189,6 +230,118 @@ static int describe(struct nvme_ctrl *n)
 	return 0;
 }
 
+/* ---- the loop ------------------------------------------------------------ */
+
+static volatile sig_atomic_t stopping;
+static struct uvfio_server *stop_srv;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	uvfio_server_stop(stop_srv); /* its fd wakes the poll in serve() */
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/*
+ * uvfio_server_run() polls only the server's own fds, and completions of
+ * the backend must be handled on the server thread too (device state is
+ * that thread's alone): so this loop polls both, calls
+ * uvfio_server_process() for the server and nvme_io_poll() after every
+ * round, which also lets SQs go on that a drain held.  --busy-poll: after
+ * work, look again without sleeping for that long, as the built-in loop
+ * does.
+ */
+static int serve(struct nvme_ctrl *n, unsigned busy_us)
+{
+	struct pollfd p[2] = {
+		{ .fd = uvfio_server_poll_fd(n->srv), .events = POLLIN },
+		{ .fd = nvme_backend_fd(n->be), .events = POLLIN },
+	};
+	uint64_t spin_until = 0;
+	while (!stopping) {
+		int k = poll(p, 2, spin_until ? 0 : -1);
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		if (k <= 0) {
+			if (spin_until && now_ns() >= spin_until)
+				spin_until = 0;
+			continue;
+		}
+		if (p[1].revents) {
+			/* Emptied before the reap: a completion after it
+			 * signals again. */
+			uint64_t x;
+			ssize_t rd = read(p[1].fd, &x, sizeof(x));
+			(void)rd;
+		}
+		int r = p[0].revents ? uvfio_server_process(n->srv) : 0;
+		if (r)
+			return r;
+		nvme_io_poll(n);
+		if (busy_us)
+			spin_until = now_ns() + busy_us * 1000ull;
+	}
+	return 0;
+}
+
+/* Serve until SIGTERM or SIGINT; then no I/O is left, and the file is
+ * synced. */
+static int run(struct app_server *a, struct nvme_ctrl *n)
+{
+	stop_srv = a->srv;
+	app_on_stop_signals(on_stop);
+	int r = serve(n, a->busy_poll_us);
+	nvme_io_drain(n);
+	if (!n->readonly)
+		fdatasync(n->fd);
+	/* A connected client is dropped: the reset and unmap ops run. */
+	uvfio_server_destroy(a->srv);
+	a->srv = NULL;
+	nvme_io_fini(n);
+	if (r) {
+		fprintf(stderr, "uvfio-nvme: %s\n", strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/* The backend asked for, or the thread pool where io_uring cannot be. */
+static int start_io(struct nvme_ctrl *n, const struct options *o, bool verbose)
+{
+	const char *why;
+	struct nvme_backend *be = nvme_backend_create(o->backend, &why);
+	if (!be) {
+		fprintf(stderr, "uvfio-nvme: no I/O backend: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	if (why)
+		fprintf(stderr, "uvfio-nvme: %s: using the thread pool\n", why);
+	else if (verbose)
+		fprintf(stderr, "uvfio-nvme: I/O through %s\n",
+			nvme_backend_name(be));
+	if (nvme_io_init(n, be)) {
+		nvme_backend_destroy(be);
+		fprintf(stderr, "uvfio-nvme: out of memory\n");
+		return -1;
+	}
+	const char *inj = getenv("UVFIO_NVME_INJECT");
+	if (inj && *inj && nvme_io_parse_faults(n, inj)) {
+		fprintf(stderr, "uvfio-nvme: UVFIO_NVME_INJECT: cannot parse "
+				"'%s'\n", inj);
+		nvme_io_fini(n);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -196,9 +349,17 @@ int main(int argc, char **argv)
 		{ "create-size", required_argument, NULL, 'c' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "readonly", no_argument, NULL, 'r' },
+		{ "io-backend", required_argument, NULL, 'b' },
 		{ 0 },
 	};
-	struct options o = { .queues = NVME_MAX_IOQ };
+	struct options o = {
+		.queues = NVME_MAX_IOQ,
+#ifdef UVFIO_NVME_URING
+		.backend = NVME_BACKEND_URING,
+#else
+		.backend = NVME_BACKEND_THREADS,
+#endif
+	};
 	struct app_server a = {
 		.prog = "uvfio-nvme", .usage = usage,
 		.flags = UVFIO_SERVER_PCIE,
@@ -222,6 +383,9 @@ int main(int argc, char **argv)
 		uvfio_server_destroy(a.srv);
 		return 2;
 	}
+	/* A file size limit fails writes past it (EFBIG: Capacity
+	 * Exceeded) rather than ending the process. */
+	signal(SIGXFSZ, SIG_IGN);
 	n.fd = open_disk(&o, &size);
 	if (n.fd < 0) {
 		uvfio_server_destroy(a.srv);
@@ -237,10 +401,16 @@ int main(int argc, char **argv)
 	n.readonly = o.readonly;
 	n.max_ioq = o.queues;
 	identity(&n, o.disk);
+	if (start_io(&n, &o, a.verbose)) {
+		uvfio_server_destroy(a.srv);
+		return 1;
+	}
 	nvme_power_on(&n);
-	if ((r = describe(&n)))
+	if ((r = describe(&n))) {
+		nvme_io_fini(&n);
 		return app_server_fail(&a, "device setup", r);
-	r = app_server_run(&a);
+	}
+	r = run(&a, &n);
 	nvme_jobs_free(&n); /* the server is gone: no completion is left */
 	close(n.fd);
 	return r;

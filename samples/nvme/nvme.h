@@ -5,16 +5,23 @@
  *   main.c   command line, PCI description, BAR0 registers and doorbells,
  *            controller enable/disable/shutdown, SQ processing;
  *   admin.c  admin commands;
- *   io.c     NVM I/O commands on the backing file;
- *   prp.c    guest memory: queue entries, PRP walking, zero-copy I/O;
- *   job.c    commands that meet message-only guest memory.
+ *   io.c     NVM I/O commands: requests of file operations, their
+ *            completions and errors;
+ *   prp.c    guest memory: queue entries, PRP walking, mapping the pages
+ *            a request reads or writes in place;
+ *   job.c    commands that meet message-only guest memory;
+ *   aio.c    the I/O backends' common part, the thread pool;
+ *   uring.c  the io_uring backend (built with liburing).
  *
- * Everything runs on the server thread.  With fd-backed guest memory a
- * doorbell write processes its SQ before the write returns.  A command
- * that meets message-only memory (no fd: DMA_READ/DMA_WRITE messages)
- * becomes a job, one per SQ, that moves through a bounce buffer with the
- * async DMA calls and completes later.  io_uring is later work
- * (docs/nvme.md).
+ * Device state is only touched on the server thread.  A doorbell write
+ * fetches its SQ's commands; a read or write maps its guest pages and
+ * submits its file operations to the backend, which runs them elsewhere
+ * (the kernel, pool threads) while the pages stay mapped; the completion
+ * comes back to the server thread (an eventfd the loop in main.c polls),
+ * which unmaps the pages, writes the CQE and raises the vector.  A
+ * command that meets message-only memory (no fd: DMA_READ/DMA_WRITE
+ * messages) becomes a job, one per SQ, that moves through a bounce buffer
+ * with the async DMA calls and completes later (docs/nvme.md).
  */
 #ifndef UVFIO_SAMPLES_NVME_H
 #define UVFIO_SAMPLES_NVME_H
@@ -22,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <uvfio/server.h>
 
@@ -89,6 +97,7 @@ enum {
 	NVME_INVALID_PRP_OFFSET = NVME_SC(0, 0x13),
 	NVME_NS_WRITE_PROTECTED = NVME_SC(0, 0x20),
 	NVME_LBA_RANGE = NVME_SC(0, 0x80),
+	NVME_CAPACITY_EXCEEDED = NVME_SC(0, 0x81),
 	NVME_CQ_INVALID = NVME_SC(1, 0x00),
 	NVME_INVALID_QID = NVME_SC(1, 0x01),
 	NVME_INVALID_QSIZE = NVME_SC(1, 0x02),
@@ -100,6 +109,9 @@ enum {
 	NVME_UNRECOVERED_READ = NVME_SC(2, 0x81),
 };
 #define NVME_DNR 0x4000u /* do not retry: bit 14 of the 15-bit status */
+/* Ours, above the 15 bits: an error a retry may not meet again (the
+ * backing store failed), so the CQE goes without DNR. */
+#define NVME_RETRY 0x8000u
 
 /* ---- the controller ---------------------------------------------------------- */
 
@@ -109,6 +121,9 @@ enum {
 #define NVME_MDTS 8u       /* largest transfer: 2^8 pages, 1 MiB */
 #define NVME_MAX_PAGES ((1u << NVME_MDTS) + 1) /* an offset adds one */
 #define NVME_LBA_SHIFT 9u  /* 512-byte blocks */
+#define NVME_MAX_INFLIGHT 256u /* requests at the backend, all queues */
+#define NVME_MAX_SG (NVME_MAX_PAGES + 16) /* pieces of one transfer */
+#define NVME_MAX_RANGES 256u /* Dataset Management ranges */
 
 struct nvme_sq {
 	bool live;
@@ -162,6 +177,62 @@ struct nvme_job {
 
 #define NVME_BOUNCE ((size_t)NVME_PAGE << NVME_MDTS)
 
+/* One file operation, as a backend runs it. */
+enum nvme_aio_op { NVME_AIO_READ, NVME_AIO_WRITE, NVME_AIO_FSYNC,
+		   NVME_AIO_FALLOC };
+struct nvme_aio {
+	enum nvme_aio_op op;
+	int fd;
+	int flags;         /* RWF_* of a read or write; fallocate's mode */
+	struct iovec *iov; /* read, write */
+	int iovcnt;
+	uint64_t off, len; /* len: fallocate only */
+	int64_t res;       /* bytes moved, 0, or -errno */
+	struct nvme_aio *next; /* the backend's lists */
+};
+
+enum { NVME_REQ_RW, NVME_REQ_FLUSH, NVME_REQ_ZERO };
+
+struct nvme_range {
+	uint64_t lba, nlb;
+};
+
+/*
+ * A command's file operations, from submission to its CQE.  Its guest
+ * pages (sg) stay mapped until the last operation completes: the kernel
+ * or a pool thread reads or writes them in place meanwhile.
+ */
+struct nvme_req {
+	struct nvme_aio aio; /* first: the backend hands this back */
+	struct nvme_req *next_free;
+	int kind;
+	uint16_t sqid, cid;
+	bool to_guest; /* a read: the device writes guest memory */
+	bool dsync;    /* durable before it completes (FUA, no write cache) */
+	uint16_t status;
+	uint64_t gen;    /* n->qgen[sqid] at submission: stale after a reset */
+	uint64_t off;    /* file offset of the next operation */
+	uint64_t left;   /* bytes it still has to move (or zero) */
+	uint64_t bytes;  /* of the whole command, for SMART */
+	unsigned iovi, niov, ri, nrange;
+	size_t nsg;
+	struct iovec iov[NVME_MAX_SG];
+	union {
+		struct uvfio_dma_sg sg[NVME_MAX_SG]; /* reads and writes */
+		struct nvme_range range[NVME_MAX_RANGES]; /* zeroing */
+	};
+};
+
+/* A backing-store error on purpose (UVFIO_NVME_INJECT, docs/nvme.md). */
+struct nvme_fault {
+	int kind; /* NVME_AIO_* or -1: any */
+	int err;  /* positive errno */
+	uint64_t lba, nlb;
+};
+#define NVME_MAX_FAULTS 8u
+
+struct nvme_backend;
+
 struct nvme_ctrl {
 	struct uvfio_server *srv;
 	int fd;
@@ -191,7 +262,30 @@ struct nvme_ctrl {
 	uint64_t qgen[NVME_MAX_IOQ + 1];
 	struct nvme_job *cur;  /* the job whose command runs: bounce mode */
 	bool efault;          /* a synchronous access met message-only memory */
-	bool shn_pending;     /* shutdown waits for jobs */
+	bool shn_pending;     /* shutdown waits for jobs and requests */
+	/* requests: n->be runs them; without a backend (or when the SQ's CQ
+	 * is message-only, so a job may have to post) commands run inline */
+	struct nvme_backend *be;
+	struct nvme_req *reqs, *free_req; /* the pool, NVME_MAX_INFLIGHT */
+	struct nvme_req inline_req;
+	bool inline_io;       /* process_sq: this SQ's commands run inline */
+	unsigned inflight;    /* requests at the backend */
+	unsigned qbusy[NVME_MAX_IOQ + 1]; /* of them, from SQ q */
+	bool draining;        /* no command is fetched meanwhile */
+	bool in_poll;
+	bool kick;            /* SQs may go on: a request ended */
+	unsigned kick_from;   /* round robin over the SQs */
+	bool resetting;       /* CC.EN = 0: CSTS.RDY waits for requests */
+	uint16_t del_sq, del_cid; /* Delete I/O SQ waiting for its requests */
+	bool shn_syncing;     /* shutdown's fdatasync at the backend */
+	struct nvme_aio shn_aio;
+	bool flush_failed;    /* a flush failed: later ones must too */
+	bool no_punch;        /* the file cannot punch holes: write zeros */
+	struct nvme_fault fault[NVME_MAX_FAULTS];
+	unsigned nfault;
+	/* SMART / health counters (log page 2) */
+	uint64_t units_read, units_written, cmds_read, cmds_written;
+	uint64_t media_errors;
 };
 
 /* ctrl.c: post a completion for a command of SQ sqid. */
@@ -204,8 +298,12 @@ void nvme_reset_queues(struct nvme_ctrl *n);
 /* Process SQ sqid as far as it goes, then raise the vectors due. */
 void nvme_sq_kick(struct nvme_ctrl *n, unsigned sqid);
 void nvme_raise_irqs(struct nvme_ctrl *n);
-/* Shutdown is done once no job is active. */
-void nvme_shutdown_check(struct nvme_ctrl *n);
+/* What waits for requests and jobs to end (a reset, a shutdown, a Delete
+ * I/O SQ) goes on if they have. */
+void nvme_settle(struct nvme_ctrl *n);
+/* Post the CQE of an async request; the slot it reserved is used. */
+void nvme_complete_reserved(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
+			    uint16_t status);
 
 /* job.c.  States a job starts in: */
 enum { NVME_JOB_FETCH = 1, NVME_JOB_PREP, NVME_JOB_POST };
@@ -220,13 +318,53 @@ void nvme_jobs_free(struct nvme_ctrl *n);
 void nvme_parse_cmd(const uint8_t raw[64], struct nvme_cmd *c);
 
 /* admin.c: run one admin command; returns its status, *dw0 its result.
- * Returns -1 when the command completes later (AER). */
+ * Returns -1 when the command completes later (AER; Delete I/O SQ while
+ * that SQ has I/O in flight). */
 int nvme_admin(struct nvme_ctrl *n, const struct nvme_cmd *c, uint32_t *dw0);
 
-/* io.c */
-uint16_t nvme_io(struct nvme_ctrl *n, const struct nvme_cmd *c);
+/* io.c: run one I/O command of SQ sqid; returns its status, or -1 when it
+ * was submitted to the backend (its CQ slot reserved). */
+int nvme_io(struct nvme_ctrl *n, unsigned sqid, const struct nvme_cmd *c);
 /* Bytes the command will take from guest memory (0: none). */
 uint64_t nvme_io_data_in(const struct nvme_ctrl *n, const struct nvme_cmd *c);
+/* The backend (and the request pool) the controller uses from now on. */
+int nvme_io_init(struct nvme_ctrl *n, struct nvme_backend *be);
+void nvme_io_fini(struct nvme_ctrl *n);
+/* Submit what is queued, complete what the backend finished, let the
+ * SQs that waited go on, raise the vectors: the loop calls it when the
+ * backend's eventfd fires and after each round of server work (so what
+ * any callback submitted is flushed before the loop sleeps), doorbells
+ * after their commands. */
+void nvme_io_poll(struct nvme_ctrl *n);
+/* Wait until no request is at the backend (completions of live queues
+ * posted, stale ones dropped), fetching nothing meanwhile: before the
+ * library unmaps guest memory, and at reset. */
+void nvme_io_drain(struct nvme_ctrl *n);
+/* Start shutdown's fdatasync (settle calls it once nothing is in flight). */
+void nvme_io_shutdown_sync(struct nvme_ctrl *n);
+/* "OP:ERRNO[:LBA[:COUNT]]", comma separated: 0 or -EINVAL. */
+int nvme_io_parse_faults(struct nvme_ctrl *n, const char *spec);
+
+/* aio.c / uring.c: the backends.  Every call from the server thread. */
+enum nvme_backend_kind { NVME_BACKEND_URING, NVME_BACKEND_THREADS };
+/* The backend asked for; io_uring falls back to the thread pool where the
+ * kernel refuses it (*why says so, else NULL).  NULL with errno set. */
+struct nvme_backend *nvme_backend_create(enum nvme_backend_kind kind,
+					 const char **why);
+const char *nvme_backend_name(const struct nvme_backend *be);
+/* Readable when completions wait: read it empty, then reap. */
+int nvme_backend_fd(const struct nvme_backend *be);
+void nvme_backend_submit(struct nvme_backend *be, struct nvme_aio *a);
+void nvme_backend_flush(struct nvme_backend *be);
+/* Finished operations (res set), in a list; wait: at least one, which
+ * must be in flight. */
+struct nvme_aio *nvme_backend_reap(struct nvme_backend *be, bool wait);
+/* Make the fd readable: the loop comes back to reap. */
+void nvme_backend_notify(struct nvme_backend *be);
+/* Nothing may be in flight. */
+void nvme_backend_destroy(struct nvme_backend *be);
+/* Run one operation on this thread (the pool's threads, inline commands). */
+void nvme_aio_execute(struct nvme_aio *a);
 
 /* prp.c: copy between guest memory and buf, through the mapped window;
  * -EFAULT when the window is message-only, -ENOENT/-EACCES outside. */
@@ -236,11 +374,12 @@ int nvme_guest_write(struct nvme_ctrl *n, uint64_t iova, const void *buf,
 /* Write a CQE so that its last dword (phase tag) lands last. */
 int nvme_guest_write_cqe(struct nvme_ctrl *n, uint64_t iova,
 			 const uint32_t cqe[4]);
-/* Transfer len bytes described by the command's PRPs between guest memory
- * and the backing file at off (to_guest: a read command); returns an NVMe
- * status. */
-uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
-			  uint64_t len, off_t off, bool to_guest);
+/* The guest pages of a len-byte transfer as r->iov[0..r->niov): mapped in
+ * place (held in r->sg until nvme_prp_release), or a job's bounce buffer
+ * (n->cur).  Returns an NVMe status; nothing is held on failure. */
+uint16_t nvme_prp_map(struct nvme_ctrl *n, const struct nvme_cmd *c,
+		      uint64_t len, bool to_guest, struct nvme_req *r);
+void nvme_prp_release(struct nvme_ctrl *n, struct nvme_req *r);
 /* The same with a buffer of the device's own (Identify, logs, DSM).
  * While a job runs its command (n->cur) both go through its bounce
  * buffer: data in was fetched before, data out is sent after. */

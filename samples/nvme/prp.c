@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Guest memory for uvfio-nvme: queue entries, PRP walking and the
- * zero-copy path between guest pages and the backing file.
+ * Guest memory for uvfio-nvme: queue entries, PRP walking and the guest
+ * pages of a read or write, mapped for the file operations to use in
+ * place.
  *
- * Every access maps the guest range (uvfio_server_dma_sg_map) for the
- * length of one access and releases it at once: a mapping held longer
- * would make the client's DMA_UNMAP wait.  A message-only window (-EFAULT)
+ * Queue entries and PRP lists are mapped (uvfio_server_dma_sg_map) for
+ * one access and released at once; a request's data pages stay mapped
+ * until its file operations complete, which is also what a client's
+ * DMA_UNMAP of their window waits for.  A message-only window (-EFAULT)
  * is noted in n->efault: the caller hands the command to a job (job.c),
  * which runs it again through a bounce buffer.  That is safe because
  * every command meets its guest memory before any side effect.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
@@ -190,32 +191,6 @@ static uint64_t piece_len(const struct nvme_ctrl *n, unsigned i, uint64_t len)
 	return nvme_piece_len(n->pages[0], i, len);
 }
 
-/* All of iov with preadv/pwritev, through short transfers. */
-static int file_rw(int fd, struct iovec *iov, int cnt, off_t off, bool write)
-{
-	while (cnt > 0) {
-		ssize_t r = write ? pwritev(fd, iov, cnt, off)
-				  : preadv(fd, iov, cnt, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		off += r;
-		while (cnt > 0 && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
-	}
-	return 0;
-}
-
-#define MAX_SG (NVME_MAX_PAGES + 16)
-
 /* Describe the pieces as sg entries, merging pieces that touch. */
 static uint16_t pieces_to_sg(struct nvme_ctrl *n, unsigned count, uint64_t len,
 			     uint32_t prot, struct uvfio_dma_sg *sg,
@@ -227,67 +202,64 @@ static uint16_t pieces_to_sg(struct nvme_ctrl *n, unsigned count, uint64_t len,
 		for (i++; i < count && n->pages[i] == start + run; i++)
 			run += piece_len(n, i, len);
 		int r = uvfio_server_dma_addr_to_sg(n->srv, start, run, prot,
-						    sg + *nsg, MAX_SG - *nsg);
+						    sg + *nsg,
+						    NVME_MAX_SG - *nsg);
 		if (r < 0)
 			return dma_status(n, r);
-		if ((size_t)r > MAX_SG - *nsg)
+		if ((size_t)r > NVME_MAX_SG - *nsg)
 			return NVME_INTERNAL_ERROR; /* absurdly fragmented */
 		*nsg += (size_t)r;
 	}
 	return NVME_SUCCESS;
 }
 
-/* A job's command: the file against its bounce buffer; its PRPs are
- * walked and the data sent after (data in was fetched before). */
-static uint16_t bounce_file_io(struct nvme_ctrl *n, uint64_t len, off_t off,
-			       bool to_guest)
+/* A job's command: the file against its bounce buffer (data in was
+ * fetched before, data out is sent after). */
+static uint16_t map_bounce(struct nvme_ctrl *n, uint64_t len, bool to_guest,
+			   struct nvme_req *r)
 {
 	struct nvme_job *j = n->cur;
 	if (len > NVME_BOUNCE || (!to_guest && len > j->in_len))
 		return NVME_INTERNAL_ERROR;
-	struct iovec iov = { .iov_base = j->bounce, .iov_len = (size_t)len };
-	if (file_rw(n->fd, &iov, 1, off, !to_guest))
-		return to_guest ? NVME_UNRECOVERED_READ : NVME_WRITE_FAULT;
-	if (to_guest)
-		j->out_len = len;
+	r->iov[0] = (struct iovec){ .iov_base = j->bounce, .iov_len = len };
+	r->niov = 1;
 	return NVME_SUCCESS;
 }
 
-uint16_t nvme_prp_file_io(struct nvme_ctrl *n, const struct nvme_cmd *c,
-			  uint64_t len, off_t off, bool to_guest)
+uint16_t nvme_prp_map(struct nvme_ctrl *n, const struct nvme_cmd *c,
+		      uint64_t len, bool to_guest, struct nvme_req *r)
 {
+	r->nsg = 0;
+	r->niov = 0;
 	if (n->cur)
-		return bounce_file_io(n, len, off, to_guest);
+		return map_bounce(n, len, to_guest, r);
 	unsigned count;
 	uint16_t st = prp_walk(n, c, len, &count);
 	if (st)
 		return st;
-	struct uvfio_dma_sg *sg = malloc(MAX_SG * sizeof(*sg));
-	struct iovec *iov = malloc(MAX_SG * sizeof(*iov));
-	size_t nsg = 0;
-	if (!sg || !iov) {
-		st = NVME_INTERNAL_ERROR;
-		goto out;
-	}
+	size_t nsg;
 	st = pieces_to_sg(n, count, len,
 			  to_guest ? UVFIO_DMA_MAP_WRITE : UVFIO_DMA_MAP_READ,
-			  sg, &nsg);
+			  r->sg, &nsg);
 	if (st)
-		goto out;
-	int r = uvfio_server_dma_sg_map(n->srv, sg, nsg, iov);
-	if (r) {
-		st = dma_status(n, r);
-		goto out;
-	}
-	/* Straight between the file and the guest's pages: no copy. */
-	r = file_rw(n->fd, iov, (int)nsg, off, !to_guest);
-	uvfio_server_dma_sg_unmap(n->srv, sg, nsg, to_guest);
-	if (r)
-		st = to_guest ? NVME_UNRECOVERED_READ : NVME_WRITE_FAULT;
-out:
-	free(sg);
-	free(iov);
-	return st;
+		return st;
+	/* Held until the last operation on them completes: a DMA_UNMAP of
+	 * their window waits for that (main.c drains first). */
+	int e = uvfio_server_dma_sg_map(n->srv, r->sg, nsg, r->iov);
+	if (e)
+		return dma_status(n, e);
+	r->nsg = nsg;
+	r->niov = (unsigned)nsg;
+	return NVME_SUCCESS;
+}
+
+void nvme_prp_release(struct nvme_ctrl *n, struct nvme_req *r)
+{
+	/* A failed read may have written part of the pages: dirty all the
+	 * same, for the client's dirty logging. */
+	if (r->nsg)
+		uvfio_server_dma_sg_unmap(n->srv, r->sg, r->nsg, r->to_guest);
+	r->nsg = 0;
 }
 
 uint16_t nvme_prp_buf(struct nvme_ctrl *n, const struct nvme_cmd *c, void *buf,
