@@ -945,6 +945,38 @@ static uint64_t efd_take(int efd)
 	return v;
 }
 
+/*
+ * UVFIO_TEST_COMPAT: the samples under test are uvfio-compat-gpio and
+ * uvfio-compat-dmadev, written against libvfio-user's API (tests/meson.build).
+ */
+static bool compat_samples(void)
+{
+	const char *e = getenv("UVFIO_TEST_COMPAT");
+	return e && *e && strcmp(e, "0");
+}
+
+/*
+ * The client unmasks INTx after the card's status was cleared.  uvfio's
+ * library remembers a trigger that came while INTx was masked and fires it
+ * at the unmask, unless the device withdrew it meanwhile
+ * (uvfio_server_irq_deassert(), which uvfio-gpio calls when its status is
+ * cleared).  libvfio-user's API has no such call, so with the compat
+ * sample the remembered trigger fires here, a spurious interrupt, and
+ * masks INTx again: take it and unmask once more, as the guest would.
+ */
+static void intx_unmask_after_clear(struct cl *c, int efd)
+{
+	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_NONE |
+					     UVFIO_IRQ_ACTION_UNMASK,
+				  UVFIO_PCI_INTX_IRQ, 0, 1, NULL, 0),
+			 0);
+	if (compat_samples() && efd_take(efd))
+		assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_NONE |
+						     UVFIO_IRQ_ACTION_UNMASK,
+					  UVFIO_PCI_INTX_IRQ, 0, 1, NULL, 0),
+				 0);
+}
+
 static void test_gpio_behaviour(void **state)
 {
 	struct proc *p = *state;
@@ -985,10 +1017,7 @@ static void test_gpio_behaviour(void **state)
 	wr8(c, 2, 1, 0);
 	/* The upper byte changing sets bit 1 (and bit 0, which Linux's
 	 * newer driver looks at for any change). */
-	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_NONE |
-					     UVFIO_IRQ_ACTION_UNMASK,
-				  UVFIO_PCI_INTX_IRQ, 0, 1, NULL, 0),
-			 0);
+	intx_unmask_after_clear(c, efd);
 	assert_int_equal(efd_take(efd), 0); /* nothing pending */
 	wr8(c, 2, 4, 0x3c);
 	assert_int_equal(efd_take(efd), 1);
@@ -1006,10 +1035,7 @@ static void test_gpio_behaviour(void **state)
 	wr8(c, 2, 0, 0x03);
 	assert_int_equal(efd_take(efd), 0);
 	wr8(c, 2, 1, 0);
-	assert_int_equal(set_irqs(c, UVFIO_IRQ_DATA_NONE |
-					     UVFIO_IRQ_ACTION_UNMASK,
-				  UVFIO_PCI_INTX_IRQ, 0, 1, NULL, 0),
-			 0);
+	intx_unmask_after_clear(c, efd);
 	wr8(c, 2, 0, 0x04);
 	assert_int_equal(efd_take(efd), 1);
 	wr8(c, 2, 1, 0);
@@ -1928,6 +1954,12 @@ static void test_dmadev_quirks_env(void **state)
 {
 	(void)state;
 	struct proc p;
+
+	/* libvfio-user's API has no call to force the client quirks, so
+	 * uvfio-compat-dmadev cannot apply UVFIO_QEMU_DMA_LAYOUT (it says
+	 * so and goes by the client's VERSION, as by default here). */
+	if (compat_samples())
+		skip();
 
 	proc_layout_env = "0";
 	proc_start(&p, dmadev_bin, NULL, NULL);

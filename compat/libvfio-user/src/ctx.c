@@ -163,16 +163,16 @@ static void claim(vfu_ctx_t *ctx)
 	ctx->owner_set = true;
 }
 
-/* Wait for the server's fd, or not at all for a non-blocking context. */
+/*
+ * Wait for the server's fd (blocking contexts only).  A signal ends the
+ * wait with EINTR, as it ends libvfio-user's blocking accept() and
+ * recvmsg(): that is how a blocking device learns it was asked to stop.
+ */
 static int wait_work(vfu_ctx_t *ctx)
 {
 	struct pollfd p = { .fd = uvfio_server_poll_fd(ctx->srv),
 			    .events = POLLIN };
-	int r;
-	do
-		r = poll(&p, 1, -1);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : 0;
+	return poll(&p, 1, -1) < 0 ? -errno : 0;
 }
 
 int vfu_attach_ctx(vfu_ctx_t *ctx)

@@ -106,10 +106,13 @@ int vfu_irq_trigger(vfu_ctx_t *ctx, uint32_t subindex)
 	int r = subindex < ctx->irq_count[index]
 			? uvfio_server_irq_trigger(ctx->srv, index, subindex)
 			: -EAGAIN;
+	if (r == -EAGAIN && subindex < ctx->irq_count[index] &&
+	    ctx->irq_on[index] && ctx->irq_on[index][subindex])
+		return 0; /* masked by the client: INTx fires at its unmask */
 	if (r == -EAGAIN) {
-		/* No eventfd, or masked: nothing was sent. */
-		vfu_log(ctx, LOG_DEBUG, "interrupt %u of index %u not sent: no "
-					"eventfd, or masked", subindex, index);
+		vfu_log(ctx, LOG_DEBUG, "interrupt %u of index %u not sent: the "
+					"client gave it no eventfd", subindex,
+			index);
 		return lvu_fail(ENOENT);
 	}
 	return lvu_ret(r);
