@@ -302,6 +302,22 @@ UVFIO_API int uvfio_server_add_ioeventfd(struct uvfio_server *srv,
 					 bool has_datamatch,
 					 uint64_t datamatch);
 
+/*
+ * The same with shadow memory, libvfio-user's extension for a KVM and a
+ * VMM patched to support it: the client maps shadow_fd at shadow_offset
+ * and KVM stores each write's value there before signalling fd, so the
+ * device finds the value without a message.  A region with such an entry
+ * answers GET_REGION_IO_FDS in libvfio-user's 48-byte entry layout (this
+ * one typed UVFIO_IO_FD_IOEVENTFD_SHADOW, with the shadow fd as a second
+ * fd), which only clients that know the extension parse; regions without
+ * keep the specification's 40-byte layout.  The server keeps duplicates
+ * of both fds.  Errors as above; -EINVAL for shadow_fd < 0.
+ */
+UVFIO_API int uvfio_server_add_ioeventfd_shadow(
+	struct uvfio_server *srv, unsigned index, uint64_t offset,
+	uint64_t size, int fd, bool has_datamatch, uint64_t datamatch,
+	int shadow_fd, uint64_t shadow_offset);
+
 /* ---- interrupts ----------------------------------------------------------------- */
 
 /* Vectors of an irq index (INTx: 1 when irq_pin is set; MSI/MSI-X: from

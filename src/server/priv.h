@@ -107,6 +107,8 @@ struct srv_ioeventfd {
 	int fd;
 	bool has_datamatch;
 	uint64_t datamatch;
+	int shadow_fd; /* -1, or the shadow memory (libvfio-user's extension) */
+	uint64_t shadow_offset;
 };
 
 /* One asynchronous DMA transfer, possibly several messages. */

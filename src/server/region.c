@@ -57,8 +57,11 @@ void srv_regions_fini(struct uvfio_server *s)
 	for (unsigned i = 0; i < SRV_MAX_REGIONS; i++)
 		if (i != UVFIO_PCI_CONFIG)
 			region_clear(&s->regions[i]);
-	for (unsigned i = 0; i < s->n_iofds; i++)
+	for (unsigned i = 0; i < s->n_iofds; i++) {
 		close(s->iofds[i].fd);
+		if (s->iofds[i].shadow_fd >= 0)
+			close(s->iofds[i].shadow_fd);
+	}
 	free(s->iofds);
 	s->iofds = NULL;
 	s->n_iofds = 0;
@@ -259,9 +262,10 @@ void *uvfio_server_region_mem(struct uvfio_server *s, unsigned index)
 	return index < SRV_MAX_REGIONS ? s->regions[index].mem : NULL;
 }
 
-int uvfio_server_add_ioeventfd(struct uvfio_server *s, unsigned index,
-			       uint64_t offset, uint64_t size, int fd,
-			       bool has_datamatch, uint64_t datamatch)
+static int add_ioeventfd(struct uvfio_server *s, unsigned index,
+			 uint64_t offset, uint64_t size, int fd,
+			 bool has_datamatch, uint64_t datamatch, int shadow_fd,
+			 uint64_t shadow_offset)
 {
 	if (s->described)
 		return -EBUSY;
@@ -281,11 +285,40 @@ int uvfio_server_add_ioeventfd(struct uvfio_server *s, unsigned index,
 	int dup = fcntl(fd, F_DUPFD_CLOEXEC, FIRST_OWN_FD);
 	if (dup < 0)
 		return -errno;
+	int sdup = -1;
+	if (shadow_fd >= 0) {
+		sdup = fcntl(shadow_fd, F_DUPFD_CLOEXEC, FIRST_OWN_FD);
+		if (sdup < 0) {
+			int err = -errno;
+			close(dup);
+			return err;
+		}
+	}
 	s->iofds[s->n_iofds++] = (struct srv_ioeventfd){
-		index, offset, size, dup, has_datamatch, datamatch
+		index, offset, size, dup, has_datamatch, datamatch, sdup,
+		shadow_offset
 	};
 	rg->n_iofds++;
 	return 0;
+}
+
+int uvfio_server_add_ioeventfd(struct uvfio_server *s, unsigned index,
+			       uint64_t offset, uint64_t size, int fd,
+			       bool has_datamatch, uint64_t datamatch)
+{
+	return add_ioeventfd(s, index, offset, size, fd, has_datamatch,
+			     datamatch, -1, 0);
+}
+
+int uvfio_server_add_ioeventfd_shadow(struct uvfio_server *s, unsigned index,
+				      uint64_t offset, uint64_t size, int fd,
+				      bool has_datamatch, uint64_t datamatch,
+				      int shadow_fd, uint64_t shadow_offset)
+{
+	if (shadow_fd < 0)
+		return -EINVAL;
+	return add_ioeventfd(s, index, offset, size, fd, has_datamatch,
+			     datamatch, shadow_fd, shadow_offset);
 }
 
 /* ---- GET_REGION_INFO ---------------------------------------------------------- */
@@ -547,6 +580,48 @@ void srv_handle_write_multi(struct uvfio_server *s, struct uvfio_cmd_view *v)
 
 /* ---- GET_REGION_IO_FDS -------------------------------------------------------------- */
 
+/* The reply's entries in the specification's 40-byte layout, or in
+ * libvfio-user's 48-byte one (lvu) when the region has a shadow ioeventfd:
+ * only clients that know the extension use those.  Returns the fd count. */
+static uint32_t io_fd_entries(struct uvfio_server *s, uint32_t idx, bool lvu,
+			      uint8_t *out, int *fds, uint32_t *n_ent)
+{
+	uint32_t n = 0, nfds = 0;
+	for (unsigned i = 0; i < s->n_iofds; i++) {
+		const struct srv_ioeventfd *f = &s->iofds[i];
+		if (f->index != idx)
+			continue;
+		uint32_t flags = f->has_datamatch ? UVFIO_IOEVENTFD_DATAMATCH : 0;
+		uint32_t fdi = nfds;
+		fds[nfds++] = f->fd;
+		if (lvu) {
+			struct uvfio_io_fd_entry_lvu e = {
+				.offset = f->offset, .size = f->size,
+				.fd_index = fdi, .type = UVFIO_IO_FD_IOEVENTFD,
+				.flags = flags, .datamatch = f->datamatch,
+				.shadow_mem_fd_index = UVFIO_IO_FD_NONE,
+			};
+			if (f->shadow_fd >= 0) {
+				e.type = UVFIO_IO_FD_IOEVENTFD_SHADOW;
+				e.shadow_mem_fd_index = nfds;
+				e.shadow_offset = f->shadow_offset;
+				fds[nfds++] = f->shadow_fd;
+			}
+			memcpy(out + (size_t)n * sizeof(e), &e, sizeof(e));
+		} else {
+			struct uvfio_io_fd_entry e = {
+				.offset = f->offset, .size = f->size,
+				.fd_index = fdi, .type = UVFIO_IO_FD_IOEVENTFD,
+				.flags = flags, .datamatch = f->datamatch,
+			};
+			memcpy(out + (size_t)n * sizeof(e), &e, sizeof(e));
+		}
+		n++;
+	}
+	*n_ent = n;
+	return nfds;
+}
+
 void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 {
 	struct srv_conn *c = s->conn;
@@ -557,41 +632,34 @@ void srv_handle_io_fds(struct uvfio_server *s, struct uvfio_cmd_view *v)
 		srv_reply_error(s, &v->hdr, EINVAL, "region index out of range");
 		return;
 	}
-	struct uvfio_io_fd_entry ent[SRV_MAX_REGION_IOEVENTFDS];
-	int fds[SRV_MAX_REGION_IOEVENTFDS];
-	uint32_t n = 0;
-	for (unsigned i = 0; i < s->n_iofds; i++) {
-		const struct srv_ioeventfd *f = &s->iofds[i];
-		if (f->index != idx)
-			continue;
-		ent[n] = (struct uvfio_io_fd_entry){
-			.offset = f->offset,
-			.size = f->size,
-			.fd_index = n,
-			.type = UVFIO_IO_FD_IOEVENTFD,
-			.flags = f->has_datamatch ? UVFIO_IOEVENTFD_DATAMATCH : 0,
-			.datamatch = f->datamatch,
-		};
-		fds[n++] = f->fd;
-	}
+	bool lvu = false;
+	for (unsigned i = 0; i < s->n_iofds; i++)
+		lvu |= s->iofds[i].index == idx && s->iofds[i].shadow_fd >= 0;
+	size_t esz = lvu ? sizeof(struct uvfio_io_fd_entry_lvu)
+			 : sizeof(struct uvfio_io_fd_entry);
+	uint8_t ent[SRV_MAX_REGION_IOEVENTFDS *
+		    sizeof(struct uvfio_io_fd_entry_lvu)];
+	int fds[2 * SRV_MAX_REGION_IOEVENTFDS];
+	uint32_t n;
+	uint32_t nfds = io_fd_entries(s, idx, lvu, ent, fds, &n);
 	struct uvfio_io_fds h = {
-		.argsz = (uint32_t)(sizeof(h) + n * sizeof(ent[0])),
+		.argsz = (uint32_t)(sizeof(h) + n * esz),
 		.index = idx,
 		.count = n,
 	};
 	/* Entries and fds only when all of them fit the client's argsz. */
 	bool all = h.argsz <= v->u.io_fds.argsz;
-	if (all && n > c->peer.max_msg_fds) {
+	if (all && nfds > c->peer.max_msg_fds) {
 		srv_reply_error(s, &v->hdr, E2BIG, "more ioeventfds than the "
 						   "client accepts fds");
 		return;
 	}
-	size_t len = sizeof(h) + (all ? n * sizeof(ent[0]) : 0);
+	size_t len = sizeof(h) + (all ? n * esz : 0);
 	uint8_t *p = srv_reply_reserve(s, len);
 	if (!p)
 		return;
 	memcpy(p, &h, sizeof(h));
 	if (all)
-		memcpy(p + sizeof(h), ent, n * sizeof(ent[0]));
-	srv_reply_commit(s, &v->hdr, len, all ? fds : NULL, all ? n : 0);
+		memcpy(p + sizeof(h), ent, n * esz);
+	srv_reply_commit(s, &v->hdr, len, all ? fds : NULL, all ? nfds : 0);
 }

@@ -427,6 +427,60 @@ static void test_capabilities(void **state)
 	rmdir(d.dir);
 }
 
+/* Two ioeventfds on BAR0, one with shadow memory: the client gets both
+ * (the region then answers in libvfio-user's 48-byte layout), and a write
+ * to the fd it received reaches the device's eventfd. */
+static void test_ioeventfds(void **state)
+{
+	(void)state;
+	struct dev d = { 0 };
+	setup_device(&d);
+	int e1 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int e2 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int shadow = memfd_create("shadow", MFD_CLOEXEC);
+	assert_int_equal(ftruncate(shadow, 4096), 0);
+	assert_int_equal(vfu_create_ioeventfd(d.ctx, 0, e1, 0x100, 4, 0, 0, -1,
+					      0),
+			 0);
+	assert_int_equal(vfu_create_ioeventfd(d.ctx, 0, e2, 0x200, 4, 1, 7,
+					      shadow, 0x80),
+			 0);
+	assert_int_equal(vfu_create_ioeventfd(d.ctx, 0, e1, BAR0_SIZE, 4, 0, 0,
+					      -1, 0),
+			 -1);
+	assert_int_equal(vfu_create_ioeventfd(d.ctx, 0, e1, 0, 4, 0x80, 0, -1,
+					      0),
+			 -1);
+	assert_int_equal(vfu_realize_ctx(d.ctx), 0);
+	assert_int_equal(pthread_create(&d.thread, NULL, device_thread, &d), 0);
+	connect_client(&d);
+
+	struct uvfio_client_io_fd io[4];
+	assert_int_equal(uvfio_client_get_region_io_fds(d.cli, 0, io, 4), 2);
+	assert_int_equal(io[0].offset, 0x100);
+	assert_int_equal(io[0].type, UVFIO_IO_FD_IOEVENTFD);
+	assert_int_equal(io[1].offset, 0x200);
+	assert_int_equal(io[1].type, UVFIO_IO_FD_IOEVENTFD_SHADOW);
+	assert_true(io[1].flags & UVFIO_IOEVENTFD_DATAMATCH);
+	assert_int_equal(io[1].datamatch, 7);
+	uint64_t one = 1, got = 0;
+	assert_int_equal(write(io[1].fd, &one, 8), 8);
+	assert_int_equal(read(e2, &got, 8), 8);
+	assert_int_equal(got, 1);
+	assert_int_equal(read(e1, &got, 8), -1);
+	close(io[0].fd);
+	close(io[1].fd);
+
+	disconnect_client(&d);
+	st(&d.stop, 1);
+	pthread_join(d.thread, NULL);
+	vfu_destroy_ctx(d.ctx);
+	close(e1);
+	close(e2);
+	close(shadow);
+	rmdir(d.dir);
+}
+
 /* ---- with a client ---------------------------------------------------------------- */
 
 static void test_region_access(void **state)
@@ -611,6 +665,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_null_and_order),
 		cmocka_unit_test(test_capabilities),
+		cmocka_unit_test(test_ioeventfds),
 		cmocka_unit_test_setup_teardown(test_region_access, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sgl_across_windows, setup,

@@ -174,12 +174,12 @@ int vfu_create_ioeventfd(vfu_ctx_t *ctx, uint32_t region_idx, int fd,
 	if (!ctx || region_idx >= VFU_PCI_DEV_NUM_REGIONS || fd < 0 ||
 	    (flags & ~1u))
 		return lvu_fail(EINVAL);
-	if (shadow_fd != -1) {
-		(void)shadow_offset;
-		vfu_log(ctx, LOG_ERR, "shadow ioeventfds are not supported: "
-				      "pass shadow_fd -1");
-		return lvu_fail(EINVAL);
-	}
+	if (lvu_check_setup(ctx))
+		return -1;
+	if (shadow_fd != -1)
+		return lvu_ret(uvfio_server_add_ioeventfd_shadow(
+			ctx->srv, region_idx, gpa_offset, size, fd, flags & 1u,
+			datamatch, shadow_fd, shadow_offset));
 	return lvu_ret(uvfio_server_add_ioeventfd(ctx->srv, region_idx,
 						  gpa_offset, size, fd,
 						  flags & 1u, datamatch));
