@@ -2,6 +2,7 @@
 #   make          build into build/
 #   make check    build and run every test with gcc, again under ASan+UBSan,
 #                 again built with clang, then clang's static analyzer on src/
+#                 and compat/libvfio-user/src/
 #   make demo     build, start a sample device and drive it with the client
 # Missing build dependencies are installed first (apt-get, as root).
 
@@ -49,7 +50,8 @@ clang:
 	@ninja -C $(CLANG_BUILD)
 	meson test -C $(CLANG_BUILD) --print-errorlogs
 
-# clang's static analyzer (scan-build's) over the library, src/; fails on
+# clang's static analyzer (scan-build's) over the libraries (src/ and
+# compat/libvfio-user/src/); fails on
 # any finding not triaged in scripts/analyzer-baseline.txt.
 analyze:
 	@scripts/install-deps.sh clang

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""make analyze: clang's static analyzer over the library, src/.
+"""make analyze: clang's static analyzer over the libraries, src/ and
+compat/libvfio-user/src/.
 
 Usage: scripts/analyze.py [BUILD_DIR]     (default build-analyzer)
 
@@ -60,14 +61,16 @@ def configure(build):
 
 
 def library_commands(build):
-    """(source, directory, arguments) of the library's sources, src/**.c."""
+    """(source, directory, arguments) of the libraries' sources: src/**.c
+    and the libvfio-user compat layer's."""
     with open(os.path.join(build, "compile_commands.json")) as f:
         entries = json.load(f)
-    src_dir = os.path.join(SRC, "src") + os.sep
+    src_dirs = (os.path.join(SRC, "src") + os.sep,
+                os.path.join(SRC, "compat", "libvfio-user", "src") + os.sep)
     seen, out = set(), []
     for e in entries:
         path = os.path.normpath(os.path.join(e["directory"], e["file"]))
-        if not path.startswith(src_dir) or path in seen:
+        if not path.startswith(src_dirs) or path in seen:
             continue
         seen.add(path)
         # No object, no dependency file, no -Werror: the clang build checks
