@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fuzzes uvfio-nvme's controller (samples/nvme: ctrl.c, admin.c, io.c,
- * prp.c, job.c; not main.c) behind a real server on a socketpair: the
+ * prp.c, job.c, db.c; not main.c) behind a real server on a socketpair: the
  * harness is the host, with two DMA windows of guest memory, one a
  * memfd (zero-copy path) and one message-only (fd -1: jobs, DMA_READ and
  * DMA_WRITE answered by the harness, possibly late or with an error).
  * The backing disk is a 1 MiB file in /tmp, unlinked once opened.
  *
- * Input: byte 0 configures (bit 0 --readonly, bits 1-3 queues - 1), then
- * operations, each an opcode byte and its operands (see run_op):
- * register writes, doorbells, SQ entries written at an SQ's tail and
- * rung, PRP lists, raw guest memory, enable, DMA answers, DEVICE_RESET.
+ * Input: byte 0 configures (bit 0 --readonly, bits 1-3 queues - 1, bit 4
+ * --doorbells mmap), then operations, each an opcode byte and its
+ * operands (see run_op): register writes, doorbells, SQ entries written
+ * at an SQ's tail and rung, PRP lists, raw guest memory, enable, DMA
+ * answers, DEVICE_RESET, a turn of main.c's loop (doorbell page and
+ * shadow doorbells polled, EventIdx armed), a store to the doorbell page.
+ * Doorbell Buffer Config comes as any admin command does.
  *
  * Checked: every CQE is written at its CQ's tail slot, inside the CQ,
  * with the phase tag of that pass; commands the harness knows to be
@@ -311,9 +314,17 @@ static int on_reset(void *opaque, enum uvfio_reset_reason why)
 	return 0;
 }
 
+/* As main.c's: the shadow doorbells' pages are let go of (nothing else is
+ * held here: without a backend every command runs inline). */
+static void on_unmap(void *opaque, uint64_t iova, uint64_t size)
+{
+	nvme_dbbuf_unmap(opaque, iova, size);
+}
+
 static const struct uvfio_device_ops ops = {
 	.struct_size = sizeof(struct uvfio_device_ops),
 	.reset = on_reset,
+	.dma_unmap = on_unmap,
 };
 
 static void quiet(void *opaque, int level, const char *msg)
@@ -324,14 +335,16 @@ static void quiet(void *opaque, int level, const char *msg)
 }
 
 /* As main.c's describe(). */
-static void device_create(int fd, bool readonly, unsigned queues)
+static void device_create(int fd, bool readonly, unsigned queues,
+			  bool mmap_db)
 {
+	const struct uvfio_sparse_area db_area = { NVME_DOORBELLS, PG };
 	const struct uvfio_pci_ids ids = {
 		.vendor = 0x1234, .device = 0xd3a1,
 		.subsys_vendor = 0x1234, .subsys = 0x0001,
 		.class_code = 0x010802,
 	};
-	const struct uvfio_region_desc bar0 = {
+	struct uvfio_region_desc bar0 = {
 		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR0_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
@@ -341,6 +354,14 @@ static void device_create(int fd, bool readonly, unsigned queues)
 	};
 	struct uvfio_server *srv;
 	memset(&n, 0, sizeof(n));
+	if (mmap_db) {
+		if (nvme_db_page_create(&n, BAR0_SIZE))
+			abort();
+		bar0.flags |= UVFIO_REGION_FD;
+		bar0.fd = n.db_fd;
+		bar0.sparse = &db_area;
+		bar0.nr_sparse = 1;
+	}
 	if (uvfio_server_create_fd(&srv, fd, UVFIO_SERVER_PCIE))
 		abort();
 	uvfio_server_set_log(srv, quiet, NULL, UVFIO_LOG_DEBUG);
@@ -401,7 +422,7 @@ static bool must_fail(unsigned qid, const uint8_t e[64])
 	if (qid == 0) {
 		static const uint8_t known[] = { 0x00, 0x01, 0x02, 0x04, 0x05,
 						 0x06, 0x08, 0x09, 0x0a, 0x0c,
-						 0x18 };
+						 0x18, 0x7c };
 		return !memchr(known, opc, sizeof(known));
 	}
 	if (opc != NVME_CMD_FLUSH && opc != NVME_CMD_WRITE &&
@@ -495,7 +516,7 @@ static void run_op(struct fz *f)
 					 NVME_REG_ACQ, NVME_REG_ACQ + 4,
 					 NVME_REG_INTMS, NVME_REG_INTMC };
 	uint8_t op = fz_u8(f);
-	switch (op % 10) {
+	switch (op % 12) {
 	case 0: { /* a register, or any dword/qword of BAR0 */
 		uint8_t r = fz_u8(f);
 		uint64_t v = fz_u64(f);
@@ -540,6 +561,21 @@ static void run_op(struct fz *f)
 			if (n.cq[q].live)
 				doorbell(q, true, n.cq[q].tail);
 		break;
+	case 10: /* a turn of main.c's loop: what came without a message,
+		  * then maybe EventIdx armed, as before it sleeps */
+		nvme_db_poll(&n);
+		if (fz_u8(f) & 1)
+			nvme_db_arm(&n);
+		pump();
+		break;
+	case 11: { /* a store to the mapped doorbell page */
+		uint8_t i = fz_u8(f);
+		uint32_t v = fz_u16(f);
+		if (n.db_page)
+			__atomic_store_n(&n.db_page[i % 24u], v,
+					 __ATOMIC_RELEASE);
+		break;
+	}
 	default: /* a BAR0 read (registers, doorbells read as 0) */
 	{
 		uint8_t m[UVFIO_HDR_SIZE + 16];
@@ -599,7 +635,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	H.fd = sv[0];
 	fcntl(H.fd, F_SETFL, O_NONBLOCK);
 	uint8_t cfg = fz_u8(&f);
-	device_create(sv[1], cfg & 1, ((cfg >> 1) & 7) + 1u);
+	device_create(sv[1], cfg & 1, ((cfg >> 1) & 7) + 1u, cfg & 0x10);
 
 	uint8_t m[512];
 	ssize_t r = uvfio_build_version(
@@ -634,6 +670,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(!uvfio_server_connected(n.srv));
 	uvfio_server_destroy(n.srv);
 	nvme_jobs_free(&n);
+	nvme_db_page_destroy(&n);
 	fz_rx_close_all(&H.rx);
 	check_canaries();
 	munmap(H.fdmem, memlen);

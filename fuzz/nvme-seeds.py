@@ -106,6 +106,25 @@ seeds['cq-full'] = (b'\x0e' + enable(fd, 8, 4) + ioq(fd, 1, 4) +
 # the queues cut by the fd window's end
 seeds['edge'] = (b'\x0e' + bytes([5, 0xff]) + bytes([0x80, 0x40, 0]) + bytes([0x80, 0x10, 0]) +
     cmd(0, 0x06, bytes([0x80, 0x00, 0x80]), [1]) + cq_heads())
+# Doorbell Buffer Config (shadow page 6, EventIdx page 7), I/O through the
+# shadow doorbells with turns of the loop (10, then 1: EventIdx armed),
+# bad buffers, then a reset; with --doorbells mmap (config bit 4) stores
+# to the doorbell page (11) as well.
+def tick(arm=True):
+    return bytes([10, 1 if arm else 0])
+def page_store(idx, v):
+    return bytes([11, idx]) + struct.pack('<H', v)
+dbbuf = cmd(0, 0x7c, fd(6), [], prp2=fd(7))
+seeds['dbbuf-fd'] = (b'\x0e' + enable(fd) + ioq(fd) + ioq(fd, 2, 8, 10, 11) + dbbuf +
+    RW(1, 0x01, fd, 4, 0, 8) + tick() + RW(2, 0x02, fd, 5, 0, 8) + tick() +
+    cq_heads() + tick(False) + cmd(0, 0x7c, fd(6, 4), [], prp2=fd(7)) +
+    cmd(0, 0x7c, fd(6), [], prp2=fd(6)) + cmd(0, 0x7c, msg(6), [], prp2=msg(7)) +
+    bytes([7]) + enable(fd) + ioq(fd) + RW(1, 0x02, fd, 5, 0, 8) + tick())
+seeds['dbbuf-mmap'] = (b'\x1e' + enable(fd) + tick() + ioq(fd) +
+    cmd(1, 0x00, fd(0), [], nsid=1, ring=False) + page_store(2, 1) + tick() +
+    page_store(3, 1) + tick() + dbbuf +
+    cmd(1, 0x00, fd(0), [], nsid=1, ring=False) + page_store(2, 2) + tick() +
+    bytes([0, 0]) + struct.pack('<Q', 0) + page_store(0, 5) + enable(fd) + tick())
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)

@@ -16,6 +16,12 @@
  * client while they are; backing-store errors as NVMe statuses; and the
  * fall back to the thread pool where io_uring is refused.
  *
+ * Doorbells three ways: posted region writes; stores to the doorbell page
+ * of a server with --doorbells mmap, mapped with uvfio_client_region_mmap
+ * (the device polls it); and shadow doorbells (Doorbell Buffer Config),
+ * where the host follows Linux's EventIdx rule and writes the register
+ * (by message or store) only when it says so.
+ *
  *   test-nvme PATH-TO-uvfio-nvme [uring|threads]
  *
  * The second argument is the --io-backend every server gets; the test
@@ -51,6 +57,8 @@ static const char *backend = "threads";
 
 #define IOVA 0x10000000ull
 #define IOVA2 0x40000000ull /* a second window (unmap tests) */
+#define DBB_SHADOW 0x30000u   /* shadow doorbell buffer (guest offset) */
+#define DBB_EVENTIDX 0x31000u /* EventIdx buffer */
 #define GMEM (16u << 20)
 #define GMEM2 (4u << 20)
 #define PAGE 4096u
@@ -70,6 +78,8 @@ struct srv_cfg {
 	const char *inject; /* UVFIO_NVME_INJECT */
 	rlim_t fsize;       /* RLIMIT_FSIZE, 0: none */
 	bool no_uring;      /* seccomp: io_uring_setup fails with ENOSYS */
+	bool mmap_db;       /* --doorbells mmap */
+	bool map_bar;       /* the client maps BAR0: doorbells are stores */
 };
 
 struct host {
@@ -83,6 +93,11 @@ struct host {
 	uint8_t *mem2;
 	struct hq q[NQ + 1];
 	uint16_t cid;
+	uint8_t *bar;   /* BAR0 mapped (only its doorbell page is there) */
+	bool dbbuf;     /* shadow doorbells configured: the EventIdx rule */
+	uint32_t *sdb, *sei; /* the shadow doorbell and EventIdx buffers */
+	unsigned rings; /* doorbell registers written (message or store) */
+	unsigned shadow_writes;
 };
 
 struct sqe {
@@ -119,8 +134,35 @@ static void wait_csts(struct host *h, uint32_t mask, uint32_t want)
 		 want);
 }
 
+/*
+ * With shadow doorbells, as Linux's nvme_dbbuf_update_and_check_event():
+ * the new value into the shadow buffer (after the queue entries), a full
+ * barrier, then EventIdx read; the register is written too only when
+ * EventIdx lies in [old, new), old being what the shadow held.
+ */
+static bool shadow_update(struct host *h, unsigned idx, uint32_t v)
+{
+	uint32_t *db = h->sdb + idx, *ei = h->sei + idx;
+	uint16_t old = (uint16_t)__atomic_load_n(db, __ATOMIC_RELAXED);
+	__atomic_store_n(db, v, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t e = (uint16_t)__atomic_load_n(ei, __ATOMIC_RELAXED);
+	h->shadow_writes++;
+	return (uint16_t)(v - e - 1) < (uint16_t)(v - old);
+}
+
+/* Doorbell idx (SQ y tail 2y, CQ y head 2y + 1): a posted write, or a
+ * plain store into the mapped page (release: the SQ entries first). */
 static void doorbell(struct host *h, unsigned idx, uint32_t v)
 {
+	if (h->dbbuf && idx >= 2 && !shadow_update(h, idx, v))
+		return;
+	h->rings++;
+	if (h->bar) {
+		__atomic_store_n((uint32_t *)(void *)(h->bar + 0x1000 + 4 * idx),
+				 v, __ATOMIC_RELEASE);
+		return;
+	}
 	assert_int_equal(uvfio_client_region_write_posted(h->c, 0,
 							  0x1000 + 4 * idx, &v, 4),
 			 0);
@@ -325,7 +367,8 @@ static void exec_server(const struct host *h)
 	if (h->cfg.no_uring)
 		refuse_io_uring();
 	execl(nvme_bin, nvme_bin, "--socket", h->sock, "--disk", h->disk,
-	      "--io-backend", backend, "-v", (char *)NULL);
+	      "--io-backend", backend, "--doorbells",
+	      h->cfg.mmap_db ? "mmap" : "msg", "-v", (char *)NULL);
 	_exit(127);
 }
 
@@ -338,6 +381,23 @@ static void start_server(struct host *h)
 	assert_int_equal(tu_wait_server(h->pid, h->sock, 10000), 0);
 }
 
+/* The doorbell page is BAR0's only mmap-able area: registers and the
+ * MSI-X table and PBA (0x2000, 0x3000) stay behind messages. */
+static void map_bar(struct host *h)
+{
+	const struct uvfio_region_caps *rc = uvfio_client_region_caps(h->c, 0);
+	assert_non_null(rc);
+	assert_true(rc->has_sparse);
+	assert_int_equal(rc->nr_areas, 1);
+	struct uvfio_sparse_area a;
+	memcpy(&a, rc->areas, sizeof(a));
+	assert_int_equal(a.offset, 0x1000);
+	assert_int_equal(a.size, PAGE);
+	void *bar;
+	assert_int_equal(uvfio_client_region_mmap(h->c, 0, &bar), 0);
+	h->bar = bar;
+}
+
 /* A client with guest memory mapped at IOVA (fd-backed or not). */
 static void connect_client(struct host *h)
 {
@@ -348,6 +408,9 @@ static void connect_client(struct host *h)
 						      UVFIO_DMA_MAP_WRITE,
 					      h->mem, h->memfd, 0),
 			 0);
+	h->bar = NULL;
+	if (h->cfg.map_bar)
+		map_bar(h);
 }
 
 static int setup_cfg(void **state, struct srv_cfg cfg)
@@ -411,6 +474,19 @@ static int setup_errors(void **state)
 static int setup_no_uring(void **state)
 {
 	return setup_cfg(state, (struct srv_cfg){ .no_uring = true });
+}
+
+/* --doorbells mmap, the page mapped: every doorbell a store. */
+static int setup_mmap(void **state)
+{
+	return setup_cfg(state, (struct srv_cfg){ .mmap_db = true,
+						  .map_bar = true });
+}
+
+/* --doorbells mmap, the page not mapped: doorbells are messages still. */
+static int setup_mmap_unmapped(void **state)
+{
+	return setup_cfg(state, (struct srv_cfg){ .mmap_db = true });
 }
 
 /* The server's log: it said which backend runs its I/O, and no
@@ -486,6 +562,7 @@ static void test_identify(void **state)
 	assert_int_equal(d[512], 0x66);
 	assert_int_equal(d[513], 0x44);
 	assert_int_equal(d[516], 1);
+	assert_int_equal(d[257] & 1, 1); /* OACS: Doorbell Buffer Config */
 
 	/* namespace: from a PRP1 with an offset, so PRP2 carries the rest */
 	e = cmd(0x06, 1, IOVA + DATA + 0x800, IOVA + DATA + PAGE);
@@ -1018,6 +1095,24 @@ static void test_device_reset_inflight(void **state)
 	check_works(h);
 }
 
+/* A second fd-backed window at IOVA2 (made on first use). */
+static void map_window2(struct host *h)
+{
+	if (!h->mem2) {
+		h->memfd2 = memfd_create("guest2", MFD_CLOEXEC);
+		assert_true(h->memfd2 >= 0);
+		assert_int_equal(ftruncate(h->memfd2, GMEM2), 0);
+		h->mem2 = mmap(NULL, GMEM2, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       h->memfd2, 0);
+		assert_true(h->mem2 != MAP_FAILED);
+	}
+	assert_int_equal(uvfio_client_dma_map(h->c, IOVA2, GMEM2,
+					      UVFIO_DMA_MAP_READ |
+						      UVFIO_DMA_MAP_WRITE,
+					      h->mem2, h->memfd2, 0),
+			 0);
+}
+
 /* The client unmaps the window the data of 256 commands in flight lies
  * in: the server finishes them first, so each has completed, with its
  * data moved, once the unmap returns; later commands there fail. */
@@ -1027,17 +1122,7 @@ static void test_unmap_inflight(void **state)
 	struct batch b = { 0 };
 	const size_t half = GMEM2 / 2;
 	const uint64_t w2 = IOVA2 - IOVA; /* prps() adds IOVA back */
-	h->memfd2 = memfd_create("guest2", MFD_CLOEXEC);
-	assert_true(h->memfd2 >= 0);
-	assert_int_equal(ftruncate(h->memfd2, GMEM2), 0);
-	h->mem2 = mmap(NULL, GMEM2, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       h->memfd2, 0);
-	assert_true(h->mem2 != MAP_FAILED);
-	assert_int_equal(uvfio_client_dma_map(h->c, IOVA2, GMEM2,
-					      UVFIO_DMA_MAP_READ |
-						      UVFIO_DMA_MAP_WRITE,
-					      h->mem2, h->memfd2, 0),
-			 0);
+	map_window2(h);
 	/* The reads find this at 4 MiB in the file. */
 	uint8_t *pat = malloc(half);
 	fill(pat, half, 99);
@@ -1166,6 +1251,230 @@ static void test_fallback(void **state)
 		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
 }
 
+/* ---- doorbells: the mmap-able page, shadow doorbells --------------------------- */
+
+/* Stores into the mapped doorbell page (setup_mmap) on every queue; a
+ * posted region write of a doorbell still works beside them (QEMU sends
+ * those when it does not map the page), and stores after it too. */
+static void test_mmap_doorbells(void **state)
+{
+	struct host *h = *state;
+	assert_non_null(h->bar);
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++) {
+		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
+		write_read(h, q, q * 1000 + 300, 8192, 0x400, 0);
+	}
+	uint8_t *bar = h->bar;
+	h->bar = NULL;
+	write_read(h, 4, 4500, 16384, 0, 0);
+	struct sqe e = cmd(0x18, 0, 0, 0);
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	h->bar = bar;
+	write_read(h, 4, 4600, 16384, 0, 0);
+	assert_int_equal(run(h, 0, &e, NULL), 0);
+	/* Queue wrap-around through the page. */
+	for (unsigned i = 0; i < QSIZE + 8; i++) {
+		e = cmd(0x00, 1, 0, 0);
+		assert_int_equal(run(h, 2, &e, NULL), 0);
+	}
+}
+
+static int dbbuf_config(struct host *h, uint64_t db, uint64_t ei)
+{
+	struct sqe e = cmd(0x7c, 0, db, ei);
+	return run(h, 0, &e, NULL);
+}
+
+/* As Linux: both buffers zeroed, the command sent once the I/O queues
+ * exist and before any I/O on them; from then on the EventIdx rule. */
+static void dbbuf_on(struct host *h, uint8_t *mem, uint64_t iova)
+{
+	memset(mem + DBB_SHADOW, 0, 2 * PAGE);
+	h->sdb = (uint32_t *)(void *)(mem + DBB_SHADOW);
+	h->sei = (uint32_t *)(void *)(mem + DBB_EVENTIDX);
+	assert_int_equal(dbbuf_config(h, iova + DBB_SHADOW, iova + DBB_EVENTIDX),
+			 0);
+	h->dbbuf = true;
+	h->rings = h->shadow_writes = 0;
+}
+
+/* (b) The host follows the EventIdx rule: write, read back and compare
+ * on every queue, then 64 commands at once on each, twice (the queues
+ * wrap).  Far fewer register writes than new values; idle, the
+ * controller has set every SQ's EventIdx to the tail it took, so that
+ * the next command rings (with the page, it polls and asks for none). */
+static void test_dbbuf(void **state)
+{
+	struct host *h = *state;
+	struct batch b = { 0 };
+	const size_t all = (size_t)NQ * QD * QDLEN;
+	enable(h);
+	create_qd_pairs(h);
+	dbbuf_on(h, h->mem, IOVA);
+	for (unsigned q = 1; q <= NQ; q++) {
+		write_read(h, q, q * 1000, 64 * 1024, 0x200, 0);
+		write_read(h, q, q * 1000 + 200, 4096, 0, 0x100);
+	}
+	for (unsigned round = 0; round < 2; round++) {
+		for (unsigned k = 0; k < NQ * QD; k++)
+			fill(h->mem + QDD + (uint64_t)k * QDLEN, QDLEN,
+			     k * 3 + round);
+		burst(h, &b, NQ, QD, 0x01, QDD, 0, QDL);
+		collect(h, &b);
+		check_file(h, 0, h->mem + QDD, all);
+		memset(h->mem + QDR, 0, all);
+		burst(h, &b, NQ, QD, 0x02, QDR, 0, QDL);
+		collect(h, &b);
+		assert_memory_equal(h->mem + QDD, h->mem + QDR, all);
+	}
+	if (h->rings * 3 > h->shadow_writes)
+		fail_msg("%u register writes for %u new doorbell values",
+			 h->rings, h->shadow_writes);
+	if (h->cfg.mmap_db)
+		return;
+	usleep(20000);
+	for (unsigned q = 1; q <= NQ; q++)
+		assert_int_equal(__atomic_load_n(&h->sei[2 * q], __ATOMIC_ACQUIRE),
+				 h->q[q].tail);
+	unsigned before = h->rings;
+	struct sqe e = cmd(0x00, 1, 0, 0);
+	assert_int_equal(run(h, 3, &e, NULL), 0);
+	assert_true(h->rings > before);
+}
+
+/* The whole 15-bit status of admin command e. */
+static uint16_t admin_status(struct host *h, struct sqe *e)
+{
+	uint16_t cid, st, want = place(h, 0, e);
+	ring(h, 0);
+	assert_int_equal(reap_any(h, 0, &cid, &st, 2000), 1);
+	assert_int_equal(cid, want);
+	return st;
+}
+
+/* (c) Buffers the controller cannot use: Invalid Field in Command, DNR;
+ * on message-only guest memory too (it would poll through messages). */
+static void test_dbbuf_bad(void **state)
+{
+	struct host *h = *state;
+	const uint64_t db = IOVA + DBB_SHADOW, ei = IOVA + DBB_EVENTIDX;
+	const uint64_t bad[][2] = {
+		{ db + 4, ei },         /* misaligned */
+		{ db, ei + 0x800 },
+		{ db, db },             /* the same page */
+		{ 0x1000, ei },         /* in no window */
+		{ db, 0x2000 },
+		{ db, IOVA + GMEM },    /* just past the window */
+		{ IOVA + GMEM - PAGE, IOVA + GMEM }, /* the last page, and past it */
+	};
+	enable(h);
+	create_pairs(h, 2);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sqe e = cmd(0x7c, 0, bad[i][0], bad[i][1]);
+		assert_int_equal(admin_status(h, &e), 0x002 | DNR);
+	}
+	struct sqe e = cmd(0x7c, 0, db, ei);
+	e.dw[0] |= 1u << 14; /* SGL: PRPs only */
+	assert_int_equal(admin_status(h, &e), 0x002 | DNR);
+	e = cmd(0x7c, 0, db, ei);
+	assert_int_equal(admin_status(h, &e), h->memfd < 0 ? 0x002 | DNR : 0);
+	if (h->memfd >= 0) {
+		h->dbbuf = true;
+		h->sdb = (uint32_t *)(void *)(h->mem + DBB_SHADOW);
+		h->sei = (uint32_t *)(void *)(h->mem + DBB_EVENTIDX);
+	}
+	/* Not an I/O command. */
+	e = cmd(0x7c, 1, db, ei);
+	assert_int_equal(run(h, 2, &e, NULL), 0x001);
+	write_read(h, 1, 10, 4096, 0, 0);
+	write_read(h, 2, 20, 8192, 0, 0);
+
+	/* Disabled: the command, written and rung, does nothing (no CQE,
+	 * no EventIdx); after enabling, nothing is configured. */
+	reg_write(h, 0x14, 0);
+	wait_csts(h, 1, 0);
+	h->dbbuf = false;
+	memset(h->mem + DBB_EVENTIDX, 0xee, PAGE);
+	uint64_t cq0 = h->q[0].cq + h->q[0].head * 16u;
+	e = cmd(0x7c, 0, db, ei);
+	submit(h, 0, &e);
+	usleep(20000);
+	assert_int_equal(h->mem[cq0 + 14] & 1, h->q[0].phase ? 0 : 1);
+	enable(h);
+	create_pairs(h, 2);
+	write_read(h, 1, 10, 4096, 0, 0);
+	for (size_t i = 0; i < PAGE; i++)
+		assert_int_equal(h->mem[DBB_EVENTIDX + i], 0xee);
+}
+
+/* Poisoned EventIdx page: the controller must write nothing there. */
+static void dbbuf_off(struct host *h)
+{
+	h->dbbuf = false;
+	memset(h->mem + DBB_EVENTIDX, 0xee, PAGE);
+}
+
+static void check_ei_untouched(struct host *h)
+{
+	for (size_t i = 0; i < PAGE; i++)
+		if (h->mem[DBB_EVENTIDX + i] != 0xee)
+			fail_msg("EventIdx byte %zu written after the reset", i);
+}
+
+/* Doorbell Buffer Config does not outlive CC.EN = 0, shutdown, a
+ * DEVICE_RESET or a lost client: afterwards the registers alone drive the
+ * queues (a controller that kept the buffers would take the I/O queues'
+ * tails from the stale shadow and stall), and no EventIdx is written. */
+static void test_dbbuf_reset(void **state)
+{
+	struct host *h = *state;
+	for (int how = 0; how < 4; how++) {
+		enable(h);
+		create_pairs(h, NQ);
+		dbbuf_on(h, h->mem, IOVA);
+		write_read(h, 1, 100, 16384, 0, 0);
+		dbbuf_off(h);
+		if (how == 0) {
+			reg_write(h, 0x14, 0);
+			wait_csts(h, 1, 0);
+		} else if (how == 1) {
+			reg_write(h, 0x14, reg_read(h, 0x14) | 1u << 14);
+			wait_csts(h, 0xc, 0x8);
+		} else if (how == 2) {
+			assert_int_equal(uvfio_client_reset(h->c), 0);
+		} else {
+			uvfio_client_destroy(h->c);
+			connect_client(h);
+		}
+		check_works(h);
+		write_read(h, 2, 200, 8192, 0, 0);
+		check_ei_untouched(h);
+	}
+}
+
+/* The buffers lie in a window the client unmaps: the unmap does not wait
+ * on the controller (it lets go of them), the queues wait meanwhile, and
+ * once the window is back the controller maps them again and goes on. */
+static void test_dbbuf_unmap(void **state)
+{
+	struct host *h = *state;
+	map_window2(h);
+	enable(h);
+	create_pairs(h, 2);
+	dbbuf_on(h, h->mem2, IOVA2);
+	write_read(h, 1, 10, 16384, 0, 0);
+	assert_int_equal(uvfio_client_dma_unmap(h->c, IOVA2, GMEM2), 0);
+	struct sqe e = cmd(0x00, 1, 0, 0);
+	submit(h, 1, &e);
+	assert_int_equal(reap(h, 1, NULL, 100), -1);
+	map_window2(h);
+	assert_int_equal(reap(h, 1, NULL, 2000), 0);
+	write_read(h, 2, 20, 16384, 0, 0);
+	write_read(h, 1, 30, 4096, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || (argc > 2 && strcmp(argv[2], "uring") &&
@@ -1206,6 +1515,23 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fallback, setup_no_uring,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_mmap_doorbells, setup_mmap,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_io, setup_mmap, teardown),
+		cmocka_unit_test_setup_teardown(test_io, setup_mmap_unmapped,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup_mmap,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_qd, setup_mmap, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_many, setup_mmap,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf, setup_mmap, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf_bad, setup_msg,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dbbuf_unmap, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

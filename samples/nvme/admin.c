@@ -32,6 +32,7 @@ static void identify_ctrl(const struct nvme_ctrl *n, uint8_t *d)
 	d[77] = NVME_MDTS;                 /* MDTS, in pages */
 	put32(d + 80, 0x00010400);         /* VER 1.4 */
 	d[111] = 1;                        /* CNTRLTYPE: I/O controller */
+	put16(d + 256, 1u << 8);           /* OACS: Doorbell Buffer Config */
 	d[258] = 3;                        /* ACL: 4 aborts */
 	d[259] = NVME_MAX_AER - 1;         /* AERL */
 	d[260] = 1u << 1 | 1u;             /* FRMW: 1 slot, read-only */
@@ -221,6 +222,7 @@ static uint16_t create_cq(struct nvme_ctrl *n, const struct nvme_cmd *c)
 		.live = true, .ien = c->cdw[11] & 2, .phase = true,
 		.iv = (uint16_t)iv, .size = (uint16_t)size, .base = c->prp1,
 	};
+	nvme_db_queue_init(n, 2 * qid + 1);
 	return NVME_SUCCESS;
 }
 
@@ -246,6 +248,7 @@ static uint16_t create_sq(struct nvme_ctrl *n, const struct nvme_cmd *c)
 		.base = c->prp1,
 	};
 	n->cq[cqid].nsq++;
+	nvme_db_queue_init(n, 2 * qid);
 	return NVME_SUCCESS;
 }
 
@@ -313,6 +316,8 @@ int nvme_admin(struct nvme_ctrl *n, const struct nvme_cmd *c, uint32_t *dw0)
 		return -1;
 	case NVME_ADM_KEEP_ALIVE:
 		return NVME_SUCCESS;
+	case NVME_ADM_DBBUF:
+		return nvme_dbbuf_config(n, c);
 	default:
 		return NVME_INVALID_OPCODE;
 	}

@@ -3,10 +3,11 @@
  * uvfio-nvme's controller: BAR0 registers and doorbells, enable, disable
  * and shutdown, and the processing of submission queues.
  *
- * A doorbell arrives as a region write (posted, from QEMU) and its queue
- * is processed before the callback returns: with fd-backed memory a read
- * or write is submitted to the I/O backend (io.c) and completes later,
- * other commands complete at once.  A command that meets message-only
+ * A doorbell arrives as a region write (posted, from QEMU), or db.c
+ * finds it in the doorbell page or the shadow doorbells, and its queue is
+ * processed at once: with fd-backed memory a read or write is submitted
+ * to the I/O backend (io.c) and completes later, other commands complete
+ * at once.  A command that meets message-only
  * memory becomes the SQ's job (job.c) and the SQ waits for it.
  *
  * What ends I/O in flight: CC.EN = 0 drops the queues at once, but
@@ -115,6 +116,17 @@ static bool cq_full(const struct nvme_cq *cq)
 {
 	unsigned used = (cq->tail + cq->size - cq->head) % cq->size;
 	return used + cq->resv + 1u >= cq->size;
+}
+
+bool nvme_cq_waited(const struct nvme_ctrl *n, unsigned cqid)
+{
+	if (!cq_full(&n->cq[cqid]))
+		return false;
+	for (unsigned q = 0; q <= n->max_ioq; q++)
+		if (n->sq[q].live && n->sq[q].cqid == cqid &&
+		    n->sq[q].head != n->sq[q].tail)
+			return true;
+	return false;
 }
 
 static void run_cmd(struct nvme_ctrl *n, unsigned sqid, const uint8_t raw[64])
@@ -236,6 +248,9 @@ void nvme_reset_queues(struct nvme_ctrl *n)
 	memset(n->cq, 0, sizeof(n->cq));
 	n->naer = 0;
 	n->del_sq = 0; /* its CQE would go to the admin CQ, gone too */
+	/* Doorbell Buffer Config does not outlive a controller reset: the
+	 * host configures it again (and Linux does). */
+	nvme_dbbuf_forget(n);
 	/* Jobs in flight belong to queues that are gone. */
 	for (unsigned q = 0; q <= NVME_MAX_IOQ; q++)
 		n->qgen[q]++;
@@ -258,6 +273,8 @@ static void enable(struct nvme_ctrl *n)
 	n->cq[0] = (struct nvme_cq){ .live = true, .ien = true, .phase = true,
 				     .size = (uint16_t)acqs, .nsq = 1,
 				     .base = n->acq };
+	nvme_db_queue_init(n, 0);
+	nvme_db_queue_init(n, 1);
 	n->csts |= NVME_CSTS_RDY;
 }
 
@@ -288,6 +305,9 @@ static void write_cc(struct nvme_ctrl *n, uint32_t v)
 		 * file is synced (nvme_settle). */
 		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | 1u << 2;
 		n->shn_pending = true;
+		/* The host submits nothing after a shutdown: its buffers may
+		 * be freed while the controller still has them mapped. */
+		nvme_dbbuf_forget(n);
 	}
 	nvme_settle(n);
 }
@@ -339,15 +359,19 @@ static void read_regs(const struct nvme_ctrl *n, uint8_t img[NVME_REG_END])
 	memcpy(img + NVME_REG_ACQ, &n->acq, 8);
 }
 
-/* SQ y tail at 0x1000 + 8y, CQ y head at 0x1000 + 8y + 4. */
-static void doorbell(struct nvme_ctrl *n, uint64_t off, uint32_t v)
+bool nvme_ready(const struct nvme_ctrl *n)
 {
-	unsigned idx = (unsigned)((off - NVME_DOORBELLS) / 4), qid = idx / 2;
+	return (n->csts & (NVME_CSTS_RDY | NVME_CSTS_CFS)) == NVME_CSTS_RDY;
+}
+
+void nvme_db_apply(struct nvme_ctrl *n, unsigned idx, uint32_t v)
+{
+	unsigned qid = idx / 2;
 
 	/* Disabled, or a queue that is not there: the write is dropped (the
 	 * spec's invalid-doorbell event is not reported yet). */
-	if ((n->csts & (NVME_CSTS_RDY | NVME_CSTS_CFS)) != NVME_CSTS_RDY ||
-	    qid > n->max_ioq)
+	v &= 0xffff; /* the upper half of a doorbell is reserved */
+	if (!nvme_ready(n) || qid > n->max_ioq)
 		return;
 	if (idx & 1) {
 		struct nvme_cq *cq = &n->cq[qid];
@@ -369,10 +393,6 @@ static void doorbell(struct nvme_ctrl *n, uint64_t off, uint32_t v)
 		sq->tail = (uint16_t)v;
 		process_sq(n, qid);
 	}
-	/* Submits what the commands queued at the backend, and completes
-	 * what is done already; raises the vectors. */
-	nvme_io_poll(n);
-	nvme_raise_irqs(n);
 }
 
 ssize_t nvme_bar0(void *opaque, unsigned index, uint64_t off, void *buf,
@@ -392,7 +412,7 @@ ssize_t nvme_bar0(void *opaque, unsigned index, uint64_t off, void *buf,
 		uint32_t v;
 		if (is_write) {
 			memcpy(&v, buf, 4);
-			doorbell(n, off, v & 0xffff);
+			nvme_db_write(n, (unsigned)((off - NVME_DOORBELLS) / 4), v);
 		} else {
 			memset(buf, 0, count); /* doorbells read as zero */
 		}

@@ -4,11 +4,13 @@
  * 512-byte blocks backed by a file or block device (docs/nvme.md).
  *
  *   uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]
- *              [--queues N] [--readonly] [--io-backend uring|threads] [-v]
+ *              [--queues N] [--readonly] [--io-backend uring|threads]
+ *              [--doorbells msg|mmap] [--db-poll USEC] [-v]
  *
  * PCI: class 010802, PCIe endpoint, PM, MSI-X with one vector for the
  * admin queue and one per I/O queue.  BAR0 (64-bit, 16 KiB): registers at
- * 0, doorbells at 0x1000, MSI-X table at 0x2000, PBA at 0x3000.
+ * 0, doorbells at 0x1000 (with --doorbells mmap an mmap-able page the
+ * device polls), MSI-X table at 0x2000, PBA at 0x3000.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +33,11 @@
 #define BAR0_SIZE 0x4000u
 #define MSIX_TABLE 0x2000u
 #define MSIX_PBA 0x3000u
+/* --doorbells mmap: the page is polled at least this often while the host
+ * is idle (a first command after a pause waits up to an eighth of the
+ * pause, never longer than this), every --db-poll while it is busy. */
+#define DB_POLL_IDLE_MAX_NS 1000000ull
+#define DB_POLL_DEFAULT_US 20u
 
 struct options {
 	const char *disk;
@@ -37,6 +45,8 @@ struct options {
 	unsigned queues;
 	bool readonly;
 	enum nvme_backend_kind backend;
+	bool mmap_doorbells;
+	unsigned db_poll_us;
 };
 
 #ifdef UVFIO_NVME_URING
@@ -50,7 +60,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]\n"
 		"                  [--queues N] [--readonly]\n"
-		"                  [--io-backend uring|threads] [-v]\n"
+		"                  [--io-backend uring|threads]\n"
+		"                  [--doorbells msg|mmap] [--db-poll USEC] [-v]\n"
 		"\n"
 		"Serve an NVMe 1.4 controller with one namespace over vfio-user\n"
 		"until SIGTERM or SIGINT.\n"
@@ -64,9 +75,14 @@ static void usage(FILE *f)
 		"  --io-backend B      disk I/O through io_uring (uring) or a\n"
 		"                      thread pool (threads); default %s, and\n"
 		"                      threads where io_uring is not available\n"
+		"  --doorbells MODE    msg: doorbell writes arrive as messages\n"
+		"                      (default); mmap: the doorbell page may\n"
+		"                      be mapped by the client, and is polled\n"
+		"  --db-poll USEC      with mmap: poll the page this often while\n"
+		"                      the host is busy (default %u)\n"
 		"  --busy-poll USEC    see uvfio_server_set_busy_poll\n"
 		"  -v                  log connections and protocol errors\n",
-		NVME_MAX_IOQ, NVME_MAX_IOQ, DEFAULT_BACKEND);
+		NVME_MAX_IOQ, NVME_MAX_IOQ, DEFAULT_BACKEND, DB_POLL_DEFAULT_US);
 	app_server_usage_env(f);
 	fprintf(f, "UVFIO_NVME_INJECT=OP:ERRNO[:LBA[:COUNT]],... fails the file\n"
 		   "operations (read, write, flush, zero, any) on those blocks\n"
@@ -126,6 +142,22 @@ static int option(void *opaque, int val, const char *arg)
 		} else {
 			fprintf(stderr, "uvfio-nvme: --io-backend wants uring or "
 					"threads, got '%s'\n", arg);
+			return 2;
+		}
+		return 0;
+	case 'D':
+		if (strcmp(arg, "msg") && strcmp(arg, "mmap")) {
+			fprintf(stderr, "uvfio-nvme: --doorbells wants msg or "
+					"mmap, got '%s'\n", arg);
+			return 2;
+		}
+		o->mmap_doorbells = !strcmp(arg, "mmap");
+		return 0;
+	case 'P':
+		o->db_poll_us = (unsigned)strtoul(arg, &end, 10);
+		if (*end || !*arg || o->db_poll_us < 1 || o->db_poll_us > 1000) {
+			fprintf(stderr, "uvfio-nvme: --db-poll wants 1 to 1000 "
+					"microseconds, got '%s'\n", arg);
 			return 2;
 		}
 		return 0;
@@ -192,9 +224,10 @@ static void nvme_dma_unmap(void *opaque, uint64_t iova, uint64_t size)
 	 * for every piece of it still mapped.  Requests in flight hold such
 	 * pieces, and only this thread can end them: so they end here, all
 	 * of them (unmaps are rare), posting their CQEs as usual. */
-	(void)iova;
-	(void)size;
 	nvme_io_drain(opaque);
+	/* The shadow doorbells' pages are held too: let go of them if they
+	 * are there (mapped again at the next look, if still in a window). */
+	nvme_dbbuf_unmap(opaque, iova, size);
 }
 
 static const struct uvfio_device_ops nvme_ops = {
@@ -210,7 +243,11 @@ static int describe(struct nvme_ctrl *n)
 		.subsys_vendor = 0x1234, .subsys = 0x0001,
 		.class_code = 0x010802, /* mass storage, NVM, NVMe */
 	};
-	const struct uvfio_region_desc bar0 = {
+	/* --doorbells mmap: the client may map the doorbell page (only it:
+	 * registers and MSI-X stay emulated) from our memfd; every message
+	 * access still goes to nvme_bar0. */
+	const struct uvfio_sparse_area db_area = { NVME_DOORBELLS, NVME_PAGE };
+	struct uvfio_region_desc bar0 = {
 		.struct_size = sizeof(struct uvfio_region_desc),
 		.size = BAR0_SIZE,
 		.flags = UVFIO_REGION_READ | UVFIO_REGION_WRITE |
@@ -218,6 +255,12 @@ static int describe(struct nvme_ctrl *n)
 		.fn = nvme_bar0,
 		.opaque = n,
 	};
+	if (n->db_page) {
+		bar0.flags |= UVFIO_REGION_FD;
+		bar0.fd = n->db_fd;
+		bar0.sparse = &db_area;
+		bar0.nr_sparse = 1;
+	}
 	int r;
 	if ((r = uvfio_server_set_pci_ids(n->srv, &ids)) ||
 	    (r = uvfio_server_add_region(n->srv, 0, &bar0)) ||
@@ -249,55 +292,90 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* How long the loop may sleep: -1 until an fd wakes it; with the
+ * doorbell page, a timer that stretches with the time since the last
+ * work (idle_ns), from min_ns up to DB_POLL_IDLE_MAX_NS. */
+static int64_t db_wait_ns(struct nvme_ctrl *n, uint64_t idle_ns,
+			  uint64_t min_ns)
+{
+	if (!nvme_db_polling(n))
+		return -1;
+	uint64_t t = idle_ns / 8;
+	if (t < min_ns)
+		t = min_ns;
+	return (int64_t)(t < DB_POLL_IDLE_MAX_NS ? t : DB_POLL_IDLE_MAX_NS);
+}
+
+/* One round of work on what poll() found: 0 or -errno. */
+static int serve_round(struct nvme_ctrl *n, const struct pollfd p[2])
+{
+	if (p[1].revents) {
+		/* Emptied before the reap: a completion after it signals
+		 * again. */
+		uint64_t x;
+		ssize_t rd = read(p[1].fd, &x, sizeof(x));
+		(void)rd;
+	}
+	int r = p[0].revents ? uvfio_server_process(n->srv) : 0;
+	if (r)
+		return r;
+	nvme_io_poll(n);
+	return 0;
+}
+
 /*
  * uvfio_server_run() polls only the server's own fds, and completions of
  * the backend must be handled on the server thread too (device state is
  * that thread's alone): so this loop polls both, calls
  * uvfio_server_process() for the server and nvme_io_poll() after every
- * round, which also lets SQs go on that a drain held.  --busy-poll: after
- * work, look again without sleeping for that long, as the built-in loop
- * does.
+ * round, which also lets SQs go on that a drain held.  Then it looks for
+ * doorbells that came without a message (db.c), and before it sleeps
+ * with only messages to wake it, asks the host for one (EventIdx).
+ * --busy-poll: after work, look again without sleeping for that long,
+ * as the built-in loop does.
  */
-static int serve(struct nvme_ctrl *n, unsigned busy_us)
+static int serve(struct nvme_ctrl *n, unsigned busy_us, unsigned db_poll_us)
 {
 	struct pollfd p[2] = {
 		{ .fd = uvfio_server_poll_fd(n->srv), .events = POLLIN },
 		{ .fd = nvme_backend_fd(n->be), .events = POLLIN },
 	};
-	uint64_t spin_until = 0;
+	uint64_t spin_until = 0, last_work = now_ns();
 	while (!stopping) {
-		int k = poll(p, 2, spin_until ? 0 : -1);
+		uint64_t now = now_ns();
+		if (spin_until && now >= spin_until)
+			spin_until = 0;
+		int64_t wait = spin_until ? 0
+					  : db_wait_ns(n, now - last_work,
+						       db_poll_us * 1000ull);
+		bool news = wait < 0 && nvme_db_arm(n);
+		if (news)
+			wait = 0; /* a doorbell came meanwhile */
+		struct timespec ts = { (time_t)(wait / 1000000000),
+				       (long)(wait % 1000000000) };
+		int k = ppoll(p, 2, wait < 0 ? NULL : &ts, NULL);
 		if (k < 0 && errno != EINTR)
 			return -errno;
-		if (k <= 0) {
-			if (spin_until && now_ns() >= spin_until)
-				spin_until = 0;
-			continue;
-		}
-		if (p[1].revents) {
-			/* Emptied before the reap: a completion after it
-			 * signals again. */
-			uint64_t x;
-			ssize_t rd = read(p[1].fd, &x, sizeof(x));
-			(void)rd;
-		}
-		int r = p[0].revents ? uvfio_server_process(n->srv) : 0;
+		int r = k > 0 ? serve_round(n, p) : 0;
 		if (r)
 			return r;
-		nvme_io_poll(n);
-		if (busy_us)
-			spin_until = now_ns() + busy_us * 1000ull;
+		news = nvme_db_poll(n) || news;
+		if (news || k > 0) {
+			last_work = now_ns();
+			if (busy_us)
+				spin_until = last_work + busy_us * 1000ull;
+		}
 	}
 	return 0;
 }
 
 /* Serve until SIGTERM or SIGINT; then no I/O is left, and the file is
  * synced. */
-static int run(struct app_server *a, struct nvme_ctrl *n)
+static int run(struct app_server *a, struct nvme_ctrl *n, unsigned db_poll_us)
 {
 	stop_srv = a->srv;
 	app_on_stop_signals(on_stop);
-	int r = serve(n, a->busy_poll_us);
+	int r = serve(n, a->busy_poll_us, db_poll_us);
 	nvme_io_drain(n);
 	if (!n->readonly)
 		fdatasync(n->fd);
@@ -342,6 +420,25 @@ static int start_io(struct nvme_ctrl *n, const struct options *o, bool verbose)
 	return 0;
 }
 
+/* --doorbells mmap: the page the client may map, polled by the loop. */
+static int start_doorbells(struct nvme_ctrl *n, const struct options *o,
+			   bool verbose)
+{
+	n->db_fd = -1;
+	if (!o->mmap_doorbells)
+		return 0;
+	int r = nvme_db_page_create(n, BAR0_SIZE);
+	if (r)
+		return r;
+	/* Timers of a few tens of microseconds mean nothing with the
+	 * default 50 us of slack. */
+	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
+	if (verbose)
+		fprintf(stderr, "uvfio-nvme: doorbell page mmap-able, polled "
+				"every %u us while busy\n", o->db_poll_us);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -350,10 +447,13 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "io-backend", required_argument, NULL, 'b' },
+		{ "doorbells", required_argument, NULL, 'D' },
+		{ "db-poll", required_argument, NULL, 'P' },
 		{ 0 },
 	};
 	struct options o = {
 		.queues = NVME_MAX_IOQ,
+		.db_poll_us = DB_POLL_DEFAULT_US,
 #ifdef UVFIO_NVME_URING
 		.backend = NVME_BACKEND_URING,
 #else
@@ -406,12 +506,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	nvme_power_on(&n);
-	if ((r = describe(&n))) {
+	if ((r = start_doorbells(&n, &o, a.verbose)) || (r = describe(&n))) {
 		nvme_io_fini(&n);
+		nvme_db_page_destroy(&n);
 		return app_server_fail(&a, "device setup", r);
 	}
-	r = run(&a, &n);
+	r = run(&a, &n, o.db_poll_us);
 	nvme_jobs_free(&n); /* the server is gone: no completion is left */
+	nvme_db_page_destroy(&n);
 	close(n.fd);
 	return r;
 }

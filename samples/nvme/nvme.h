@@ -10,6 +10,8 @@
  *   prp.c    guest memory: queue entries, PRP walking, mapping the pages
  *            a request reads or writes in place;
  *   job.c    commands that meet message-only guest memory;
+ *   db.c     doorbells from the mmap-able page and from the shadow
+ *            doorbell buffer (Doorbell Buffer Config), EventIdx;
  *   aio.c    the I/O backends' common part, the thread pool;
  *   uring.c  the io_uring backend (built with liburing).
  *
@@ -73,6 +75,7 @@ enum {
 	NVME_ADM_GET_FEATURES = 0x0a,
 	NVME_ADM_AER = 0x0c,
 	NVME_ADM_KEEP_ALIVE = 0x18,
+	NVME_ADM_DBBUF = 0x7c, /* Doorbell Buffer Config (NVMe 1.3) */
 };
 
 /* NVM command set opcodes. */
@@ -124,6 +127,10 @@ enum {
 #define NVME_MAX_INFLIGHT 256u /* requests at the backend, all queues */
 #define NVME_MAX_SG (NVME_MAX_PAGES + 16) /* pieces of one transfer */
 #define NVME_MAX_RANGES 256u /* Dataset Management ranges */
+/* Doorbells: SQ y's tail is number 2y, CQ y's head 2y + 1 (CAP.DSTRD 0:
+ * dword y at NVME_DOORBELLS + 4 * number, and the same index into the
+ * shadow doorbell and EventIdx buffers). */
+#define NVME_NDB (2 * (NVME_MAX_IOQ + 1))
 
 struct nvme_sq {
 	bool live;
@@ -233,6 +240,20 @@ struct nvme_fault {
 
 struct nvme_backend;
 
+/* Doorbell Buffer Config (db.c): the host's shadow doorbells and the
+ * EventIdx the controller writes, each the first 8 * (queues + 1) bytes
+ * of a page of guest memory, held mapped while configured. */
+struct nvme_dbbuf {
+	bool on;     /* configured: I/O queues' doorbells come from db[] */
+	bool mapped; /* db, ei and sg below are valid (a DMA_UNMAP drops
+		      * them; the next use maps again) */
+	uint64_t db_iova, ei_iova;
+	struct uvfio_dma_sg sg[2]; /* shadow doorbells, EventIdx */
+	uint32_t *db, *ei;
+	uint16_t seen[NVME_NDB];   /* the shadow value last taken */
+	uint32_t ei_val[NVME_NDB]; /* the EventIdx last written; ~0: unknown */
+};
+
 struct nvme_ctrl {
 	struct uvfio_server *srv;
 	int fd;
@@ -283,6 +304,13 @@ struct nvme_ctrl {
 	bool no_punch;        /* the file cannot punch holes: write zeros */
 	struct nvme_fault fault[NVME_MAX_FAULTS];
 	unsigned nfault;
+	/* doorbells (db.c): --doorbells mmap maps the doorbell page of BAR0
+	 * here, backed by db_fd, which the client may map and store to;
+	 * page_seen[i] is the value of doorbell i last taken from it */
+	uint32_t *db_page;
+	int db_fd;
+	uint16_t page_seen[NVME_NDB];
+	struct nvme_dbbuf dbbuf;
 	/* SMART / health counters (log page 2) */
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 	uint64_t media_errors;
@@ -304,6 +332,47 @@ void nvme_settle(struct nvme_ctrl *n);
 /* Post the CQE of an async request; the slot it reserved is used. */
 void nvme_complete_reserved(struct nvme_ctrl *n, unsigned sqid, uint16_t cid,
 			    uint16_t status);
+/* The controller is enabled and not fatal: doorbells count. */
+bool nvme_ready(const struct nvme_ctrl *n);
+/* A new value v for doorbell idx (NVME_NDB numbering), from whichever
+ * source: checked as a register write would be (dropped when disabled,
+ * for a missing queue, past the queue's size, a head past the tail), then
+ * applied: its queue processed.  The caller polls the I/O and raises the
+ * vectors afterwards (nvme_io_poll). */
+void nvme_db_apply(struct nvme_ctrl *n, unsigned idx, uint32_t v);
+/* An SQ on CQ cqid has commands it cannot fetch for want of CQ slots: a
+ * new head of that CQ is what it waits for. */
+bool nvme_cq_waited(const struct nvme_ctrl *n, unsigned cqid);
+
+/* db.c: where doorbell values come from.  All on the server thread. */
+/* --doorbells mmap: the doorbell page, in a memfd (n->db_fd) the size of
+ * BAR0 (bar_size) that the client maps, mapped here too.  0 or -errno. */
+int nvme_db_page_create(struct nvme_ctrl *n, uint64_t bar_size);
+void nvme_db_page_destroy(struct nvme_ctrl *n);
+/* A REGION_WRITE of doorbell idx (value v): taken as the page's stores
+ * are, then the I/O polled and vectors raised. */
+void nvme_db_write(struct nvme_ctrl *n, unsigned idx, uint32_t v);
+/* Queue (doorbell idx) created: its doorbell starts at 0 in the page and,
+ * with Doorbell Buffer Config, in the shadow buffer and EventIdx. */
+void nvme_db_queue_init(struct nvme_ctrl *n, unsigned idx);
+/* Look at the doorbell page and the shadow doorbells for values that
+ * changed, and take them; true if there was one.  The loop calls it after
+ * every round and on a timer while nvme_db_polling(). */
+bool nvme_db_poll(struct nvme_ctrl *n);
+/* Doorbells arrive without a message (the page is mapped by the client,
+ * or may be): only polling sees them. */
+bool nvme_db_polling(const struct nvme_ctrl *n);
+/* Before the loop sleeps with nothing to wake it but messages: EventIdx
+ * set so that the host's next new value rings the doorbell register (a
+ * message).  true: a value came meanwhile, taken; do not sleep. */
+bool nvme_db_arm(struct nvme_ctrl *n);
+/* Admin Doorbell Buffer Config: its status. */
+uint16_t nvme_dbbuf_config(struct nvme_ctrl *n, const struct nvme_cmd *c);
+/* Reset, shutdown: the buffers are forgotten (the mapping dropped). */
+void nvme_dbbuf_forget(struct nvme_ctrl *n);
+/* The client unmaps [iova, iova + size) (0, 0: everything): a mapping of
+ * the buffers there is dropped; the next use maps them again. */
+void nvme_dbbuf_unmap(struct nvme_ctrl *n, uint64_t iova, uint64_t size);
 
 /* job.c.  States a job starts in: */
 enum { NVME_JOB_FETCH = 1, NVME_JOB_PREP, NVME_JOB_POST };
