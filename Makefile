@@ -81,11 +81,20 @@ install: build
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) $(ANALYZER_BUILD)
 
-# make bench: build, then measure with the defaults (docs/performance.md).
-# Not part of check, which only runs the bench's --quick smoke test.
+# make bench: build, then measure with the defaults (docs/performance.md):
+# the protocol (uvfio-bench), then block I/O through uvfio-nvme
+# (uvfio-bench-nvme, built when liburing is there, which deps installs).
+# Not part of check, which only runs the benches' --quick smoke tests.
 .PHONY: bench
 bench: build
 	$(BUILD)/bench/uvfio-bench
+	@if test -x $(BUILD)/bench/uvfio-bench-nvme; then \
+		echo "$(BUILD)/bench/uvfio-bench-nvme"; \
+		$(BUILD)/bench/uvfio-bench-nvme; \
+	else \
+		echo "bench: no uvfio-bench-nvme (liburing missing when $(BUILD) was set up)" >&2; \
+		exit 1; \
+	fi
 
 # make fuzz: libFuzzer harnesses (fuzz/) built with clang, ASan and UBSan
 # into build-fuzz/, each run FUZZ_SECONDS (default 60); docs/hardening.md.
