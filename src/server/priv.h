@@ -164,6 +164,7 @@ struct srv_conn {
 	struct tp tp;
 	struct tp twin; /* twin.c */
 	bool has_twin;
+	uint32_t twin_events; /* registered with epoll for the twin */
 	bool negotiated;
 	uint16_t minor;
 	struct uvfio_caps peer;

@@ -70,6 +70,7 @@ int srv_twin_start(struct uvfio_server *s, int fd)
 		tp_fini(&c->twin);
 		return r;
 	}
+	c->twin_events = EPOLLIN;
 	c->has_twin = true;
 	return 0;
 }
@@ -92,8 +93,11 @@ static int twin_flush(struct uvfio_server *s, const char **why)
 		*why = c->twin.why ? c->twin.why : strerror(-r);
 		return r;
 	}
-	srv_ep_ctl(s, EPOLL_CTL_MOD, c->twin.fd,
-		   r == -EAGAIN ? EPOLLIN | EPOLLOUT : EPOLLIN, SRV_TAG_TWIN);
+	/* Only a change costs a system call: this runs at every wake-up. */
+	uint32_t want = r == -EAGAIN ? EPOLLIN | EPOLLOUT : EPOLLIN;
+	if (want != c->twin_events &&
+	    !srv_ep_ctl(s, EPOLL_CTL_MOD, c->twin.fd, want, SRV_TAG_TWIN))
+		c->twin_events = want;
 	return 0;
 }
 
