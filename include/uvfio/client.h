@@ -154,8 +154,14 @@ UVFIO_API int uvfio_client_region_write_async(struct uvfio_client *c,
 					      const void *buf, size_t len,
 					      uvfio_client_done_fn done,
 					      void *opaque);
-/* Posted write (NO_REPLY): ordered before every later command; errors are
- * not reported, as the protocol has no way to. */
+/*
+ * Posted write (NO_REPLY): ordered before every later command; errors are
+ * not reported, as the protocol has no way to.  Returns once the message
+ * is sent or queued: when the socket is full it waits in the client until
+ * the connection is serviced (uvfio_client_process() when the poll fd
+ * says so, or any synchronous call), so a driver that then only watches
+ * memory for the effect must keep servicing the connection.
+ */
 UVFIO_API int uvfio_client_region_write_posted(struct uvfio_client *c,
 					       unsigned index,
 					       uint64_t offset,
