@@ -22,10 +22,14 @@
  * where the host follows Linux's EventIdx rule and writes the register
  * (by message or store) only when it says so.
  *
- *   test-nvme PATH-TO-uvfio-nvme [uring|threads]
+ *   test-nvme PATH-TO-uvfio-nvme [uring|threads [auto|never|always]]
  *
- * The second argument is the --io-backend every server gets; the test
- * checks in the server's log (-v) that it is the one that ran.
+ * The second argument is the --io-backend every server gets, the third
+ * its --io-inline (default auto); the test checks in the server's log
+ * (-v) that the backend is the one that ran, and with always that reads
+ * and writes at low depth ran inline (the files are under /tmp, which
+ * may be on a disk file system, where auto never inlines), while the
+ * deep tests (test_qd, load) still reach the backend.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +58,7 @@
 
 static const char *nvme_bin;
 static const char *backend = "threads";
+static const char *io_inline = "auto";
 
 #define IOVA 0x10000000ull
 #define IOVA2 0x40000000ull /* a second window (unmap tests) */
@@ -98,6 +103,9 @@ struct host {
 	uint32_t *sdb, *sei; /* the shadow doorbell and EventIdx buffers */
 	unsigned rings; /* doorbell registers written (message or store) */
 	unsigned shadow_writes;
+	/* --io-inline always: reads and writes that must have run inline,
+	 * others that must have reached the backend */
+	bool want_inline, want_backend;
 };
 
 struct sqe {
@@ -367,7 +375,7 @@ static void exec_server(const struct host *h)
 	if (h->cfg.no_uring)
 		refuse_io_uring();
 	execl(nvme_bin, nvme_bin, "--socket", h->sock, "--disk", h->disk,
-	      "--io-backend", backend, "--doorbells",
+	      "--io-backend", backend, "--io-inline", io_inline, "--doorbells",
 	      h->cfg.mmap_db ? "mmap" : "msg", "-v", (char *)NULL);
 	_exit(127);
 }
@@ -506,7 +514,18 @@ static void check_log(const struct host *h, int status)
 			   : h->cfg.no_uring ? "io_uring: Function not implemented: "
 					       "using the thread pool"
 					     : "I/O through io_uring";
+	bool inl = !strcmp(io_inline, "always");
+	unsigned long long ninl = 0, nbe = 0;
+	const char *cnt = strstr(buf, "uvfio-nvme: ");
+	while (cnt && sscanf(cnt, "uvfio-nvme: %llu requests inline, %llu at",
+			     &ninl, &nbe) != 2)
+		cnt = strstr(cnt + 1, "uvfio-nvme: ");
+	bool where = !cnt || (inl && h->want_inline && !ninl) ||
+		     (inl && h->want_backend && !nbe) ||
+		     (!strcmp(io_inline, "never") && ninl);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) || !strstr(buf, want) ||
+	    where ||
+	    (inl && !strstr(buf, "reads and writes inline at low depth")) ||
 	    strstr(buf, "runtime error") || strstr(buf, "Sanitizer"))
 		fail_msg("server status %#x; log (wanted \"%s\"):\n%s", status,
 			 want, buf);
@@ -642,6 +661,9 @@ static void write_read(struct host *h, unsigned qid, uint64_t lba, size_t len,
 static void test_io(void **state)
 {
 	struct host *h = *state;
+	/* One command at a time; a message-only CQ runs them inline
+	 * anyway, through its own path. */
+	h->want_inline = !h->cfg.msg_only;
 	enable(h);
 	create_pairs(h, NQ);
 	for (unsigned q = 1; q <= NQ; q++) {
@@ -966,6 +988,7 @@ static void test_qd(void **state)
 	struct host *h = *state;
 	struct batch b = { 0 };
 	const size_t all = (size_t)NQ * QD * QDLEN;
+	h->want_backend = !h->cfg.msg_only; /* bursts: deep queues */
 	enable(h);
 	create_qd_pairs(h);
 	for (unsigned round = 0; round < 2; round++) {
@@ -1189,6 +1212,7 @@ static void test_errors(void **state)
 {
 	struct host *h = *state;
 	const uint64_t limit = FSIZE_LIMIT / 512, half = (8u << 20) / 512;
+	h->want_inline = true; /* injected errors inline too */
 	enable(h);
 	create_pairs(h, 1);
 	/* EIO: Unrecovered Read Error, Write Fault; a retry may work. */
@@ -1477,15 +1501,20 @@ static void test_dbbuf_unmap(void **state)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || (argc > 2 && strcmp(argv[2], "uring") &&
-			 strcmp(argv[2], "threads"))) {
+	if (argc < 2 || argc > 4 ||
+	    (argc > 2 && strcmp(argv[2], "uring") &&
+	     strcmp(argv[2], "threads")) ||
+	    (argc > 3 && strcmp(argv[3], "auto") && strcmp(argv[3], "never") &&
+	     strcmp(argv[3], "always"))) {
 		fprintf(stderr, "usage: test-nvme PATH-TO-uvfio-nvme "
-				"[uring|threads]\n");
+				"[uring|threads [auto|never|always]]\n");
 		return 2;
 	}
 	nvme_bin = argv[1];
 	if (argc > 2)
 		backend = argv[2];
+	if (argc > 3)
+		io_inline = argv[3];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io, setup, teardown),

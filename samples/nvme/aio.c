@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -50,6 +53,35 @@ void nvme_aio_execute(struct nvme_aio *a)
 		}
 	} while (r < 0 && errno == EINTR);
 	a->res = r < 0 ? -errno : r;
+}
+
+/*
+ * A file in memory (tmpfs, ramfs, hugetlbfs) cannot do non-blocking I/O
+ * (no FMODE_NOWAIT), so io_uring hands every request to an io-wq worker:
+ * a thread hop each way for what is a memcpy, which doubles the latency
+ * of a lone 4 KiB read.  Only there is running it on the server thread
+ * cheap and bounded.  Anything else (a disk file system, a block device)
+ * may block for a disk, and io_uring already completes its page-cache
+ * hits inline where the file system supports NOWAIT.
+ */
+bool nvme_inline_wanted(enum nvme_inline_mode mode, int fd)
+{
+	struct statfs sf;
+	struct stat st;
+	if (mode != NVME_INLINE_AUTO)
+		return mode == NVME_INLINE_ALWAYS;
+	/* A block device's node lives on devtmpfs, which says TMPFS_MAGIC:
+	 * the device behind it is what counts. */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || fstatfs(fd, &sf))
+		return false; /* unknown: the backend is always safe */
+	switch ((unsigned long)sf.f_type) {
+	case TMPFS_MAGIC:
+	case RAMFS_MAGIC:
+	case HUGETLBFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* ---- the thread pool ---------------------------------------------------------- */

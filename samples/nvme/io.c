@@ -15,7 +15,8 @@
  * Inline: a job's command (on its bounce buffer), a command whose CQ is
  * message-only (its CQE may need a job, one per SQ), and every command
  * without a backend (fuzz/fuzz_nvme.c) run the same operations on the
- * server thread and complete before nvme_io returns.
+ * server thread and complete before nvme_io returns; so do reads and
+ * writes at low depth on a store in memory (run_here, --io-inline).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -246,20 +247,55 @@ static void req_put(struct nvme_ctrl *n, struct nvme_req *r)
 	n->free_req = r;
 }
 
+/* Run r on this thread to its end: its status, for the caller's CQE,
+ * which follows the unmapping of its pages as after the backend. */
+static int req_run(struct nvme_ctrl *n, struct nvme_req *r)
+{
+	do
+		nvme_aio_execute(&r->aio);
+	while (req_advance(n, r));
+	nvme_prp_release(n, r);
+	req_account(n, r);
+	return r->status;
+}
+
+/*
+ * Low depth on a store in memory (n->fast_inline): a read or write costs
+ * a memcpy here, against two thread hops through io-wq, which io_uring
+ * takes for every request to such a file.  Only when nothing else of the
+ * controller is at the backend and its SQ holds no further command: a
+ * lone request has nothing to overlap with, while a burst or a deep
+ * queue would be serialised on this thread and lose the parallel workers
+ * and batched submissions that make the backend fast there.  One more in
+ * flight (a threshold of 2) would buy nothing: the loop, busy copying,
+ * could not reap the other one meanwhile.  Flush and zeroing stay at the
+ * backend, rare and of unbounded length.
+ */
+static bool run_here(const struct nvme_ctrl *n, const struct nvme_req *r)
+{
+	const struct nvme_sq *sq = &n->sq[r->sqid];
+	return n->fast_inline && r->kind == NVME_REQ_RW && !n->inflight &&
+	       sq->head == sq->tail;
+}
+
 /* Run r, whose first operation is in r->aio: inline to its end (returns
  * its status) or at the backend (returns -1; its CQ slot reserved). */
 static int req_start(struct nvme_ctrl *n, struct nvme_req *r)
 {
 	if (r == &n->inline_req) {
-		do
-			nvme_aio_execute(&r->aio);
-		while (req_advance(n, r));
-		nvme_prp_release(n, r);
-		req_account(n, r);
-		if (n->cur && r->to_guest && !r->status)
+		int st = req_run(n, r);
+		if (n->cur && r->to_guest && !st)
 			n->cur->out_len = r->bytes; /* the job sends it */
-		return r->status;
+		return st;
 	}
+	if (run_here(n, r)) {
+		/* process_sq found the CQ with room before the fetch. */
+		n->ran_inline++;
+		int st = req_run(n, r);
+		req_put(n, r);
+		return st;
+	}
+	n->ran_backend++;
 	r->gen = n->qgen[r->sqid];
 	n->cq[n->sq[r->sqid].cqid].resv++;
 	n->inflight++;

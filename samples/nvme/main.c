@@ -5,6 +5,7 @@
  *
  *   uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]
  *              [--queues N] [--readonly] [--io-backend uring|threads]
+ *              [--io-inline auto|never|always]
  *              [--doorbells msg|mmap] [--db-poll USEC] [-v]
  *
  * PCI: class 010802, PCIe endpoint, PM, MSI-X with one vector for the
@@ -45,6 +46,7 @@ struct options {
 	unsigned queues;
 	bool readonly;
 	enum nvme_backend_kind backend;
+	enum nvme_inline_mode io_inline;
 	bool mmap_doorbells;
 	unsigned db_poll_us;
 };
@@ -61,6 +63,7 @@ static void usage(FILE *f)
 		"usage: uvfio-nvme --socket PATH --disk FILE [--create-size SIZE]\n"
 		"                  [--queues N] [--readonly]\n"
 		"                  [--io-backend uring|threads]\n"
+		"                  [--io-inline auto|never|always]\n"
 		"                  [--doorbells msg|mmap] [--db-poll USEC] [-v]\n"
 		"\n"
 		"Serve an NVMe 1.4 controller with one namespace over vfio-user\n"
@@ -75,6 +78,10 @@ static void usage(FILE *f)
 		"  --io-backend B      disk I/O through io_uring (uring) or a\n"
 		"                      thread pool (threads); default %s, and\n"
 		"                      threads where io_uring is not available\n"
+		"  --io-inline MODE    auto: reads and writes at low depth run on\n"
+		"                      the server thread when FILE is in memory\n"
+		"                      (tmpfs...); never; always: whatever FILE\n"
+		"                      is on (tests); default auto\n"
 		"  --doorbells MODE    msg: doorbell writes arrive as messages\n"
 		"                      (default); mmap: the doorbell page may\n"
 		"                      be mapped by the client, and is polled\n"
@@ -142,6 +149,19 @@ static int option(void *opaque, int val, const char *arg)
 		} else {
 			fprintf(stderr, "uvfio-nvme: --io-backend wants uring or "
 					"threads, got '%s'\n", arg);
+			return 2;
+		}
+		return 0;
+	case 'i':
+		if (!strcmp(arg, "auto")) {
+			o->io_inline = NVME_INLINE_AUTO;
+		} else if (!strcmp(arg, "never")) {
+			o->io_inline = NVME_INLINE_NEVER;
+		} else if (!strcmp(arg, "always")) {
+			o->io_inline = NVME_INLINE_ALWAYS;
+		} else {
+			fprintf(stderr, "uvfio-nvme: --io-inline wants auto, never "
+					"or always, got '%s'\n", arg);
 			return 2;
 		}
 		return 0;
@@ -383,6 +403,10 @@ static int run(struct app_server *a, struct nvme_ctrl *n, unsigned db_poll_us)
 	uvfio_server_destroy(a->srv);
 	a->srv = NULL;
 	nvme_io_fini(n);
+	if (a->verbose) /* tests check where their I/O ran */
+		fprintf(stderr, "uvfio-nvme: %llu requests inline, %llu at the "
+				"backend\n", (unsigned long long)n->ran_inline,
+			(unsigned long long)n->ran_backend);
 	if (r) {
 		fprintf(stderr, "uvfio-nvme: %s\n", strerror(-r));
 		return 1;
@@ -405,6 +429,10 @@ static int start_io(struct nvme_ctrl *n, const struct options *o, bool verbose)
 	else if (verbose)
 		fprintf(stderr, "uvfio-nvme: I/O through %s\n",
 			nvme_backend_name(be));
+	n->fast_inline = nvme_inline_wanted(o->io_inline, n->fd);
+	if (verbose && n->fast_inline)
+		fprintf(stderr, "uvfio-nvme: reads and writes inline at low "
+				"depth\n");
 	if (nvme_io_init(n, be)) {
 		nvme_backend_destroy(be);
 		fprintf(stderr, "uvfio-nvme: out of memory\n");
@@ -447,6 +475,7 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "readonly", no_argument, NULL, 'r' },
 		{ "io-backend", required_argument, NULL, 'b' },
+		{ "io-inline", required_argument, NULL, 'i' },
 		{ "doorbells", required_argument, NULL, 'D' },
 		{ "db-poll", required_argument, NULL, 'P' },
 		{ 0 },

@@ -290,6 +290,8 @@ struct nvme_ctrl {
 	struct nvme_req *reqs, *free_req; /* the pool, NVME_MAX_INFLIGHT */
 	struct nvme_req inline_req;
 	bool inline_io;       /* process_sq: this SQ's commands run inline */
+	bool fast_inline;     /* reads and writes inline at low depth (io.c) */
+	uint64_t ran_inline, ran_backend; /* pooled requests, for -v */
 	unsigned inflight;    /* requests at the backend */
 	unsigned qbusy[NVME_MAX_IOQ + 1]; /* of them, from SQ q */
 	bool draining;        /* no command is fetched meanwhile */
@@ -434,6 +436,12 @@ void nvme_backend_notify(struct nvme_backend *be);
 void nvme_backend_destroy(struct nvme_backend *be);
 /* Run one operation on this thread (the pool's threads, inline commands). */
 void nvme_aio_execute(struct nvme_aio *a);
+/* --io-inline: reads and writes on the server thread at low depth, where
+ * the backing store is memory (auto), never, or whatever it is (always:
+ * for tests, whose files may be on a disk file system). */
+enum nvme_inline_mode { NVME_INLINE_AUTO, NVME_INLINE_NEVER, NVME_INLINE_ALWAYS };
+/* Whether mode, for the backing store fd, lets reads and writes inline. */
+bool nvme_inline_wanted(enum nvme_inline_mode mode, int fd);
 
 /* prp.c: copy between guest memory and buf, through the mapped window;
  * -EFAULT when the window is message-only, -ENOENT/-EACCES outside. */
