@@ -48,11 +48,10 @@
 #include "dma/dma.h"
 
 #include "../samples/dmadev.h"
+#include "figures.h"
 #define DMA_IOVA 0x40000000ull
 
-#define MAX_RUNS 64
 #define MAX_SAMPLES 200000
-#define MAX_METRICS 512
 #define FLOOR_BUF (4u << 20)
 /* The responder's request header says how big a reply to write in the
  * header's error_no field (the floor protocol is ours alone). */
@@ -73,35 +72,8 @@ static struct cfg G = { .runs = 5, .srv_cpu = -1, .cli_cpu = -1 };
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("uvfio-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("uvfio-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 static bool selected(const char *name)
 {
@@ -118,19 +90,6 @@ static bool selected(const char *name)
 	return false;
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	if (cpu < 0) {
-		/* A child of a pinned client must not inherit its CPU. */
-		set = G.all_cpus;
-	} else {
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-	}
-	if (sched_setaffinity(0, sizeof(set), &set))
-		note("cannot pin to CPU %d: %s", cpu, strerror(errno));
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -155,7 +114,7 @@ static void write_all(int fd, const void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die("write: %s", strerror(errno));
+			bench_die("write: %s", strerror(errno));
 		b += n;
 		len -= (size_t)n;
 	}
@@ -183,7 +142,7 @@ static void read_all(int fd, void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die("read: %s", n ? strerror(errno) : "end of file");
+			bench_die("read: %s", n ? strerror(errno) : "end of file");
 		b += n;
 		len -= (size_t)n;
 	}
@@ -215,7 +174,7 @@ static void reset_hwm(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "5", 1) != 1)
-		note("cannot reset the peak RSS of %d: %s", (int)pid,
+		bench_note("cannot reset the peak RSS of %d: %s", (int)pid,
 		     strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -234,68 +193,10 @@ static const char *size_name(uint64_t n, char *buf, size_t len)
 
 /* ---- figures: recorded once per run, printed as medians -------------------------- */
 
-struct metric {
-	char name[64];
-	char unit[12];
-	int prec;
-	int n;
-	double v[MAX_RUNS];
-};
-static struct metric metrics[MAX_METRICS];
-static int nmetrics, nprinted;
 
-static void rec(const char *unit, int prec, double v, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void rec(const char *unit, int prec, double v, const char *fmt, ...)
-{
-	char name[64];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	if (!isfinite(v) || v < 0)
-		v = 0;
-	struct metric *m = NULL;
-	for (int i = 0; i < nmetrics; i++)
-		if (!strcmp(metrics[i].name, name))
-			m = &metrics[i];
-	if (!m) {
-		if (nmetrics == MAX_METRICS)
-			die("too many figures");
-		m = &metrics[nmetrics++];
-		snprintf(m->name, sizeof(m->name), "%s", name);
-		snprintf(m->unit, sizeof(m->unit), "%s", unit);
-		m->prec = prec;
-	}
-	if (m->n < MAX_RUNS)
-		m->v[m->n++] = v;
-}
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
-static double median_of(const struct metric *m)
-{
-	double v[MAX_RUNS];
-	memcpy(v, m->v, sizeof(double) * (size_t)m->n);
-	qsort(v, (size_t)m->n, sizeof(double), cmp_dbl);
-	if (!m->n)
-		return 0;
-	return m->n % 2 ? v[m->n / 2] : (v[m->n / 2 - 1] + v[m->n / 2]) / 2;
-}
 
-/* Print what the last test group recorded. */
-static void flush_metrics(void)
-{
-	for (; nprinted < nmetrics; nprinted++) {
-		const struct metric *m = &metrics[nprinted];
-		printf("%s=%.*f %s\n", m->name, m->prec, median_of(m), m->unit);
-	}
-	fflush(stdout);
-}
 
 /* ---- sampling --------------------------------------------------------------------- */
 
@@ -330,20 +231,20 @@ static int sample3(op_fn op, void *ctx, struct samples *out, op_fn fop,
 		fout->n = fout->total = 0;
 	if (bout)
 		bout->n = bout->total = 0;
-	uint64_t start = now_ns();
+	uint64_t start = bench_now_ns();
 	for (size_t n = 0; n < MAX_SAMPLES &&
-			   (n < min || now_ns() - start < G.dur_ns); n++) {
-		uint64_t t0 = now_ns(), t1;
+			   (n < min || bench_now_ns() - start < G.dur_ns); n++) {
+		uint64_t t0 = bench_now_ns(), t1;
 		if (fop) {
 			fop(fctx);
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			fout->s[fout->n++] = t1 - t0;
 			fout->total += t1 - t0;
 			t0 = t1;
 		}
 		if (bop) {
 			bop(bctx);
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			bout->s[bout->n++] = t1 - t0;
 			bout->total += t1 - t0;
 			t0 = t1;
@@ -351,7 +252,7 @@ static int sample3(op_fn op, void *ctx, struct samples *out, op_fn fop,
 		if (op) {
 			if ((r = op(ctx)))
 				return r;
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			out->s[out->n++] = t1 - t0;
 			out->total += t1 - t0;
 		}
@@ -459,14 +360,14 @@ static void floor_start(struct floor *f, bool blocking)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		die("socketpair: %s", strerror(errno));
+		bench_die("socketpair: %s", strerror(errno));
 	fflush(NULL);
 	f->pid = fork();
 	if (f->pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (!f->pid) {
 		close(sv[0]);
-		pin(G.srv_cpu);
+		bench_pin(G.srv_cpu, &G.all_cpus);
 		floor_serve(sv[1], blocking);
 		_exit(0);
 	}
@@ -477,7 +378,7 @@ static void floor_start(struct floor *f, bool blocking)
 	f->rx = malloc(FLOOR_BUF);
 	f->txlen = 0;
 	if (!f->tx || !f->rx)
-		die("out of memory");
+		bench_die("out of memory");
 }
 
 static void floor_stop(struct floor *f)
@@ -492,7 +393,7 @@ static void floor_stop(struct floor *f)
 static void fl_queue(struct floor *f, uint32_t size, uint32_t reply)
 {
 	if (f->txlen + size > FLOOR_BUF)
-		die("floor message too big");
+		bench_die("floor message too big");
 	struct uvfio_hdr h = { .msg_id = 1, .cmd = UVFIO_CMD_REGION_READ,
 			       .msg_size = size, .error_no = reply };
 	memcpy(f->tx + f->txlen, &h, sizeof(h));
@@ -519,7 +420,7 @@ static void fl_flush(struct floor *f, int fd)
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 		ssize_t n = sendmsg(f->fd, &m, MSG_NOSIGNAL);
 		if (n <= 0)
-			die("sendmsg: %s", strerror(errno));
+			bench_die("sendmsg: %s", strerror(errno));
 		if ((size_t)n < f->txlen)
 			write_all(f->fd, f->tx + n, f->txlen - (size_t)n);
 	} else {
@@ -541,7 +442,7 @@ static void fl_read(struct floor *f, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			die("read: %s", n ? strerror(errno) : "end of file");
+			bench_die("read: %s", n ? strerror(errno) : "end of file");
 		b += n;
 		len -= (size_t)n;
 	}
@@ -566,16 +467,16 @@ static void dmadev_start(struct dmadev *d)
 {
 	snprintf(d->dir, sizeof(d->dir), "/tmp/uvfio-bench.XXXXXX");
 	if (!mkdtemp(d->dir))
-		die("mkdtemp: %s", strerror(errno));
+		bench_die("mkdtemp: %s", strerror(errno));
 	snprintf(d->sock, sizeof(d->sock), "%s/dmadev.sock", d->dir);
 	fflush(NULL);
 	d->pid = fork();
 	if (d->pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (!d->pid) {
-		/* A bench that dies (die(), a signal) takes its server along. */
+		/* A bench that dies (bench_die(), a signal) takes its server along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		pin(G.srv_cpu);
+		bench_pin(G.srv_cpu, &G.all_cpus);
 		if (G.busy_poll)
 			execl(G.dmadev, G.dmadev, "--socket", d->sock,
 			      "--busy-poll", G.busy_poll, (char *)NULL);
@@ -591,7 +492,7 @@ static void dmadev_start(struct dmadev *d)
 		if (!stat(d->sock, &st))
 			break;
 		if (waitpid(d->pid, NULL, WNOHANG) == d->pid)
-			die("%s exited at start", G.dmadev);
+			bench_die("%s exited at start", G.dmadev);
 		usleep(10000);
 	}
 	d->rss0 = proc_kib(d->pid, "VmRSS");
@@ -611,8 +512,8 @@ static void rec_rss(const struct dmadev *d, const char *scenario)
 	if (!d)
 		return;
 	long hwm = proc_kib(d->pid, "VmHWM");
-	rec("KiB", 0, (double)hwm, "srv_rss_peak_%s", scenario);
-	rec("KiB", 0, (double)(hwm - d->rss0), "srv_rss_growth_%s", scenario);
+	bench_rec("KiB", 0, (double)hwm, "srv_rss_peak_%s", scenario);
+	bench_rec("KiB", 0, (double)(hwm - d->rss0), "srv_rss_growth_%s", scenario);
 }
 
 static struct uvfio_client *cli_connect(const char *path, bool twin)
@@ -620,7 +521,7 @@ static struct uvfio_client *cli_connect(const char *path, bool twin)
 	struct uvfio_client *c;
 	int r = uvfio_client_create(&c);
 	if (r)
-		die("client: %s", strerror(-r));
+		bench_die("client: %s", strerror(-r));
 	uvfio_client_set_log(c, NULL, NULL, UVFIO_LOG_ERR);
 	uvfio_client_set_twin_socket(c, twin);
 	for (int i = 0; i < 200; i++) {
@@ -630,7 +531,7 @@ static struct uvfio_client *cli_connect(const char *path, bool twin)
 		usleep(10000);
 	}
 	if (r)
-		die("cannot connect to %s: %s", path, strerror(-r));
+		bench_die("cannot connect to %s: %s", path, strerror(-r));
 	return c;
 }
 
@@ -639,7 +540,7 @@ static void reg_write(struct uvfio_client *c, unsigned reg, uint64_t v,
 {
 	int r = uvfio_client_region_write(c, 0, reg, &v, len);
 	if (r)
-		die("dmadev register 0x%x: %s", reg, strerror(-r));
+		bench_die("dmadev register 0x%x: %s", reg, strerror(-r));
 }
 
 /* ---- the region under test ------------------------------------------------------ */
@@ -669,7 +570,7 @@ static void target_open(struct target *t, struct uvfio_client *c, bool dmadev)
 		struct uvfio_device_info di;
 		int r = uvfio_client_get_device_info(c, &di);
 		if (r)
-			die("DEVICE_GET_INFO: %s", strerror(-r));
+			bench_die("DEVICE_GET_INFO: %s", strerror(-r));
 		for (unsigned i = 0; i < di.num_regions && i <= 5; i++) {
 			struct uvfio_region_info ri;
 			if (uvfio_client_get_region_info(c, i, &ri) ||
@@ -685,16 +586,16 @@ static void target_open(struct target *t, struct uvfio_client *c, bool dmadev)
 			t->size = 256;
 			t->writable = false;
 		}
-		note("external server: region %u, %" PRIu64 " bytes%s", t->region,
+		bench_note("external server: region %u, %" PRIu64 " bytes%s", t->region,
 		     t->size, t->writable ? "" : ", read-only");
 	}
 	uint64_t n = t->size < (1u << 20) ? t->size : (1u << 20);
 	t->buf = calloc(1, 1u << 20);
 	if (!t->buf)
-		die("out of memory");
+		bench_die("out of memory");
 	int r = uvfio_client_region_read(c, t->region, 0, t->buf, n);
 	if (r)
-		die("region %u read: %s", t->region, strerror(-r));
+		bench_die("region %u read: %s", t->region, strerror(-r));
 }
 
 static int op_read(void *p)
@@ -741,10 +642,10 @@ static void rec_floor(const char *what, const char *sz, const char *floor,
 		      double p99)
 {
 	double f50 = pct(fs->s, fs->n, 50), f99 = pct(fs->s, fs->n, 99);
-	rec("us", 2, f50 / 1e3, "rt_%s_%s_%s_p50", what, sz, floor);
-	rec("us", 2, f99 / 1e3, "rt_%s_%s_%s_p99", what, sz, floor);
-	rec("x", 3, p50 / f50, "rt_%s_%s_p50_%s", what, sz, ratio);
-	rec("x", 3, p99 / f99, "rt_%s_%s_p99_%s", what, sz, ratio);
+	bench_rec("us", 2, f50 / 1e3, "rt_%s_%s_%s_p50", what, sz, floor);
+	bench_rec("us", 2, f99 / 1e3, "rt_%s_%s_%s_p99", what, sz, floor);
+	bench_rec("x", 3, p50 / f50, "rt_%s_%s_p50_%s", what, sz, ratio);
+	bench_rec("x", 3, p99 / f99, "rt_%s_%s_p99_%s", what, sz, ratio);
 }
 
 static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop)
@@ -754,10 +655,10 @@ static void rt_pair(struct target *t, const char *what, op_fn op, op_fn fop)
 	struct floor_op fo = { t->fl, t }, bo = { t->bfl, t };
 	int r = sample3(op, t, &S, fop, &fo, &FS, fop, &bo, &BS, 20);
 	if (r)
-		die("%s of %s: %s", what, sz, strerror(-r));
+		bench_die("%s of %s: %s", what, sz, strerror(-r));
 	double p50 = pct(S.s, S.n, 50), p99 = pct(S.s, S.n, 99);
-	rec("us", 2, p50 / 1e3, "rt_%s_%s_p50", what, sz);
-	rec("us", 2, p99 / 1e3, "rt_%s_%s_p99", what, sz);
+	bench_rec("us", 2, p50 / 1e3, "rt_%s_%s_p50", what, sz);
+	bench_rec("us", 2, p99 / 1e3, "rt_%s_%s_p99", what, sz);
 	rec_floor(what, sz, "floor", "ratio", &FS, p50, p99);
 	rec_floor(what, sz, "bfloor", "bratio", &BS, p50, p99);
 }
@@ -819,7 +720,7 @@ static void cli_wait(struct uvfio_client *c)
 	poll(&pf, 1, 100);
 	int r = uvfio_client_process(c);
 	if (r)
-		die("client: %s", strerror(-r));
+		bench_die("client: %s", strerror(-r));
 }
 
 /* Completions per second over dur ns. */
@@ -828,15 +729,15 @@ static double inflight_real(struct target *t, unsigned window, uint64_t dur)
 	struct inflight st = { .t = t };
 	for (unsigned i = 0; i < window; i++)
 		if (infl_submit(&st))
-			die("async read: cannot queue %u requests", window);
+			bench_die("async read: cannot queue %u requests", window);
 	/* Warm up as sample() does, then count completions over the
 	 * duration. */
 	while (st.done < window * 2u && !st.err)
 		cli_wait(t->c);
-	uint64_t t0 = now_ns(), d0 = st.done, t1, d1;
+	uint64_t t0 = bench_now_ns(), d0 = st.done, t1, d1;
 	for (;;) {
 		cli_wait(t->c);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		d1 = st.done;
 		if (st.err || t1 - t0 >= dur)
 			break;
@@ -845,7 +746,7 @@ static double inflight_real(struct target *t, unsigned window, uint64_t dur)
 	while (st.inflight && !st.err)
 		cli_wait(t->c);
 	if (st.err)
-		die("async read: %s", strerror(-st.err));
+		bench_die("async read: %s", strerror(-st.err));
 	return (double)(d1 - d0) * 1e9 / (double)(t1 - t0);
 }
 
@@ -863,17 +764,17 @@ static double inflight_floor(struct floor *f, unsigned window, uint64_t dur)
 			wait_in(f->fd);
 		ssize_t n = read(f->fd, f->rx, FLOOR_BUF);
 		if (n <= 0)
-			die("floor read: %s", strerror(errno));
+			bench_die("floor read: %s", strerror(errno));
 		acc += (uint64_t)n;
 		uint64_t k = acc / rep;
 		acc %= rep;
 		done += k;
 		out -= k;
 		if (!t0 && done >= window * 2u) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			d0 = done;
 		} else if (t0 && !stop) {
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			d1 = done;
 			stop = t1 - t0 >= dur;
 		}
@@ -898,10 +799,10 @@ static void test_inflight(struct target *t, struct floor *fl)
 			f += inflight_floor(fl, w, G.dur_ns / 4) / 4;
 			m += inflight_real(t, w, G.dur_ns / 4) / 4;
 		}
-		rec("ops/s", 0, m, "inflight_%u_ops", w);
-		rec("ops/s", 0, f, "inflight_%u_floor_ops", w);
+		bench_rec("ops/s", 0, m, "inflight_%u_ops", w);
+		bench_rec("ops/s", 0, f, "inflight_%u_floor_ops", w);
 		/* cost per op over the floor's: >1 is slower */
-		rec("x", 3, f / m, "inflight_%u_ratio", w);
+		bench_rec("x", 3, f / m, "inflight_%u_ratio", w);
 	}
 }
 
@@ -910,7 +811,7 @@ static void test_inflight(struct target *t, struct floor *fl)
 /* ns per posted write over about dur ns. */
 static double posted_real(struct target *t, uint64_t dur)
 {
-	uint64_t n = 0, t0 = now_ns(), t1;
+	uint64_t n = 0, t0 = bench_now_ns(), t1;
 	int r;
 	do {
 		for (int i = 0; i < 64; i++, n++) {
@@ -918,27 +819,27 @@ static double posted_real(struct target *t, uint64_t dur)
 					t->c, t->region, 0, t->buf, 4)) == -EAGAIN)
 				cli_wait(t->c);
 			if (r)
-				die("posted write: %s", strerror(-r));
+				bench_die("posted write: %s", strerror(-r));
 		}
-	} while (now_ns() - t0 < dur);
+	} while (bench_now_ns() - t0 < dur);
 	/* A read after them completes only once they all were applied. */
 	if ((r = uvfio_client_region_read(t->c, t->region, 0, t->buf, 4)))
-		die("read: %s", strerror(-r));
-	t1 = now_ns();
+		bench_die("read: %s", strerror(-r));
+	t1 = bench_now_ns();
 	return (double)(t1 - t0) / (double)n;
 }
 
 static double posted_floor(struct floor *f, uint64_t dur)
 {
-	uint64_t n = 0, t0 = now_ns(), t1;
+	uint64_t n = 0, t0 = bench_now_ns(), t1;
 	do {
 		for (int i = 0; i < 64; i++, n++) {
 			fl_queue(f, 36, 0);
 			fl_flush(f, -1);
 		}
-	} while (now_ns() - t0 < dur);
+	} while (bench_now_ns() - t0 < dur);
 	fl_rt(f, 32, 36);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	return (double)(t1 - t0) / (double)n;
 }
 
@@ -954,12 +855,12 @@ static void test_posted(struct target *t, struct floor *fl, struct floor *bfl)
 		b += posted_floor(bfl, G.dur_ns / 6) / 4;
 		m += posted_real(t, G.dur_ns / 6) / 4;
 	}
-	rec("ns", 0, m, "posted_4b_ns");
-	rec("ops/s", 0, 1e9 / m, "posted_4b_ops");
-	rec("ns", 0, f, "posted_4b_floor_ns");
-	rec("x", 3, m / f, "posted_4b_ratio");
-	rec("ns", 0, b, "posted_4b_bfloor_ns");
-	rec("x", 3, m / b, "posted_4b_bratio");
+	bench_rec("ns", 0, m, "posted_4b_ns");
+	bench_rec("ops/s", 0, 1e9 / m, "posted_4b_ops");
+	bench_rec("ns", 0, f, "posted_4b_floor_ns");
+	bench_rec("x", 3, m / f, "posted_4b_ratio");
+	bench_rec("ns", 0, b, "posted_4b_bfloor_ns");
+	bench_rec("x", 3, m / b, "posted_4b_bratio");
 }
 
 /* ---- message and fd DMA through uvfio-dmadev ------------------------------------- */
@@ -1032,21 +933,21 @@ static void dma_series(struct uvfio_client *c, struct floor *fl,
 			int r = sample2(op_dma, &o, &S, fl ? op_floor_dma : NULL,
 					&fo, &FS, 10);
 			if (r)
-				die("DMA %s %s %u: %s", kind, dn, o.len,
+				bench_die("DMA %s %s %u: %s", kind, dn, o.len,
 				    strerror(-r));
 			size_name(o.len, sz, sizeof(sz));
 			double p50 = pct(S.s, S.n, 50);
-			rec("us", 2, p50 / 1e3, "dma_%s_%s_%s_p50", kind, dn, sz);
-			rec("MB/s", 1, (double)o.len * (double)S.n * 1e3 /
+			bench_rec("us", 2, p50 / 1e3, "dma_%s_%s_%s_p50", kind, dn, sz);
+			bench_rec("MB/s", 1, (double)o.len * (double)S.n * 1e3 /
 					       (double)S.total,
 			    "dma_%s_%s_%s_mbps", kind, dn, sz);
 			if (fl) {
 				double f50 = pct(FS.s, FS.n, 50);
-				rec("us", 2, f50 / 1e3, "dma_%s_%s_%s_floor_p50",
+				bench_rec("us", 2, f50 / 1e3, "dma_%s_%s_%s_floor_p50",
 				    kind, dn, sz);
-				rec("x", 3, p50 / f50, "dma_%s_%s_%s_ratio", kind,
+				bench_rec("x", 3, p50 / f50, "dma_%s_%s_%s_ratio", kind,
 				    dn, sz);
-				rec("reads", 2, (double)o.polls / (double)o.ops,
+				bench_rec("reads", 2, (double)o.polls / (double)o.ops,
 				    "dma_%s_%s_%s_status_reads", kind, dn, sz);
 			}
 		}
@@ -1057,18 +958,18 @@ static void test_dma(struct dmadev *d, struct floor *fl)
 	/* Message-only window over malloc'd memory the client serves. */
 	void *mem = aligned_alloc(4096, DMADEV_BAR2_SIZE);
 	if (!mem)
-		die("out of memory");
+		bench_die("out of memory");
 	memset(mem, 0x5a, DMADEV_BAR2_SIZE);
 	for (int twin = 1; twin >= 0; twin--) {
 		reset_hwm(d->pid);
 		struct uvfio_client *c = cli_connect(d->sock, twin);
 		if (twin && !uvfio_client_has_twin_socket(c))
-			note("the server refused the twin socket");
+			bench_note("the server refused the twin socket");
 		int r = uvfio_client_dma_map(c, DMA_IOVA, DMADEV_BAR2_SIZE,
 					     UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE,
 					     mem, -1, 0);
 		if (r)
-			die("DMA_MAP: %s", strerror(-r));
+			bench_die("DMA_MAP: %s", strerror(-r));
 		dma_series(c, fl, twin ? "msg" : "msg_notwin");
 		uvfio_client_destroy(c);
 		rec_rss(d, twin ? "dma_msg" : "dma_msg_notwin");
@@ -1078,11 +979,11 @@ static void test_dma(struct dmadev *d, struct floor *fl)
 	/* Fd-backed window: the device copies with memcpy. */
 	int fd = memfd_create("uvfio-bench-dma", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, DMADEV_BAR2_SIZE))
-		die("memfd: %s", strerror(errno));
+		bench_die("memfd: %s", strerror(errno));
 	void *fmem = mmap(NULL, DMADEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
 			  MAP_SHARED, fd, 0);
 	if (fmem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+		bench_die("mmap: %s", strerror(errno));
 	memset(fmem, 0x5a, DMADEV_BAR2_SIZE);
 	reset_hwm(d->pid);
 	struct uvfio_client *c = cli_connect(d->sock, true);
@@ -1090,7 +991,7 @@ static void test_dma(struct dmadev *d, struct floor *fl)
 				     UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE,
 				     fmem, fd, 0);
 	if (r)
-		die("DMA_MAP with fd: %s", strerror(-r));
+		bench_die("DMA_MAP with fd: %s", strerror(-r));
 	dma_series(c, NULL, "fd");
 	uvfio_client_destroy(c);
 	rec_rss(d, "dma_fd");
@@ -1112,14 +1013,14 @@ struct mapop {
 static int op_map(void *p)
 {
 	struct mapop *o = p;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	int r = uvfio_client_dma_map(o->c, DMA_IOVA, DMADEV_BAR2_SIZE,
 				     UVFIO_DMA_MAP_READ | UVFIO_DMA_MAP_WRITE,
 				     o->mem, o->fd, 0);
-	uint64_t t1 = now_ns();
+	uint64_t t1 = bench_now_ns();
 	if (!r)
 		r = uvfio_client_dma_unmap(o->c, DMA_IOVA, DMADEV_BAR2_SIZE);
-	uint64_t t2 = now_ns();
+	uint64_t t2 = bench_now_ns();
 	if (o->n < MAX_SAMPLES) {
 		o->map_s[o->n] = t1 - t0;
 		o->unmap_s[o->n++] = t2 - t1;
@@ -1131,13 +1032,13 @@ static int op_map(void *p)
 static int op_floor_map(void *p)
 {
 	struct mapop *o = p;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	fl_queue(o->fl, 48, 16);
 	fl_flush(o->fl, o->fd);
 	fl_read(o->fl, 16);
-	uint64_t t1 = now_ns();
+	uint64_t t1 = bench_now_ns();
 	fl_rt(o->fl, 40, 40);
-	uint64_t t2 = now_ns();
+	uint64_t t2 = bench_now_ns();
 	if (o->n < MAX_SAMPLES) {
 		o->map_s[o->n] = t1 - t0;
 		o->unmap_s[o->n++] = t2 - t1;
@@ -1160,11 +1061,11 @@ static void test_map(struct dmadev *d, struct floor *fl)
 {
 	int fd = memfd_create("uvfio-bench-map", MFD_CLOEXEC);
 	if (fd < 0 || ftruncate(fd, DMADEV_BAR2_SIZE))
-		die("memfd: %s", strerror(errno));
+		bench_die("memfd: %s", strerror(errno));
 	void *mem = mmap(NULL, DMADEV_BAR2_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED, fd, 0);
 	if (mem == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+		bench_die("mmap: %s", strerror(errno));
 	struct mapop o = { .mem = mem,
 			   .map_s = malloc(MAX_SAMPLES * sizeof(uint64_t)),
 			   .unmap_s = malloc(MAX_SAMPLES * sizeof(uint64_t)) };
@@ -1172,7 +1073,7 @@ static void test_map(struct dmadev *d, struct floor *fl)
 			    .map_s = malloc(MAX_SAMPLES * sizeof(uint64_t)),
 			    .unmap_s = malloc(MAX_SAMPLES * sizeof(uint64_t)) };
 	if (!o.map_s || !o.unmap_s || !fo.map_s || !fo.unmap_s)
-		die("out of memory");
+		bench_die("out of memory");
 	reset_hwm(d->pid);
 	o.c = cli_connect(d->sock, true);
 	for (int withfd = 1; withfd >= 0; withfd--) {
@@ -1182,15 +1083,15 @@ static void test_map(struct dmadev *d, struct floor *fl)
 		o.n = fo.n = 0;
 		int r = sample2(op_map, &o, &S, op_floor_map, &fo, &FS, 20);
 		if (r)
-			die("DMA_MAP/UNMAP: %s", strerror(-r));
+			bench_die("DMA_MAP/UNMAP: %s", strerror(-r));
 		map_half(&o, &m50, &u50);
 		map_half(&fo, &fm50, &fu50);
-		rec("us", 2, m50 / 1e3, "dma_map_%s_p50", k);
-		rec("us", 2, u50 / 1e3, "dma_unmap_%s_p50", k);
-		rec("us", 2, fm50 / 1e3, "dma_map_%s_floor_p50", k);
-		rec("us", 2, fu50 / 1e3, "dma_unmap_%s_floor_p50", k);
-		rec("x", 3, m50 / fm50, "dma_map_%s_ratio", k);
-		rec("x", 3, u50 / fu50, "dma_unmap_%s_ratio", k);
+		bench_rec("us", 2, m50 / 1e3, "dma_map_%s_p50", k);
+		bench_rec("us", 2, u50 / 1e3, "dma_unmap_%s_p50", k);
+		bench_rec("us", 2, fm50 / 1e3, "dma_map_%s_floor_p50", k);
+		bench_rec("us", 2, fu50 / 1e3, "dma_unmap_%s_floor_p50", k);
+		bench_rec("x", 3, m50 / fm50, "dma_map_%s_ratio", k);
+		bench_rec("x", 3, u50 / fu50, "dma_unmap_%s_ratio", k);
 	}
 	uvfio_client_destroy(o.c);
 	rec_rss(d, "dma_map");
@@ -1220,7 +1121,7 @@ static double mem_miss_ns(void)
 	const size_t n = (64u << 20) / sizeof(size_t);
 	size_t *next = malloc(n * sizeof(size_t));
 	if (!next)
-		die("out of memory");
+		bench_die("out of memory");
 	/* One random cycle over the whole array (Sattolo). */
 	for (size_t i = 0; i < n; i++)
 		next[i] = i;
@@ -1231,12 +1132,12 @@ static double mem_miss_ns(void)
 	}
 	const size_t steps = G.quick ? (1u << 16) : (1u << 22);
 	size_t k = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	for (size_t i = 0; i < steps; i++)
 		k = next[k];
-	double r = (double)(now_ns() - t0) / (double)steps;
+	double r = (double)(bench_now_ns() - t0) / (double)steps;
 	if (k == n)
-		note("impossible");
+		bench_note("impossible");
 	free(next);
 	return r;
 }
@@ -1249,20 +1150,20 @@ static double xlat_pass(struct dmat *d, const uint64_t *iovas,
 	uintptr_t sink = 0;
 	uint64_t best = UINT64_MAX;
 	for (int pass = 0; pass < 3; pass++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (size_t j = 0; j < nlook; j++) {
 			struct dmat_ref ref;
 			if (dmat_get(d, iovas[j], 8, DMAT_READ, &ref))
-				die("lookup of 0x%" PRIx64 " failed", iovas[j]);
+				bench_die("lookup of 0x%" PRIx64 " failed", iovas[j]);
 			sink += (uintptr_t)ref.ptr;
 			dmat_put(d, &ref);
 		}
-		uint64_t dt = now_ns() - t0;
+		uint64_t dt = bench_now_ns() - t0;
 		if (dt < best)
 			best = dt;
 	}
 	if (!sink)
-		note("no pointers?");
+		bench_note("no pointers?");
 	return (double)best / (double)nlook;
 }
 
@@ -1273,15 +1174,15 @@ static void test_xlat(void)
 	uint64_t *iovas = malloc(nlook * sizeof(uint64_t));
 	double ns[3], lns[3];
 	if (!iovas)
-		die("out of memory");
+		bench_die("out of memory");
 	for (size_t k = 0; k < 3; k++) {
 		uint32_t nw = counts[k];
 		struct dmat d;
 		int fd = memfd_create("uvfio-bench-xlat", MFD_CLOEXEC);
 		if (fd < 0 || ftruncate(fd, (off_t)nw * 4096))
-			die("memfd: %s", strerror(errno));
+			bench_die("memfd: %s", strerror(errno));
 		if (dmat_init(&d, 65535))
-			die("dma init");
+			bench_die("dma init");
 		/* 4 KiB windows with gaps between them, all on one file as
 		 * guest RAM is. */
 		for (uint32_t i = 0; i < nw; i++) {
@@ -1293,7 +1194,7 @@ static void test_xlat(void)
 			if (r) {
 				if (f >= 0)
 					close(f);
-				die("window %u: %s", i, strerror(-r));
+				bench_die("window %u: %s", i, strerror(-r));
 			}
 		}
 		close(fd);
@@ -1303,17 +1204,17 @@ static void test_xlat(void)
 		for (size_t j = 0; j < nlook; j++)
 			iovas[j] = (xs() % nw) * 8192 + xs() % 4088;
 		ns[k] = xlat_pass(&d, iovas, nlook);
-		rec("ns", 1, ns[k], "xlat_%u_ns", nw);
+		bench_rec("ns", 1, ns[k], "xlat_%u_ns", nw);
 		for (size_t j = 0; j < nlook; j++)
 			iovas[j] = j % 8 ? iovas[j - 1] + 511
 					 : (xs() % nw) * 8192;
 		lns[k] = xlat_pass(&d, iovas, nlook);
-		rec("ns", 1, lns[k], "xlat_%u_local_ns", nw);
+		bench_rec("ns", 1, lns[k], "xlat_%u_local_ns", nw);
 		dmat_fini(&d);
 	}
-	rec("x", 3, ns[2] / ns[0], "xlat_65535_vs_1_ratio");
-	rec("x", 3, lns[2] / lns[0], "xlat_65535_local_vs_1_ratio");
-	rec("ns", 1, mem_miss_ns(), "mem_miss_ns");
+	bench_rec("x", 3, ns[2] / ns[0], "xlat_65535_vs_1_ratio");
+	bench_rec("x", 3, lns[2] / lns[0], "xlat_65535_local_vs_1_ratio");
+	bench_rec("ns", 1, mem_miss_ns(), "mem_miss_ns");
 	free(iovas);
 }
 
@@ -1424,22 +1325,22 @@ static void multi_one(unsigned n)
 	struct mcli *m = calloc(n, sizeof(*m));
 	int ctl[2], rep[2];
 	if (!sfd || !cfd || !m)
-		die("out of memory");
+		bench_die("out of memory");
 	for (unsigned i = 0; i < n; i++) {
 		int sv[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-			die("socketpair: %s", strerror(errno));
+			bench_die("socketpair: %s", strerror(errno));
 		cfd[i] = sv[0];
 		sfd[i] = sv[1];
 	}
 	if (pipe2(ctl, O_CLOEXEC) || pipe2(rep, O_CLOEXEC))
-		die("pipe: %s", strerror(errno));
+		bench_die("pipe: %s", strerror(errno));
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (!pid) {
-		pin(G.srv_cpu);
+		bench_pin(G.srv_cpu, &G.all_cpus);
 		for (unsigned i = 0; i < n; i++)
 			close(cfd[i]);
 		close(ctl[1]);
@@ -1462,10 +1363,10 @@ static void multi_one(unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		int r = uvfio_client_create(&m[i].c);
 		if (r)
-			die("client: %s", strerror(-r));
+			bench_die("client: %s", strerror(-r));
 		uvfio_client_set_log(m[i].c, NULL, NULL, UVFIO_LOG_ERR);
 		if ((r = uvfio_client_adopt_fd(m[i].c, cfd[i])))
-			die("client %u: %s", i, strerror(-r));
+			bench_die("client %u: %s", i, strerror(-r));
 		m[i].done = &done;
 		m[i].stop = &stop;
 		m[i].err = &err;
@@ -1475,7 +1376,7 @@ static void multi_one(unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		for (unsigned j = 0; j < window; j++)
 			if (mcli_submit(&m[i]))
-				die("async read: cannot queue");
+				bench_die("async read: cannot queue");
 	uint64_t t0 = 0, d0 = 0, t1 = 0, d1 = 0;
 	unsigned busy = n;
 	while (busy && !err) {
@@ -1483,12 +1384,12 @@ static void multi_one(unsigned n)
 		int k = epoll_wait(ep, ev, 64, 1000);
 		for (int i = 0; i < k; i++)
 			if (uvfio_client_process(m[ev[i].data.u32].c))
-				die("client %u failed", ev[i].data.u32);
+				bench_die("client %u failed", ev[i].data.u32);
 		if (!t0 && done >= (uint64_t)n * window * 2) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			d0 = done;
 		} else if (t0 && !stop) {
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			d1 = done;
 			stop = t1 - t0 >= G.dur_ns;
 		}
@@ -1499,13 +1400,13 @@ static void multi_one(unsigned n)
 		}
 	}
 	if (err)
-		die("multi %u: %s", n, strerror(-err));
+		bench_die("multi %u: %s", n, strerror(-err));
 	long rss = proc_kib(pid, "VmRSS"), hwm = proc_kib(pid, "VmHWM");
-	rec("ops/s", 0, (double)(d1 - d0) * 1e9 / (double)(t1 - t0),
+	bench_rec("ops/s", 0, (double)(d1 - d0) * 1e9 / (double)(t1 - t0),
 	    "multi_%u_ops", n);
-	rec("KiB", 1, (double)(rss - rss0) / n, "multi_%u_conn_kib", n);
-	rec("KiB", 0, (double)hwm, "multi_%u_srv_rss_peak", n);
-	rec("KiB", 0, (double)(hwm - rss0), "multi_%u_srv_rss_growth", n);
+	bench_rec("KiB", 1, (double)(rss - rss0) / n, "multi_%u_conn_kib", n);
+	bench_rec("KiB", 0, (double)hwm, "multi_%u_srv_rss_peak", n);
+	bench_rec("KiB", 0, (double)(hwm - rss0), "multi_%u_srv_rss_growth", n);
 	for (unsigned i = 0; i < n; i++)
 		uvfio_client_destroy(m[i].c);
 	close(ep);
@@ -1551,13 +1452,7 @@ static void usage(FILE *f)
 
 static void find_dmadev(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		die("cannot find myself: %s", strerror(errno));
-	self[n] = 0;
-	snprintf(G.dmadev, sizeof(G.dmadev), "%s/../samples/uvfio-dmadev",
-		 dirname(self));
+	bench_sibling(G.dmadev, sizeof(G.dmadev), "../samples/uvfio-dmadev");
 }
 
 int main(int argc, char **argv)
@@ -1580,8 +1475,8 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r':
 			G.runs = atoi(optarg);
-			if (G.runs < 1 || G.runs > MAX_RUNS)
-				die("--runs: 1 to %d", MAX_RUNS);
+			if (G.runs < 1 || G.runs > BENCH_MAX_RUNS)
+				bench_die("--runs: 1 to %d", BENCH_MAX_RUNS);
 			break;
 		case 'o':
 			G.only = optarg;
@@ -1652,22 +1547,22 @@ int main(int argc, char **argv)
 	FS.s = malloc(MAX_SAMPLES * sizeof(uint64_t));
 	BS.s = malloc(MAX_SAMPLES * sizeof(uint64_t));
 	if (!S.s || !FS.s || !BS.s)
-		die("out of memory");
+		bench_die("out of memory");
 	struct floor fl, bfl;
 	floor_start(&fl, false);
 	floor_start(&bfl, true);
 	struct dmadev dd, *d = NULL;
 	if (!G.socket) {
 		if (access(G.dmadev, X_OK))
-			die("%s: %s (give --dmadev)", G.dmadev, strerror(errno));
+			bench_die("%s: %s (give --dmadev)", G.dmadev, strerror(errno));
 		dmadev_start(&dd);
 		d = &dd;
 	}
-	/* Pin after the children exist: pin() gives them their own CPU. */
+	/* Pin after the children exist: bench_pin(, &G.all_cpus) gives them their own CPU. */
 	if (G.cli_cpu >= 0)
-		pin(G.cli_cpu);
+		bench_pin(G.cli_cpu, &G.all_cpus);
 	const char *path = G.socket ? G.socket : dd.sock;
-	note("%d run(s)%s, server %s, client CPU %d, server CPU %d", G.runs,
+	bench_note("%d run(s)%s, server %s, client CPU %d, server CPU %d", G.runs,
 	     G.quick ? " (quick)" : "", G.socket ? G.socket : G.dmadev,
 	     G.cli_cpu, G.srv_cpu);
 
@@ -1678,7 +1573,7 @@ int main(int argc, char **argv)
 		bool region = g < 3;
 		if (!selected(name) || (G.socket && !region))
 			continue;
-		note("%s", name);
+		bench_note("%s", name);
 		for (int run = 0; run < G.runs; run++) {
 			if (region) {
 				struct target t;
@@ -1705,7 +1600,7 @@ int main(int argc, char **argv)
 				test_multi();
 			}
 		}
-		flush_metrics();
+		bench_flush();
 	}
 	if (d)
 		dmadev_stop(d);

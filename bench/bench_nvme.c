@@ -50,9 +50,10 @@
 
 #include <liburing.h>
 
+#include "figures.h"
 #include "nvme_host.h"
 
-#define MAX_RUNS 32
+#define MAX_RUNS BENCH_MAX_RUNS
 #define MAX_QUEUES 4u   /* I/O queue pairs of one configuration */
 #define MAX_QD 128u
 #define QENTRIES 256u   /* > MAX_QD: an SQ holds size - 1 commands */
@@ -94,35 +95,8 @@ static volatile pid_t server_pid;
 
 /* ---- helpers ------------------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("uvfio-bench-nvme: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(1);
-}
 
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("uvfio-bench-nvme: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 /* Async-signal-safe: from atexit and from the signal handler. */
 static void cleanup(void)
@@ -155,19 +129,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-	if (cpu < 0) {
-		/* The server must not inherit a pinned client's CPU. */
-		set = G.all_cpus;
-	} else {
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-	}
-	if (CPU_COUNT(&set) && sched_setaffinity(0, sizeof(set), &set))
-		note("cannot pin to CPU %d: %s", cpu, strerror(errno));
-}
 
 static inline void cpu_relax(void)
 {
@@ -235,75 +196,11 @@ static double hpct(const struct hist *h, double p)
 
 /* ---- figures: one value per run, printed as medians ----------------------------- */
 
-#define MAX_METRICS 512
 
-struct metric {
-	char name[80];
-	char unit[8];
-	int prec;
-	int n;
-	double v[MAX_RUNS];
-};
-static struct metric metrics[MAX_METRICS];
-static int nmetrics;
 
-static void rec(const char *unit, int prec, double v, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void rec(const char *unit, int prec, double v, const char *fmt, ...)
-{
-	char name[80];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	if (!(v >= 0))
-		v = 0; /* the format has no sign and no NaN */
-	struct metric *m = NULL;
-	for (int i = 0; i < nmetrics && !m; i++)
-		if (!strcmp(metrics[i].name, name))
-			m = &metrics[i];
-	if (!m) {
-		if (nmetrics == MAX_METRICS)
-			die("too many figures");
-		m = &metrics[nmetrics++];
-		snprintf(m->name, sizeof(m->name), "%s", name);
-		snprintf(m->unit, sizeof(m->unit), "%s", unit);
-		m->prec = prec;
-	}
-	if (m->n < MAX_RUNS)
-		m->v[m->n++] = v;
-}
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
-static double median_of(const struct metric *m)
-{
-	double v[MAX_RUNS];
-	if (!m->n)
-		return 0;
-	memcpy(v, m->v, sizeof(double) * (size_t)m->n);
-	qsort(v, (size_t)m->n, sizeof(double), cmp_dbl);
-	return m->n % 2 ? v[m->n / 2] : (v[m->n / 2 - 1] + v[m->n / 2]) / 2;
-}
 
-/* The median of a figure by name; -1 when it was not recorded. */
-static double fig(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static double fig(const char *fmt, ...)
-{
-	char name[80];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	for (int i = 0; i < nmetrics; i++)
-		if (!strcmp(metrics[i].name, name))
-			return median_of(&metrics[i]);
-	return -1;
-}
 
 /* ---- configurations ---------------------------------------------------------------- */
 
@@ -446,18 +343,18 @@ static void stall(const struct job *j, struct nh_queue *const *qs)
 	if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
 		server_pid = 0;
 		if (WIFSIGNALED(status))
-			die("%s: uvfio-nvme died of signal %d", j->name,
+			bench_die("%s: uvfio-nvme died of signal %d", j->name,
 			    WTERMSIG(status));
-		die("%s: uvfio-nvme exited with status %d", j->name,
+		bench_die("%s: uvfio-nvme exited with status %d", j->name,
 		    WEXITSTATUS(status));
 	}
 	uint32_t csts = 0;
 	int r = uvfio_client_region_read(N.c, UVFIO_PCI_BAR0, NH_REG_CSTS, &csts, 4);
 	for (unsigned i = 0; i < j->nq; i++)
-		note("queue %u: SQ tail %u (device told %u), CQ head %u (told "
+		bench_note("queue %u: SQ tail %u (device told %u), CQ head %u (told "
 		     "%u), phase %d", qs[i]->qid, qs[i]->sq_tail, qs[i]->sq_rung,
 		     qs[i]->cq_head, qs[i]->cq_rung, qs[i]->phase);
-	die("%s: no completion for %llu s; CSTS %#x (%s)", j->name,
+	bench_die("%s: no completion for %llu s; CSTS %#x (%s)", j->name,
 	    STALL_NS / 1000000000ull, csts, r ? strerror(-r) : "read");
 }
 
@@ -468,7 +365,7 @@ static void ring(struct nh_queue *q, bool cq, struct result *r)
 		return;
 	int e = cq ? nh_cq_ring(&N.h, q) : nh_sq_ring(&N.h, q);
 	if (e)
-		die("doorbell: %s", strerror(-e));
+		bench_die("doorbell: %s", strerror(-e));
 	r->doorbells++;
 }
 
@@ -497,10 +394,10 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 	 * nothing, but a VMM's loop would watch it, and so do we. */
 	pfd[j->nq] = (struct pollfd){ .fd = uvfio_client_poll_fd(N.c),
 				      .events = POLLIN };
-	uint64_t start = now_ns(), stop = start + dur, last = start;
+	uint64_t start = bench_now_ns(), stop = start + dur, last = start;
 	uint64_t serviced = start;
 	for (unsigned i = 0; i < j->nq; i++) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 		for (unsigned s = 0; s < j->qd; s++)
 			slots[i * j->qd + s].t0 = t;
 		ring(qs[i], false, res);
@@ -514,7 +411,7 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				die("poll: %s", strerror(errno));
+				bench_die("poll: %s", strerror(errno));
 			if (n == 0)
 				stall(j, qs);
 			res->wakeups++;
@@ -523,12 +420,12 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 				if ((pfd[i].revents & POLLIN) &&
 				    read(pfd[i].fd, &v, sizeof(v)) < 0 &&
 				    errno != EAGAIN)
-					die("eventfd: %s", strerror(errno));
+					bench_die("eventfd: %s", strerror(errno));
 			}
 			if (pfd[j->nq].revents & POLLIN) {
 				int r = uvfio_client_process(N.c);
 				if (r)
-					die("client: %s", strerror(-r));
+					bench_die("client: %s", strerror(-r));
 			}
 		}
 		bool found = false;
@@ -538,12 +435,12 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 			if (!e)
 				continue;
 			found = true;
-			uint64_t t = now_ns();
+			uint64_t t = bench_now_ns();
 			unsigned resub[MAX_QD], nr = 0;
 			do {
 				unsigned cid = nh_cqe_cid(e), st = nh_cqe_status(e);
 				if (cid >= j->qd || st)
-					die("%s: CQE cid %u status %#x", j->name,
+					bench_die("%s: CQE cid %u status %#x", j->name,
 					    cid, st);
 				unsigned k = i * j->qd + cid;
 				hadd(&res->h, t - slots[k].t0);
@@ -558,7 +455,7 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 				}
 			} while ((e = nh_cq_peek(q)));
 			if (nr) {
-				uint64_t t1 = now_ns();
+				uint64_t t1 = bench_now_ns();
 				for (unsigned x = 0; x < nr; x++)
 					slots[resub[x]].t0 = t1;
 				ring(q, false, res);
@@ -577,7 +474,7 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 		if (!found && !j->irq) {
 			cpu_relax();
 			if (++spins % 256 == 0) {
-				uint64_t t = now_ns();
+				uint64_t t = bench_now_ns();
 				if (running && t >= stop)
 					running = false;
 				/*
@@ -591,7 +488,7 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 				if (t - last > 50000 && t - serviced > 50000) {
 					int r = uvfio_client_process(N.c);
 					if (r)
-						die("client: %s", strerror(-r));
+						bench_die("client: %s", strerror(-r));
 					serviced = t;
 				}
 				if (t - last > STALL_NS)
@@ -605,7 +502,7 @@ static void nvme_slice(const struct job *j, uint64_t dur, struct gen *g,
 	for (unsigned i = 0; i < j->nq; i++) {
 		int r = nh_cq_ring(&N.h, qs[i]);
 		if (r)
-			die("doorbell: %s", strerror(-r));
+			bench_die("doorbell: %s", strerror(-r));
 	}
 }
 
@@ -647,7 +544,7 @@ static void floor_rings(const struct job *j)
 		}
 		r = io_uring_register_eventfd(&F.ring[i], F.efd[i]);
 		if (r)
-			die("io_uring_register_eventfd: %s", strerror(-r));
+			bench_die("io_uring_register_eventfd: %s", strerror(-r));
 		/*
 		 * tmpfs cannot read or write without blocking as io_uring
 		 * asks first (no FMODE_NOWAIT), so every request goes to an
@@ -662,7 +559,7 @@ static void floor_rings(const struct job *j)
 			CPU_SET(G.srv_cpu, &set);
 			r = io_uring_register_iowq_aff(&F.ring[i], sizeof(set), &set);
 			if (r)
-				die("io_uring_register_iowq_aff: %s", strerror(-r));
+				bench_die("io_uring_register_iowq_aff: %s", strerror(-r));
 		}
 		F.ring_qd[i] = want;
 	}
@@ -673,7 +570,7 @@ static inline void floor_put(const struct job *j, unsigned i, unsigned s,
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&F.ring[i]);
 	if (!sqe)
-		die("io_uring: no SQE free");
+		bench_die("io_uring: no SQE free");
 	uint8_t *b = F.buf + (size_t)(i * j->qd + s) * j->size;
 	if (j->write)
 		io_uring_prep_write(sqe, F.fd, b, (unsigned)j->size,
@@ -688,7 +585,7 @@ static void floor_submit(struct io_uring *r)
 {
 	int n = io_uring_submit(r);
 	if (n < 0)
-		die("io_uring_submit: %s", strerror(-n));
+		bench_die("io_uring_submit: %s", strerror(-n));
 }
 
 /* The same loop as nvme_slice(), one ring for one queue pair: a ring's
@@ -705,9 +602,9 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 		for (unsigned s = 0; s < j->qd; s++)
 			floor_put(j, i, s, g);
 	}
-	uint64_t start = now_ns(), stop = start + dur, last = start;
+	uint64_t start = bench_now_ns(), stop = start + dur, last = start;
 	for (unsigned i = 0; i < j->nq; i++) {
-		uint64_t t = now_ns();
+		uint64_t t = bench_now_ns();
 		for (unsigned s = 0; s < j->qd; s++)
 			F.t0[i * j->qd + s] = t;
 		floor_submit(&F.ring[i]);
@@ -721,16 +618,16 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				die("poll: %s", strerror(errno));
+				bench_die("poll: %s", strerror(errno));
 			if (n == 0)
-				die("floor %s: no completion", j->name);
+				bench_die("floor %s: no completion", j->name);
 			res->wakeups++;
 			for (unsigned i = 0; i < j->nq; i++) {
 				uint64_t v;
 				if ((pfd[i].revents & POLLIN) &&
 				    read(pfd[i].fd, &v, sizeof(v)) < 0 &&
 				    errno != EAGAIN)
-					die("eventfd: %s", strerror(errno));
+					bench_die("eventfd: %s", strerror(errno));
 			}
 		}
 		bool found = false;
@@ -741,11 +638,11 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 			uint64_t t = 0;
 			io_uring_for_each_cqe(r, head, cqe) {
 				if (!n)
-					t = now_ns();
+					t = bench_now_ns();
 				n++;
 				unsigned s = (unsigned)io_uring_cqe_get_data64(cqe);
 				if (cqe->res != (int)j->size)
-					die("floor %s: I/O returned %d", j->name,
+					bench_die("floor %s: I/O returned %d", j->name,
 					    cqe->res);
 				unsigned k = i * j->qd + s;
 				hadd(&res->h, t - F.t0[k]);
@@ -763,7 +660,7 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 			found = true;
 			io_uring_cq_advance(r, n);
 			if (nr) {
-				uint64_t t1 = now_ns();
+				uint64_t t1 = bench_now_ns();
 				for (unsigned x = 0; x < nr; x++)
 					F.t0[resub[x]] = t1;
 				floor_submit(r);
@@ -775,11 +672,11 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 		if (!found && !j->irq) {
 			cpu_relax();
 			if (++spins % 256 == 0) {
-				uint64_t t = now_ns();
+				uint64_t t = bench_now_ns();
 				if (running && t >= stop)
 					running = false;
 				if (t - last > STALL_NS)
-					die("floor %s: no completion", j->name);
+					bench_die("floor %s: no completion", j->name);
 			}
 		}
 	}
@@ -798,14 +695,14 @@ static void floor_slice(const struct job *j, uint64_t dur, struct gen *g,
 static void sync_slice(const struct job *j, uint64_t dur, struct gen *g,
 		       struct result *res)
 {
-	uint64_t start = now_ns(), stop = start + dur, t = start;
+	uint64_t start = bench_now_ns(), stop = start + dur, t = start;
 	while (t < stop) {
 		uint64_t pos = gen_next(g), t0 = t;
 		ssize_t n = j->write ? pwrite(F.fd, F.buf, j->size, (off_t)pos)
 				     : pread(F.fd, F.buf, j->size, (off_t)pos);
 		if (n != (ssize_t)j->size)
-			die("sync %s: %zd", j->name, n);
-		t = now_ns();
+			bench_die("sync %s: %zd", j->name, n);
+		t = bench_now_ns();
 		hadd(&res->h, t - t0);
 		res->ios++;
 	}
@@ -823,11 +720,11 @@ static void record(const struct job *j, const struct result *r,
 		   const char *side)
 {
 	double iops = iops_of(r);
-	rec("iops", 0, iops, "nvme_%s_%siops", j->name, side);
-	rec("MB/s", 1, iops * (double)j->size / 1e6, "nvme_%s_%smbps", j->name,
+	bench_rec("iops", 0, iops, "nvme_%s_%siops", j->name, side);
+	bench_rec("MB/s", 1, iops * (double)j->size / 1e6, "nvme_%s_%smbps", j->name,
 	    side);
-	rec("us", 1, hpct(&r->h, 50) / 1e3, "nvme_%s_%sp50", j->name, side);
-	rec("us", 1, hpct(&r->h, 99) / 1e3, "nvme_%s_%sp99", j->name, side);
+	bench_rec("us", 1, hpct(&r->h, 50) / 1e3, "nvme_%s_%sp50", j->name, side);
+	bench_rec("us", 1, hpct(&r->h, 99) / 1e3, "nvme_%s_%sp99", j->name, side);
 }
 
 static void run_job(const struct job *j, uint64_t seed)
@@ -863,7 +760,7 @@ static void run_job(const struct job *j, uint64_t seed)
 	record(j, &RN, "");
 	double p50 = hpct(&RN.h, 50), fp50 = hpct(&RF.h, 50);
 	if (G.no_floor) {
-		note("%-26s %8.0f iops %7.1f us p50 %7.1f us p99 | %.2f "
+		bench_note("%-26s %8.0f iops %7.1f us p50 %7.1f us p99 | %.2f "
 		     "doorbells/io, %.2f wake-ups/io", j->name, iops_of(&RN),
 		     p50 / 1e3, hpct(&RN.h, 99) / 1e3,
 		     RN.h.n ? (double)RN.doorbells / (double)RN.h.n : 0,
@@ -872,26 +769,26 @@ static void run_job(const struct job *j, uint64_t seed)
 	}
 	record(j, &RF, "floor_");
 	double ratio = iops_of(&RF) > 0 ? iops_of(&RN) / iops_of(&RF) : 0;
-	rec("x", 3, ratio, "nvme_%s_ratio", j->name);
-	rec("x", 3, fp50 > 0 ? p50 / fp50 : 0, "nvme_%s_p50_ratio", j->name);
-	rec("us", 1, (p50 - fp50) / 1e3, "nvme_%s_p50_excess", j->name);
+	bench_rec("x", 3, ratio, "nvme_%s_ratio", j->name);
+	bench_rec("x", 3, fp50 > 0 ? p50 / fp50 : 0, "nvme_%s_p50_ratio", j->name);
+	bench_rec("us", 1, (p50 - fp50) / 1e3, "nvme_%s_p50_excess", j->name);
 	if (sync) {
 		record(j, &RS, "sync_");
-		rec("x", 3, iops_of(&RS) > 0 ? iops_of(&RN) / iops_of(&RS) : 0,
+		bench_rec("x", 3, iops_of(&RS) > 0 ? iops_of(&RN) / iops_of(&RS) : 0,
 		    "nvme_%s_sync_ratio", j->name);
 	}
-	note("%-26s %8.0f iops %7.1f us p50 %7.1f us p99 | floor %8.0f iops "
+	bench_note("%-26s %8.0f iops %7.1f us p50 %7.1f us p99 | floor %8.0f iops "
 	     "%6.1f us %6.1f us | %.3fx | %.2f doorbells/io%s",
 	     j->name, iops_of(&RN), p50 / 1e3, hpct(&RN.h, 99) / 1e3,
 	     iops_of(&RF), fp50 / 1e3, hpct(&RF.h, 99) / 1e3, ratio,
 	     RN.h.n ? (double)RN.doorbells / (double)RN.h.n : 0,
 	     j->irq ? "" : " (poll)");
 	if (j->irq)
-		note("%-26s %.2f wake-ups/io, floor %.2f", "",
+		bench_note("%-26s %.2f wake-ups/io, floor %.2f", "",
 		     RN.h.n ? (double)RN.wakeups / (double)RN.h.n : 0,
 		     RF.h.n ? (double)RF.wakeups / (double)RF.h.n : 0);
 	if (sync)
-		note("%-26s sync pread/pwrite: %.0f iops, p50 %.1f us, p99 %.1f us",
+		bench_note("%-26s sync pread/pwrite: %.0f iops, p50 %.1f us, p99 %.1f us",
 		     "", iops_of(&RS), hpct(&RS.h, 50) / 1e3,
 		     hpct(&RS.h, 99) / 1e3);
 }
@@ -915,19 +812,19 @@ static void make_disk(void)
 {
 	/* The socket's path must fit sun_path (108 bytes). */
 	if (strlen(G.dir) > 64)
-		die("--dir %s: too long for a socket path in it", G.dir);
+		bench_die("--dir %s: too long for a socket path in it", G.dir);
 	if (!make_dir(G.dir)) {
 		int e = errno;
 		if (G.dir_given)
-			die("mkdtemp in %s: %s", G.dir, strerror(e));
+			bench_die("mkdtemp in %s: %s", G.dir, strerror(e));
 		/* A sandbox without /dev/shm can still smoke-test us. */
 		const char *tmp = getenv("TMPDIR");
 		tmp = tmp && *tmp && strlen(tmp) <= 64 ? tmp : "/tmp";
-		note("%s: %s: the file goes in %s, which may not be tmpfs",
+		bench_note("%s: %s: the file goes in %s, which may not be tmpfs",
 		     G.dir, strerror(e), tmp);
 		G.dir = tmp;
 		if (!make_dir(G.dir))
-			die("mkdtemp in %s: %s (give --dir)", G.dir,
+			bench_die("mkdtemp in %s: %s (give --dir)", G.dir,
 			    strerror(errno));
 	}
 	snprintf(disk_path, sizeof(disk_path), "%s/disk.img", dir_path);
@@ -935,20 +832,20 @@ static void make_disk(void)
 
 	int fd = open(disk_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		die("%s: %s", disk_path, strerror(errno));
+		bench_die("%s: %s", disk_path, strerror(errno));
 	/* Real pages with data in them: a hole in tmpfs reads as the shared
 	 * zero page, which would flatter both sides. */
 	size_t chunk = 1u << 20;
 	uint8_t *b = malloc(chunk);
 	if (!b)
-		die("out of memory");
+		bench_die("out of memory");
 	for (uint64_t off = 0; off < G.disk_size; off += chunk) {
 		for (size_t i = 0; i < chunk; i += 8) {
 			uint64_t v = (off + i) * 0x9e3779b97f4a7c15ull;
 			memcpy(b + i, &v, 8);
 		}
 		if (pwrite(fd, b, chunk, (off_t)off) != (ssize_t)chunk)
-			die("filling %s: %s", disk_path, strerror(errno));
+			bench_die("filling %s: %s", disk_path, strerror(errno));
 	}
 	free(b);
 	F.fd = fd;
@@ -963,7 +860,7 @@ static void client_log(void *opaque, int level, const char *msg)
 	(void)opaque;
 	(void)level;
 	if (!connecting)
-		note("client: %s", msg);
+		bench_note("client: %s", msg);
 }
 
 static void start_server(void)
@@ -971,11 +868,11 @@ static void start_server(void)
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (!pid) {
 		/* A bench that dies takes its server along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		pin(G.srv_cpu);
+		bench_pin(G.srv_cpu, &G.all_cpus);
 		const char *argv[24];
 		int n = 0;
 		argv[n++] = G.nvme;
@@ -1005,7 +902,7 @@ static void start_server(void)
 
 	int r = uvfio_client_create(&N.c);
 	if (r)
-		die("client: %s", strerror(-r));
+		bench_die("client: %s", strerror(-r));
 	uvfio_client_set_log(N.c, client_log, NULL, UVFIO_LOG_ERR);
 	/* Until the socket accepts a connection: the server creates it
 	 * some time after exec. */
@@ -1015,37 +912,37 @@ static void start_server(void)
 			break;
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			server_pid = 0;
-			die("%s exited at start", G.nvme);
+			bench_die("%s exited at start", G.nvme);
 		}
 		usleep(10000);
 	}
 	connecting = false;
 	if (r)
-		die("cannot connect to %s: %s", sock_path, strerror(-r));
+		bench_die("cannot connect to %s: %s", sock_path, strerror(-r));
 }
 
 static void setup_driver(void)
 {
 	int r = nh_open(&N.h, N.c, GM_SIZE, GM_QUEUES);
 	if (r)
-		die("guest memory: %s", strerror(-r));
+		bench_die("guest memory: %s", strerror(-r));
 	N.lists = GM_QUEUES;
 	N.data = GM_QUEUES + GM_LISTS;
 	if (G.mmap_db && (r = nh_map_doorbells(&N.h)))
-		die("mapping the doorbell page: %s", strerror(-r));
+		bench_die("mapping the doorbell page: %s", strerror(-r));
 	if ((r = nh_enable(&N.h, 32)))
-		die("enable: %s", r > 0 ? "command failed" : strerror(-r));
+		bench_die("enable: %s", r > 0 ? "command failed" : strerror(-r));
 	if ((r = nh_msix_enable(&N.h, IRQ_QID + MAX_QUEUES)))
-		die("MSI-X: %s", strerror(-r));
+		bench_die("MSI-X: %s", strerror(-r));
 	for (unsigned i = 0; i < MAX_QUEUES; i++) {
 		if ((r = nh_create_pair(&N.h, POLL_QID + i, QENTRIES, false)) ||
 		    (r = nh_create_pair(&N.h, IRQ_QID + i, QENTRIES, true)))
-			die("queue creation: %s",
+			bench_die("queue creation: %s",
 			    r > 0 ? "command failed" : strerror(-r));
 	}
 	uint64_t ns = nh_ns_bytes(&N.h);
 	if (ns != G.disk_size)
-		die("namespace of %" PRIu64 " bytes, the file has %" PRIu64, ns,
+		bench_die("namespace of %" PRIu64 " bytes, the file has %" PRIu64, ns,
 		    G.disk_size);
 
 	/* One read through the whole path, compared with the file: the
@@ -1056,27 +953,27 @@ static void setup_driver(void)
 	nh_rw_cmd(&N.h, &e, NH_OPC_READ, 7, pos, N.data, 3 * NH_PAGE, N.lists);
 	nh_sq_put(q, &e);
 	if ((r = nh_sq_ring(&N.h, q)))
-		die("doorbell: %s", strerror(-r));
-	uint64_t t = now_ns();
+		bench_die("doorbell: %s", strerror(-r));
+	uint64_t t = bench_now_ns();
 	const uint8_t *c;
 	while (!(c = nh_cq_peek(q))) {
-		if (now_ns() - t > STALL_NS)
-			die("the check read did not complete");
+		if (bench_now_ns() - t > STALL_NS)
+			bench_die("the check read did not complete");
 		uvfio_client_process(N.c);
 	}
 	if (nh_cqe_cid(c) != 7 || nh_cqe_status(c))
-		die("the check read failed: status %#x", nh_cqe_status(c));
+		bench_die("the check read failed: status %#x", nh_cqe_status(c));
 	nh_cq_pop(q);
 	if ((r = nh_cq_ring(&N.h, q)))
-		die("doorbell: %s", strerror(-r));
+		bench_die("doorbell: %s", strerror(-r));
 	uint8_t want[3 * NH_PAGE];
 	if (pread(F.fd, want, sizeof(want), (off_t)pos) != (ssize_t)sizeof(want) ||
 	    memcmp(want, N.h.mem + N.data, sizeof(want)))
-		die("the check read returned other data than the file holds");
+		bench_die("the check read returned other data than the file holds");
 
 	for (unsigned i = 0; i < njobs; i++)
 		if ((size_t)jobs[i].qd * jobs[i].nq * jobs[i].size > GM_DATA)
-			die("guest data area too small for %s", jobs[i].name);
+			bench_die("guest data area too small for %s", jobs[i].name);
 }
 
 /* Buffers of configuration j: slot k at k * size, in both worlds. */
@@ -1100,12 +997,12 @@ static void setup_floor(void)
 	F.buf = mmap(NULL, biggest, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (F.buf == MAP_FAILED)
-		die("mmap: %s", strerror(errno));
+		bench_die("mmap: %s", strerror(errno));
 	memset(F.buf, 0x5a, biggest); /* faulted in now, not while timed */
 	for (unsigned i = 0; i < MAX_QUEUES; i++) {
 		F.efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (F.efd[i] < 0)
-			die("eventfd: %s", strerror(errno));
+			bench_die("eventfd: %s", strerror(errno));
 	}
 }
 
@@ -1113,9 +1010,7 @@ static void setup_floor(void)
 
 static void print_figures(void)
 {
-	for (int i = 0; i < nmetrics; i++)
-		printf("%s=%.*f %s\n", metrics[i].name, metrics[i].prec,
-		       median_of(&metrics[i]), metrics[i].unit);
+	bench_flush();
 	fflush(stdout);
 }
 
@@ -1127,28 +1022,28 @@ static void print_table(void)
 		"floor iops", "MB/s", "p50 us", "p99 us", "ratio", "p50+");
 	for (unsigned i = 0; i < njobs; i++) {
 		const char *n = jobs[i].name;
-		if (fig("nvme_%s_iops", n) < 0)
+		if (bench_fig("nvme_%s_iops", n) < 0)
 			continue;
 		fprintf(stderr,
 			"%-26s %9.0f %8.1f %7.1f %7.1f | %9.0f %8.1f %7.1f "
 			"%7.1f | %6.3f %6.1f\n",
-			n, fig("nvme_%s_iops", n), fig("nvme_%s_mbps", n),
-			fig("nvme_%s_p50", n), fig("nvme_%s_p99", n),
-			fig("nvme_%s_floor_iops", n), fig("nvme_%s_floor_mbps", n),
-			fig("nvme_%s_floor_p50", n), fig("nvme_%s_floor_p99", n),
-			fig("nvme_%s_ratio", n), fig("nvme_%s_p50_excess", n));
+			n, bench_fig("nvme_%s_iops", n), bench_fig("nvme_%s_mbps", n),
+			bench_fig("nvme_%s_p50", n), bench_fig("nvme_%s_p99", n),
+			bench_fig("nvme_%s_floor_iops", n), bench_fig("nvme_%s_floor_mbps", n),
+			bench_fig("nvme_%s_floor_p50", n), bench_fig("nvme_%s_floor_p99", n),
+			bench_fig("nvme_%s_ratio", n), bench_fig("nvme_%s_p50_excess", n));
 	}
 	fprintf(stderr, "\n%-26s %9s %8s %7s %7s | %6s\n",
 		"sync pread/pwrite", "iops", "MB/s", "p50 us", "p99 us",
 		"ratio");
 	for (unsigned i = 0; i < njobs; i++) {
 		const char *n = jobs[i].name;
-		if (fig("nvme_%s_sync_iops", n) < 0)
+		if (bench_fig("nvme_%s_sync_iops", n) < 0)
 			continue;
 		fprintf(stderr, "%-26s %9.0f %8.1f %7.1f %7.1f | %6.3f\n", n,
-			fig("nvme_%s_sync_iops", n), fig("nvme_%s_sync_mbps", n),
-			fig("nvme_%s_sync_p50", n), fig("nvme_%s_sync_p99", n),
-			fig("nvme_%s_sync_ratio", n));
+			bench_fig("nvme_%s_sync_iops", n), bench_fig("nvme_%s_sync_mbps", n),
+			bench_fig("nvme_%s_sync_p50", n), bench_fig("nvme_%s_sync_p99", n),
+			bench_fig("nvme_%s_sync_ratio", n));
 	}
 }
 
@@ -1165,16 +1060,16 @@ static void print_targets(void)
 		const struct job *j = &jobs[i];
 		double v;
 		if (!strcmp(j->op, "randread") && j->qd == 32 &&
-		    (v = fig("nvme_%s_ratio", j->name)) >= 0)
+		    (v = bench_fig("nvme_%s_ratio", j->name)) >= 0)
 			fprintf(stderr, "  %-26s IOPS %.3f of the floor's (>= 0.50): %s\n",
 				j->name, v, v >= 0.5 ? "met" : "MISSED");
 		if (!strcmp(j->op, "randread") && j->qd == 1 && j->nq == 1 &&
-		    (v = fig("nvme_%s_p50", j->name)) >= 0) {
-			double f = fig("nvme_%s_floor_p50", j->name);
+		    (v = bench_fig("nvme_%s_p50", j->name)) >= 0) {
+			double f = bench_fig("nvme_%s_floor_p50", j->name);
 			fprintf(stderr, "  %-26s p50 %.1f us, floor %.1f + 15 = %.1f: %s\n",
 				j->name, v, f, f + 15, v <= f + 15 ? "met" : "MISSED");
 		}
-		if (j->seq && (v = fig("nvme_%s_ratio", j->name)) >= 0)
+		if (j->seq && (v = bench_fig("nvme_%s_ratio", j->name)) >= 0)
 			fprintf(stderr, "  %-26s MB/s %.3f of the floor's (>= 0.80): %s\n",
 				j->name, v, v >= 0.8 ? "met" : "MISSED");
 	}
@@ -1219,13 +1114,7 @@ static void usage(FILE *f)
 
 static void find_nvme(void)
 {
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		die("cannot find myself: %s", strerror(errno));
-	self[n] = 0;
-	snprintf(G.nvme, sizeof(G.nvme), "%s/../samples/nvme/uvfio-nvme",
-		 dirname(self));
+	bench_sibling(G.nvme, sizeof(G.nvme), "../samples/nvme/uvfio-nvme");
 }
 
 int main(int argc, char **argv)
@@ -1249,6 +1138,8 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+
+	bench_prog = "uvfio-bench-nvme";
 	uint64_t disk_mib = 0;
 	bool runs_given = false;
 	int c;
@@ -1259,12 +1150,12 @@ int main(int argc, char **argv)
 			runs_given = true;
 			G.runs = atoi(optarg);
 			if (G.runs < 1 || G.runs > MAX_RUNS)
-				die("--runs: 1 to %d", MAX_RUNS);
+				bench_die("--runs: 1 to %d", MAX_RUNS);
 			break;
 		case 't':
 			G.secs = strtod(optarg, &end);
 			if (*end || !(G.secs > 0) || G.secs > 3600)
-				die("--time wants seconds, got '%s'", optarg);
+				bench_die("--time wants seconds, got '%s'", optarg);
 			break;
 		case 'o':
 			G.only = optarg;
@@ -1282,14 +1173,14 @@ int main(int argc, char **argv)
 		case 'z':
 			disk_mib = strtoull(optarg, &end, 10);
 			if (*end || disk_mib < 1 || disk_mib > (1u << 20))
-				die("--disk-size wants MiB, got '%s'", optarg);
+				bench_die("--disk-size wants MiB, got '%s'", optarg);
 			break;
 		case 'b':
 			G.busy_poll = optarg;
 			break;
 		case 'A':
 			if (G.nserver_args == 8)
-				die("--server-arg: 8 at most");
+				bench_die("--server-arg: 8 at most");
 			G.server_args[G.nserver_args++] = optarg;
 			break;
 		case 's':
@@ -1309,7 +1200,7 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			if (strcmp(optarg, "msg") && strcmp(optarg, "mmap"))
-				die("--doorbells wants msg or mmap, got '%s'",
+				bench_die("--doorbells wants msg or mmap, got '%s'",
 				    optarg);
 			G.mmap_db = !strcmp(optarg, "mmap");
 			break;
@@ -1334,13 +1225,13 @@ int main(int argc, char **argv)
 	if (!G.nvme[0])
 		find_nvme();
 	if (access(G.nvme, X_OK))
-		die("%s: %s (give --nvme)", G.nvme, strerror(errno));
+		bench_die("%s: %s (give --nvme)", G.nvme, strerror(errno));
 	make_jobs();
 	bool any = false;
 	for (unsigned i = 0; i < njobs; i++)
 		any |= selected(&jobs[i]);
 	if (!any)
-		die("--only %s selects no configuration", G.only);
+		bench_die("--only %s selects no configuration", G.only);
 
 	signal(SIGPIPE, SIG_IGN);
 	atexit(cleanup);
@@ -1362,22 +1253,22 @@ int main(int argc, char **argv)
 
 	make_disk();
 	start_server();
-	/* Pin after the server exists: pin() gives it its own CPU. */
+	/* Pin after the server exists: bench_pin(, &G.all_cpus) gives it its own CPU. */
 	if (G.cli_cpu >= 0)
-		pin(G.cli_cpu);
+		bench_pin(G.cli_cpu, &G.all_cpus);
 	setup_floor();
 	setup_driver();
 	double load[3] = { 0 };
 	if (getloadavg(load, 3) < 0)
 		load[0] = -1;
-	note("%d run(s)%s of %.3g s per side, %s (%" PRIu64 " MiB in %s), "
+	bench_note("%d run(s)%s of %.3g s per side, %s (%" PRIu64 " MiB in %s), "
 	     "doorbells %s%s, client CPU %d, server CPU %d, load %.2f",
 	     G.runs, G.quick ? " (quick)" : "", G.secs, G.nvme,
 	     G.disk_size >> 20, G.dir, G.mmap_db ? "mmap" : "msg",
 	     G.lazy_cq ? " (lazy CQ head)" : "", G.cli_cpu, G.srv_cpu,
 	     load[0]);
 	for (int i = 0; i < G.nserver_args; i++)
-		note("server argument: %s", G.server_args[i]);
+		bench_note("server argument: %s", G.server_args[i]);
 
 	for (int run = 0; run < G.runs; run++)
 		for (unsigned i = 0; i < njobs; i++) {
