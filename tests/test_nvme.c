@@ -22,6 +22,9 @@
  * where the host follows Linux's EventIdx rule and writes the register
  * (by message or store) only when it says so.
  *
+ * Migration: the controller's state moved to a second server on the same
+ * file, the host going on there on the same queues and guest memory.
+ *
  *   test-nvme PATH-TO-uvfio-nvme [uring|threads [auto|never|always]]
  *
  * The second argument is the --io-backend every server gets, the third
@@ -1499,6 +1502,131 @@ static void test_dbbuf_unmap(void **state)
 	write_read(h, 1, 30, 4096, 0, 0);
 }
 
+/* ---- migration ------------------------------------------------------------------------ */
+
+/* A second server on h's disk file, and a client to it with the same
+ * guest memory (the memfd mapped again). */
+static void start_dest(const struct host *h, struct host *d)
+{
+	*d = *h;
+	snprintf(d->sock, sizeof(d->sock), "%s/nvme2.sock", h->dir);
+	snprintf(d->log, sizeof(d->log), "%s/server2.log", h->dir);
+	start_server(d);
+	connect_client(d);
+}
+
+static void stop_dest(struct host *d)
+{
+	int status;
+	uvfio_client_destroy(d->c);
+	assert_int_equal(tu_reap(d->pid, SIGTERM, &status), d->pid);
+	check_log(d, status);
+	unlink(d->sock);
+	unlink(d->log);
+}
+
+/* The source's whole STOP_COPY stream, the source left in STOP. */
+static size_t save_stream(struct host *h, uint8_t *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t got;
+	assert_int_equal(uvfio_client_mig_set_state(h->c, UVFIO_MIG_STOP_COPY), 0);
+	while ((got = uvfio_client_mig_read(h->c, buf + len, cap - len)) > 0)
+		len += (size_t)got;
+	assert_int_equal(got, 0);
+	assert_int_equal(uvfio_client_mig_set_state(h->c, UVFIO_MIG_STOP), 0);
+	return len;
+}
+
+static int load_stream(struct host *d, const uint8_t *buf, size_t len)
+{
+	assert_int_equal(uvfio_client_mig_set_state(d->c, UVFIO_MIG_RESUMING), 0);
+	assert_int_equal(uvfio_client_mig_write(d->c, buf, len), 0);
+	return uvfio_client_mig_set_state(d->c, UVFIO_MIG_STOP);
+}
+
+/* A stream the destination must refuse, which leaves it in ERROR until a
+ * reset. */
+static void refused(struct host *d, const uint8_t *buf, size_t len, size_t at,
+		    uint8_t val)
+{
+	uint8_t bad[4096];
+	enum uvfio_mig_state st;
+	memcpy(bad, buf, len);
+	bad[at] = val;
+	assert_int_equal(load_stream(d, bad, len), -EINVAL);
+	assert_int_equal(uvfio_client_mig_get_state(d->c, &st), 0);
+	assert_int_equal(st, UVFIO_MIG_ERROR);
+	assert_int_equal(uvfio_client_reset(d->c), 0);
+}
+
+/* Write len bytes at lba on qid without waiting: placed and rung. */
+static void post_write(struct host *h, unsigned qid, uint64_t lba,
+		       uint64_t data, size_t len)
+{
+	struct sqe e = cmd(0x01, 1, 0, 0);
+	fill(h->mem + data, len, 77);
+	prps(h, data, len, LISTS, &e);
+	e.dw[10] = (uint32_t)lba;
+	e.dw[12] = (uint32_t)(len / 512 - 1);
+	submit(h, qid, &e);
+}
+
+/*
+ * I/O on every queue (queue 4 wrapped: its phase flipped), then the
+ * source stopped with a write rung but not fetched; its state moves to a
+ * second server on the same file, which finishes that write and goes on
+ * on the same queues.  Corrupted streams are refused first.
+ */
+static void test_migrate(void **state)
+{
+	struct host *h = *state, d;
+	uint8_t buf[4096];
+	enable(h);
+	create_pairs(h, NQ);
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, q * 1000, 8192, 0, 0);
+	for (unsigned i = 0; i < QSIZE + 3; i++) {
+		struct sqe e = cmd(0x00, 1, 0, 0);
+		assert_int_equal(run(h, 4, &e, NULL), 0);
+	}
+	uint32_t cc = reg_read(h, 0x14), aqa = reg_read(h, 0x24);
+
+	assert_int_equal(uvfio_client_mig_set_state(h->c, UVFIO_MIG_STOP), 0);
+	post_write(h, 1, 6000, DATA, 16384);
+	size_t len = save_stream(h, buf, sizeof(buf));
+	assert_true(len > 16 && len < sizeof(buf));
+
+	start_dest(h, &d);
+	refused(&d, buf, len, 0, buf[0] ^ 1);        /* magic */
+	refused(&d, buf, len, 4, 2);                 /* version */
+	refused(&d, buf, len - 1, 0, buf[0]);        /* short */
+	refused(&d, buf, len, 16, buf[16] ^ 0x80);   /* namespace size */
+	refused(&d, buf, len, 140 + 36 * 5, 1);      /* SQ 5 live, size 0 */
+	assert_int_equal(load_stream(&d, buf, len), 0);
+	assert_int_equal(uvfio_client_mig_set_state(d.c, UVFIO_MIG_RUNNING), 0);
+
+	/* The host goes on with the destination. */
+	uvfio_client_destroy(h->c);
+	h->c = d.c;
+	assert_int_equal(reg_read(h, 0x14), cc);
+	assert_int_equal(reg_read(h, 0x24), aqa);
+	assert_int_equal(reg_read(h, 0x1c) & 3, 1);
+	assert_int_equal(reap(h, 1, NULL, 2000), 0);
+	uint8_t *r = h->mem + DATA + 0x20000u;
+	memset(r, 0, 16384);
+	assert_int_equal(rw(h, 1, 0x02, 6000, DATA + 0x20000u, 16384, LISTS), 0);
+	assert_memory_equal(r, h->mem + DATA, 16384);
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, q * 1000 + 100, 65536, 0x200, 0);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		struct sqe e = cmd(0x00, 1, 0, 0);
+		assert_int_equal(run(h, 4, &e, NULL), 0);
+	}
+	h->c = NULL;
+	stop_dest(&d);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || argc > 4 ||
@@ -1561,6 +1689,7 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dbbuf_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dbbuf_unmap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

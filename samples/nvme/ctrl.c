@@ -175,7 +175,8 @@ static void process_sq(struct nvme_ctrl *n, unsigned sqid)
 
 	/* Draining: no new DMA until the library has done what it drains
 	 * for.  A Delete I/O SQ in progress holds the admin queue. */
-	if (n->draining || !sq->live || (sqid == 0 && n->del_sq))
+	if (n->draining || n->mig_stopped || !sq->live ||
+	    (sqid == 0 && n->del_sq))
 		return;
 	n->inline_io = !n->be || !cq_mappable(n, &n->cq[sq->cqid]);
 	while (sq->live && sq->head != sq->tail &&
@@ -445,6 +446,7 @@ void nvme_power_on(struct nvme_ctrl *n)
 	nvme_io_drain(n);
 	n->resetting = false;
 	n->shn_pending = false;
+	n->mig_stopped = false; /* DEVICE_RESET leaves every migration state */
 	n->cc = n->csts = n->aqa = n->intms = 0;
 	n->asq = n->acq = 0;
 	n->vwc = true;

@@ -535,7 +535,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	nvme_power_on(&n);
-	if ((r = start_doorbells(&n, &o, a.verbose)) || (r = describe(&n))) {
+	if ((r = start_doorbells(&n, &o, a.verbose)) || (r = describe(&n)) ||
+	    (r = nvme_mig_setup(&n))) {
 		nvme_io_fini(&n);
 		nvme_db_page_destroy(&n);
 		return app_server_fail(&a, "device setup", r);
@@ -543,6 +544,7 @@ int main(int argc, char **argv)
 	r = run(&a, &n, o.db_poll_us);
 	nvme_jobs_free(&n); /* the server is gone: no completion is left */
 	nvme_db_page_destroy(&n);
+	nvme_mig_free(&n);
 	close(n.fd);
 	return r;
 }

@@ -13,6 +13,7 @@
  *   db.c     doorbells from the mmap-able page and from the shadow
  *            doorbell buffer (Doorbell Buffer Config), EventIdx;
  *   aio.c    the I/O backends' common part, the thread pool;
+ *   mig.c    live migration of the controller's state;
  *   uring.c  the io_uring backend (built with liburing).
  *
  * Device state is only touched on the server thread.  A doorbell write
@@ -316,6 +317,10 @@ struct nvme_ctrl {
 	/* SMART / health counters (log page 2) */
 	uint64_t units_read, units_written, cmds_read, cmds_written;
 	uint64_t media_errors;
+	/* live migration (mig.c): stopped, nothing is fetched; the stream
+	 * being saved or loaded */
+	bool mig_stopped;
+	struct nvme_mig *mig;
 };
 
 /* ctrl.c: post a completion for a command of SQ sqid. */
@@ -415,6 +420,10 @@ void nvme_io_drain(struct nvme_ctrl *n);
 void nvme_io_shutdown_sync(struct nvme_ctrl *n);
 /* "OP:ERRNO[:LBA[:COUNT]]", comma separated: 0 or -EINVAL. */
 int nvme_io_parse_faults(struct nvme_ctrl *n, const char *spec);
+
+/* mig.c: make the controller migratable (STOP_COPY).  0 or -errno. */
+int nvme_mig_setup(struct nvme_ctrl *n);
+void nvme_mig_free(struct nvme_ctrl *n);
 
 /* aio.c / uring.c: the backends.  Every call from the server thread. */
 enum nvme_backend_kind { NVME_BACKEND_URING, NVME_BACKEND_THREADS };
