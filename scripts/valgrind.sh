@@ -39,7 +39,8 @@ supp=""
 # timeout is multiplied: valgrind runs code 20-50 times slower.
 tests="fault fault-client client client-bad skeleton device server transport
 	migration migration-server client-inplace server-inplace
-	client-vmm qemu-dma dma-atomic dma-sg quiesce loop nvme"
+	client-vmm qemu-dma dma-atomic dma-sg quiesce loop nvme layout
+	compat-api"
 
 # shellcheck disable=SC2086
 exec meson test -C "$build" --no-rebuild --print-errorlogs \
