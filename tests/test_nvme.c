@@ -1572,6 +1572,32 @@ static void post_write(struct host *h, unsigned qid, uint64_t lba,
 	submit(h, qid, &e);
 }
 
+/* The source (stopped) saved and its stream loaded into a fresh destination
+ * (d), which is set running; the host then drives d: its client, and its
+ * doorbell page if mapped (the source's page means nothing there). */
+static void migrate(struct host *h, struct host *d)
+{
+	uint8_t buf[4096];
+	size_t len = save_stream(h, buf, sizeof(buf));
+	start_dest(h, d);
+	assert_int_equal(load_stream(d, buf, len), 0);
+	assert_int_equal(uvfio_client_mig_set_state(d->c, UVFIO_MIG_RUNNING), 0);
+	uvfio_client_destroy(h->c);
+	h->c = d->c;
+	h->bar = d->bar;
+}
+
+/* Write, read back and compare on every queue, then queue 4 wraps. */
+static void migrated_io(struct host *h, uint64_t lba)
+{
+	for (unsigned q = 1; q <= NQ; q++)
+		write_read(h, q, lba + q * 1000, 65536, 0x200, 0);
+	for (unsigned i = 0; i < h->q[4].size + 5u; i++) {
+		struct sqe e = cmd(0x00, 1, 0, 0);
+		assert_int_equal(run(h, 4, &e, NULL), 0);
+	}
+}
+
 /*
  * I/O on every queue (queue 4 wrapped: its phase flipped), then the
  * source stopped with a write rung but not fetched; its state moves to a
@@ -1623,6 +1649,79 @@ static void test_migrate(void **state)
 		struct sqe e = cmd(0x00, 1, 0, 0);
 		assert_int_equal(run(h, 4, &e, NULL), 0);
 	}
+	h->c = NULL;
+	stop_dest(&d);
+}
+
+/* --doorbells mmap: the destination has its own doorbell page, which the
+ * host maps before it stores a doorbell there. */
+static void test_migrate_mmap(void **state)
+{
+	struct host *h = *state, d;
+	assert_non_null(h->bar);
+	enable(h);
+	create_pairs(h, NQ);
+	migrated_io(h, 0);
+	assert_int_equal(uvfio_client_mig_set_state(h->c, UVFIO_MIG_STOP), 0);
+	post_write(h, 2, 7000, DATA, 16384); /* a store nobody polls */
+	migrate(h, &d);
+	assert_non_null(h->bar);
+	assert_int_equal(reap(h, 2, NULL, 2000), 0);
+	migrated_io(h, 100);
+	h->c = NULL;
+	stop_dest(&d);
+}
+
+/*
+ * Shadow doorbells configured on the source: the destination goes on
+ * with the host's buffers, without a new Doorbell Buffer Config.  The
+ * host keeps to the EventIdx rule (few register writes), and idle, the
+ * destination has set each SQ's EventIdx to the tail it took, so the
+ * next command rings the register.
+ */
+static void test_migrate_dbbuf(void **state)
+{
+	struct host *h = *state, d;
+	struct batch b = { 0 };
+	const size_t all = (size_t)NQ * QD * QDLEN;
+	enable(h);
+	create_qd_pairs(h);
+	dbbuf_on(h, h->mem, IOVA);
+	migrated_io(h, 0);
+	/* Stopped, with a write in queue 1's shadow only: its EventIdx
+	 * (behind the tail) asks for no ring, so the destination must find
+	 * it there. */
+	assert_int_equal(uvfio_client_mig_set_state(h->c, UVFIO_MIG_STOP), 0);
+	__atomic_store_n(&h->sei[2], (uint16_t)(h->q[1].tail - 1),
+			 __ATOMIC_RELEASE);
+	unsigned rung = h->rings;
+	post_write(h, 1, 7000, DATA, 16384);
+	assert_int_equal(h->rings, rung);
+	migrate(h, &d);
+	assert_int_equal(reap(h, 1, NULL, 2000), 0);
+	migrated_io(h, 100);
+	/* Bursts: one register write per queue at most, CQ heads none. */
+	h->rings = h->shadow_writes = 0;
+	for (unsigned k = 0; k < NQ * QD; k++)
+		fill(h->mem + QDD + (uint64_t)k * QDLEN, QDLEN, k * 5);
+	burst(h, &b, NQ, QD, 0x01, QDD, 0, QDL);
+	collect(h, &b);
+	check_file(h, 0, h->mem + QDD, all);
+	memset(h->mem + QDR, 0, all);
+	burst(h, &b, NQ, QD, 0x02, QDR, 0, QDL);
+	collect(h, &b);
+	assert_memory_equal(h->mem + QDD, h->mem + QDR, all);
+	if (h->rings * 3 > h->shadow_writes)
+		fail_msg("%u register writes for %u new doorbell values",
+			 h->rings, h->shadow_writes);
+	usleep(20000);
+	for (unsigned q = 1; q <= NQ; q++)
+		assert_int_equal(__atomic_load_n(&h->sei[2 * q], __ATOMIC_ACQUIRE),
+				 h->q[q].tail);
+	unsigned before = h->rings;
+	struct sqe e = cmd(0x00, 1, 0, 0);
+	assert_int_equal(run(h, 3, &e, NULL), 0);
+	assert_true(h->rings > before);
 	h->c = NULL;
 	stop_dest(&d);
 }
@@ -1690,6 +1789,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_dbbuf_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dbbuf_unmap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_mmap, setup_mmap,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_dbbuf, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,6 +304,10 @@ static int transition(void *opaque, enum uvfio_mig_state from,
 			dbbuf_resume(n);
 		break;
 	case UVFIO_MIG_STOP_COPY:
+		/* Doorbell page stores not polled yet (made before the stop,
+		 * or while stopped) leave no message behind: taken now, as a
+		 * rung register is while stopped, or they would be lost. */
+		nvme_db_poll(n);
 		save_ctrl(n, &c);
 		save_queues(n, &c);
 		assert(c.off == MIG_LEN); /* load reads exactly MIG_LEN */
