@@ -1,116 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* What uvfio's own programs share; see app.h. */
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "app.h"
-
-/* Above any char, so they cannot collide with a program's option. */
-enum { OPT_SOCKET = 0x100, OPT_FD, OPT_BUSY_POLL };
-
-_Noreturn static void usage_error(const struct app_server *a)
-{
-	a->usage(stderr);
-	exit(2);
-}
-
-/* The whole word: atoi("3x") would be 3, and atoi("abc") stdin. */
-static int parse_fd(const struct app_server *a, const char *arg)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v < 0 || v > INT_MAX) {
-		fprintf(stderr, "%s: --fd wants the number of an open socket, "
-				"not '%s'\n",
-			a->prog, arg);
-		usage_error(a);
-	}
-	return (int)v;
-}
-
-static const struct option common_opts[] = {
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "socket-path", required_argument, NULL, OPT_SOCKET },
-	{ "fd", required_argument, NULL, OPT_FD },
-	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
-	{ "help", no_argument, NULL, 'h' },
-};
-#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
-
-static unsigned parse_usec(const struct app_server *a, const char *arg)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > 1000000) {
-		fprintf(stderr, "%s: --busy-poll wants microseconds, 0 to "
-				"1000000, not '%s'\n",
-			a->prog, arg);
-		usage_error(a);
-	}
-	return (unsigned)v;
-}
-
-static void parse(struct app_server *a, int argc, char **argv,
-		  const char **path, int *fd, int *level, unsigned *busy_us)
-{
-	struct option opts[NCOMMON + APP_MAX_OPTIONS + 1] = { { 0 } };
-	size_t n = 0;
-	for (; n < NCOMMON; n++)
-		opts[n] = common_opts[n];
-	for (const struct option *o = a->options; o && o->name; o++) {
-		if (n == NCOMMON + APP_MAX_OPTIONS) {
-			/* A mistake in the program, not its user's. */
-			fprintf(stderr, "%s: more than %d options: raise "
-					"APP_MAX_OPTIONS in samples/app.h\n",
-				a->prog, APP_MAX_OPTIONS);
-			exit(1);
-		}
-		opts[n++] = *o;
-	}
-
-	int c, r;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SOCKET:
-			*path = optarg;
-			break;
-		case OPT_FD:
-			*fd = parse_fd(a, optarg);
-			break;
-		case OPT_BUSY_POLL:
-			*busy_us = parse_usec(a, optarg);
-			break;
-		case 'v':
-			*level = UVFIO_LOG_INFO;
-			break;
-		case 'h':
-			a->usage(stdout);
-			exit(0);
-		case '?': /* getopt_long() said what */
-			usage_error(a);
-			break;
-		default: /* one of the program's options */
-			if ((r = a->option(a->opaque, c, optarg)))
-				exit(r);
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", a->prog,
-			argv[optind]);
-		usage_error(a);
-	}
-	if ((*path == NULL) == (*fd < 0)) {
-		fprintf(stderr, "%s: give exactly one of %s and --fd\n", a->prog,
-			a->socket_opt ? a->socket_opt : "--socket");
-		usage_error(a);
-	}
-}
 
 int app_qemu_layout_env(void)
 {
@@ -133,11 +29,16 @@ static int quirks_from_env(struct uvfio_server *srv)
 
 void app_server_start(struct app_server *a, int argc, char **argv)
 {
-	const char *path = NULL;
-	int fd = -1, level = UVFIO_LOG_WARN, r;
-	unsigned busy_us = 0;
-
-	parse(a, argc, argv, &path, &fd, &level, &busy_us);
+	const struct app_opts o = {
+		.prog = a->prog, .usage = a->usage, .socket_opt = a->socket_opt,
+		.options = a->options, .option = a->option, .opaque = a->opaque,
+	};
+	struct app_args args;
+	app_opts_parse(&o, argc, argv, &args);
+	const char *path = args.path;
+	int fd = args.fd, r;
+	int level = args.verbose ? UVFIO_LOG_INFO : UVFIO_LOG_WARN;
+	unsigned busy_us = args.busy_us;
 	r = path ? uvfio_server_create(&a->srv, path, a->flags)
 		 : uvfio_server_create_fd(&a->srv, fd, a->flags);
 	if (r) {

@@ -16,6 +16,8 @@
 
 #include <uvfio/server.h>
 
+#include "opts.h"
+
 /* A sample device's command line and server. */
 struct app_server {
 	/* Set by the program. */
@@ -40,8 +42,6 @@ struct app_server {
 	unsigned busy_poll_us; /* --busy-poll, for a program's own loop */
 	bool verbose;          /* -v */
 };
-
-#define APP_MAX_OPTIONS 8
 
 /*
  * Parse the command line: --socket PATH (also spelt --socket-path) or

@@ -7,104 +7,6 @@
 
 #include "compat-app.h"
 
-/* Above any char, so they cannot collide with a program's option. */
-enum { OPT_SOCKET = 0x100, OPT_FD, OPT_BUSY_POLL };
-
-static const struct option common_opts[] = {
-	{ "socket", required_argument, NULL, OPT_SOCKET },
-	{ "socket-path", required_argument, NULL, OPT_SOCKET },
-	{ "fd", required_argument, NULL, OPT_FD },
-	{ "busy-poll", required_argument, NULL, OPT_BUSY_POLL },
-	{ "help", no_argument, NULL, 'h' },
-};
-#define NCOMMON (sizeof(common_opts) / sizeof(common_opts[0]))
-
-_Noreturn static void usage_error(const struct capp *a)
-{
-	a->usage(stderr);
-	exit(2);
-}
-
-/* Checked as the native samples check it, so a wrong value is refused
- * alike, though the number itself has no use here. */
-static void check_usec(const struct capp *a, const char *arg)
-{
-	char *end;
-	errno = 0;
-	unsigned long v = strtoul(arg, &end, 10);
-	if (errno || end == arg || *end || arg[0] == '-' || v > 1000000) {
-		fprintf(stderr, "%s: --busy-poll wants microseconds, 0 to "
-				"1000000, not '%s'\n",
-			a->prog, arg);
-		usage_error(a);
-	}
-}
-
-static void build_options(const struct capp *a, struct option *opts)
-{
-	size_t n = 0;
-	for (; n < NCOMMON; n++)
-		opts[n] = common_opts[n];
-	for (const struct option *o = a->options; o && o->name; o++) {
-		if (n == NCOMMON + CAPP_MAX_OPTIONS) {
-			/* A mistake in the program, not its user's. */
-			fprintf(stderr, "%s: more than %d options: raise "
-					"CAPP_MAX_OPTIONS in samples/compat-app.h\n",
-				a->prog, CAPP_MAX_OPTIONS);
-			exit(1);
-		}
-		opts[n++] = *o;
-	}
-}
-
-static const char *parse(struct capp *a, int argc, char **argv, int *level)
-{
-	struct option opts[NCOMMON + CAPP_MAX_OPTIONS + 1] = { { 0 } };
-	const char *path = NULL;
-	int c, r;
-
-	build_options(a, opts);
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SOCKET:
-			path = optarg;
-			break;
-		case OPT_FD:
-			fprintf(stderr, "%s: --fd is not available: libvfio-user "
-					"serves a socket path it creates; use "
-					"--socket\n",
-				a->prog);
-			usage_error(a);
-			break;
-		case OPT_BUSY_POLL:
-			check_usec(a, optarg);
-			break;
-		case 'v':
-			*level = LOG_INFO;
-			break;
-		case 'h':
-			a->usage(stdout);
-			exit(0);
-		case '?': /* getopt_long() said what */
-			usage_error(a);
-			break;
-		default: /* one of the program's options */
-			if ((r = a->option(a->opaque, c, optarg)))
-				exit(r);
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "%s: unexpected argument '%s'\n", a->prog,
-			argv[optind]);
-		usage_error(a);
-	}
-	if (!path) {
-		fprintf(stderr, "%s: --socket is required\n", a->prog);
-		usage_error(a);
-	}
-	return path;
-}
-
 /* One context per process: the log function finds the name here. */
 static const char *log_prog;
 
@@ -118,8 +20,18 @@ static void log_stderr(vfu_ctx_t *ctx, int level, const char *msg)
 
 void capp_start(struct capp *a, int argc, char **argv)
 {
-	int level = LOG_WARNING;
-	const char *path = parse(a, argc, argv, &level);
+	const struct app_opts o = {
+		.prog = a->prog, .usage = a->usage,
+		.no_fd = "libvfio-user serves a socket path it creates; use "
+			 "--socket",
+		.options = a->options, .option = a->option, .opaque = a->opaque,
+	};
+	struct app_args args;
+	/* --busy-poll is checked as the native samples check it, so a
+	 * wrong value is refused alike, though it has no use here. */
+	app_opts_parse(&o, argc, argv, &args);
+	int level = args.verbose ? LOG_INFO : LOG_WARNING;
+	const char *path = args.path;
 	const char *layout = getenv("UVFIO_QEMU_DMA_LAYOUT");
 
 	log_prog = a->prog;

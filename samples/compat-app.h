@@ -17,6 +17,8 @@
 
 #include <libvfio-user.h>
 
+#include "opts.h"
+
 struct capp {
 	/* Set by the program. */
 	const char *prog;	/* first word of every message */
@@ -24,7 +26,7 @@ struct capp {
 	int flags;		/* vfu_create_ctx() flags */
 	void *pvt;		/* vfu_create_ctx()'s pvt */
 	/* The program's own long options ({ 0 }-terminated or NULL; at most
-	 * CAPP_MAX_OPTIONS; val not 'v', 'h', '?' nor >= 0x100) and the
+	 * APP_MAX_OPTIONS; val not 'v', 'h', '?' nor >= 0x100) and the
 	 * function taking them: 0, or the exit status after saying why. */
 	const struct option *options;
 	int (*option)(void *opaque, int val, const char *arg);
@@ -34,7 +36,6 @@ struct capp {
 	vfu_ctx_t *ctx;
 };
 
-#define CAPP_MAX_OPTIONS 8
 
 /*
  * Parse the native samples' command line -- --socket PATH (or
